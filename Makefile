@@ -1,0 +1,35 @@
+# nurturelab — two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# No usage telemetry from MLflow; matplotlib draws to files.
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+export MPLBACKEND := Agg
+
+.PHONY: demo test lab ui bench sample clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)  ## the main job on the embedded sample, logged to mlruns/
+	$(BIN)/nurturelab demo
+
+test: $(STAMP)  ## lint, unit and statistical tests, doctests, notebooks (nbval)
+	$(BIN)/ruff check nurturelab tests
+	$(BIN)/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env
+
+lab: $(STAMP)  ## JupyterLab on 127.0.0.1 only
+	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser --notebook-dir=notebooks
+
+ui: $(STAMP)  ## the MLflow UI for the embedded store, on 127.0.0.1 only
+	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db
+
+sample: $(STAMP)  ## regenerate data/ (deterministic)
+	$(BIN)/nurturelab sample --out data
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

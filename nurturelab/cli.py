@@ -1,0 +1,171 @@
+"""The ``nurturelab`` command.
+
+::
+
+    nurturelab demo                         # the main job on the embedded sample
+    nurturelab validate --leads F --events F [--columns MAP.yaml]
+    nurturelab sample --out DIR [--leads N] [--seed S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from nurturelab import paths
+from nurturelab.schema import ExportError, read_column_map, read_export, summarize
+
+SAMPLE_LEADS = 1500
+SAMPLE_SEED = 7
+EXIT_INVALID = 2
+
+
+def _sample_files(folder: Path) -> tuple[Path, Path]:
+    return folder / "leads.csv", folder / "events.csv"
+
+
+def write_sample(
+    out: Path, n_leads: int = SAMPLE_LEADS, seed: int = SAMPLE_SEED
+) -> tuple[Path, Path]:
+    """Write the sample export as ``leads.csv`` and ``events.csv`` (write, then rename)."""
+    from nurturelab import synthetic
+
+    leads, events = synthetic.make_export(n_leads=n_leads, seed=seed)
+    out.mkdir(parents=True, exist_ok=True)
+    targets = _sample_files(out)
+    for frame, target in zip((leads, events), targets, strict=True):
+        tmp = target.with_suffix(".csv.tmp")
+        frame.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
+        tmp.replace(target)
+    return targets
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        columns = read_column_map(args.columns) if args.columns else None
+        leads, events = read_export(args.leads, args.events, columns)
+    except ExportError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    except ValueError as exc:  # a bad column map
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"OK: {args.leads} and {args.events} follow the nurturelab data contract\n")
+    print(summarize(leads, events))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    for path in write_sample(Path(args.out), args.leads, args.seed):
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nurturelab import plots, synthetic, tracking
+    from nurturelab.funnel import funnel_report
+    from nurturelab.segments import DEFAULT_ICP, segment_rates, segments
+
+    leads_f, events_f = _sample_files(paths.data_dir())
+    fresh = args.leads is not None or args.seed is not None
+    use_files = not fresh and leads_f.is_file() and events_f.is_file()
+    if use_files:
+        origin = f"{leads_f.relative_to(paths.project_root())} + {events_f.name}"
+        leads, events = read_export(leads_f, events_f)
+    else:
+        n = args.leads or SAMPLE_LEADS
+        seed = SAMPLE_SEED if args.seed is None else args.seed
+        origin = f"synthetic.make_export(n_leads={n}, seed={seed})"
+        leads, events = synthetic.make_export(n_leads=n, seed=seed)
+    print(f"Sample export: {origin} — validated against the data contract\n")
+    print(summarize(leads, events), "\n")
+
+    report = funnel_report(leads, events, as_of=args.as_of)
+    seg = segments(DEFAULT_ICP.apply(leads))
+    by_intent_fit = segment_rates(seg, report.outcomes, events, by=("intent", "fit_band"))
+    by_route = segment_rates(seg, report.outcomes, events, by=("route",))
+    by_source = segment_rates(seg, report.outcomes, events, by=("source",))
+
+    pd.set_option("display.width", 120)
+    print(report, "\n")
+    show = ["leads", "conversion", "conv_ci_low", "conv_ci_high", "opt_out_rate"]
+    print("By route (high intent + high fit → immediate; low intent + high fit → educational):")
+    print(by_route[show].to_string(float_format=lambda v: f"{v:.3f}"), "\n")
+    print("Weekly cohorts (leads created that week):")
+    print(report.weekly.drop(columns="week_start").round(1).to_string(), "\n")
+
+    params = {"origin": origin, "as_of": report.as_of.isoformat(), "leads": len(leads),
+              "events": len(events), "funnel": " > ".join(report.funnel.names)}
+    with tracking.run("demo", params=params, tags={"job": "demo"}) as active:
+        tracking.log_metrics(report.headline())
+        tracking.log_metrics({f"conversion.{k}": v
+                              for k, v in report.conversion["conversion"].items()})
+        for name, table in {
+            "stage_conversion": report.conversion,
+            "time_in_stage": report.time_in_stage,
+            "lead_age_by_stage": report.lead_age,
+            "dropoff_by_step": report.dropoff,
+            "handoffs": report.handoffs,
+            "weekly_cohorts": report.weekly,
+            "segments_intent_fit": by_intent_fit,
+            "segments_route": by_route,
+            "segments_source": by_source,
+        }.items():
+            tracking.log_table(table, name)
+        fig, axes = plt.subplots(2, 2, figsize=(13, 8))
+        plots.funnel_bars(report.conversion, ax=axes[0, 0])
+        plots.weekly_cohorts(report.weekly, ax=axes[0, 1])
+        plots.speed_histogram(report.speed_minutes, ax=axes[1, 0])
+        plots.segment_rates(by_route, ax=axes[1, 1])
+        fig.tight_layout()
+        tracking.log_figure(fig, "funnel")
+        plt.close(fig)
+        run_id = active.info.run_id
+        chart = active.info.artifact_uri.rstrip("/") + "/figures/funnel.png"
+    print(f"MLflow run {run_id} logged to {tracking.tracking_uri()}")
+    print(f"Funnel chart: {chart}")
+    print("See it in the MLflow UI: make ui   (then open http://127.0.0.1:5000)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nurturelab", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="the main job: funnel, segments and weekly report, logged")
+    d.add_argument("--leads", type=int, default=None,
+                   help=f"make a fresh sample of N leads instead of reading data/ "
+                        f"(default {SAMPLE_LEADS})")
+    d.add_argument("--seed", type=int, default=None, help="seed for a fresh sample")
+    d.add_argument("--as-of", default=None, help="compute the funnel as of this timestamp (UTC)")
+    d.set_defaults(func=cmd_demo)
+
+    v = sub.add_parser("validate", help="check a CRM export against the data contract")
+    v.add_argument("--leads", required=True, help="leads file (.csv, .csv.gz or .parquet)")
+    v.add_argument("--events", required=True, help="events file (.csv, .csv.gz or .parquet)")
+    v.add_argument("--columns", default=None, help="column map (YAML) for the export's names")
+    v.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("sample", help="write the deterministic sample export as CSV")
+    s.add_argument("--out", default=str(paths.data_dir()), help="folder (default: data/)")
+    s.add_argument("--leads", type=int, default=SAMPLE_LEADS)
+    s.add_argument("--seed", type=int, default=SAMPLE_SEED)
+    s.set_defaults(func=cmd_sample)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,657 @@
+"""Lead stages, their exit criteria and owners, and the funnel metrics computed from events.
+
+A :class:`Funnel` is an ordered path of :class:`Stage` objects (``new → contacted → qualified →
+proposal → won`` by default) plus a terminal *lost* stage. Every lead enters the first stage when
+it is created. It enters stage *k* when either a ``stage`` event names stage *k*, or an event
+named in stage *k−1*'s ``exit_on`` happens (a ``connect`` moves a ``new`` lead to ``contacted``).
+Reaching a stage implies having passed the ones before it, so a lead with only a ``won`` event
+counts as having reached every stage; the time it spent in a skipped stage is unknown and is left
+out of :func:`time_in_stage` rather than counted as zero.
+
+Every metric is a vectorised function over the validated ``leads`` and ``events`` tables (see
+:mod:`nurturelab.schema`) or over the per-lead :func:`outcomes` frame, "as of" a timestamp:
+events after it are ignored, leads created after it are left out, and leads that have not
+converted by then are censored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nurturelab._util import rate_ci
+from nurturelab.schema import normalise_labels
+
+__all__ = [
+    "DEFAULT_FUNNEL",
+    "Funnel",
+    "FunnelReport",
+    "Stage",
+    "dropoff_by_step",
+    "funnel_report",
+    "handoff_response_time",
+    "lead_age_by_stage",
+    "outcomes",
+    "speed_to_first_touch",
+    "stage_conversion",
+    "time_in_stage",
+    "weekly_cohorts",
+]
+
+_DAY = pd.Timedelta(days=1)
+POSITIVE_RESPONSES = ("connect", "reply")
+
+
+def _label(value: str, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{what} must be a non-empty string. Got {value!r} instead.")
+    return str(normalise_labels(pd.Series([value])).iloc[0])
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the funnel.
+
+    Parameters
+    ----------
+    name : str
+        Stage name, as it appears in ``stage`` events (normalised to snake case).
+    owner : str
+        Role that works leads in this stage (``"sdr"``, ``"ae"``, ``"marketing"`` ...). A change
+        of owner between consecutive stages is a handoff.
+    exit_on : tuple of str
+        Event names that move a lead from this stage to the next one (``connect``, ``reply``,
+        ``demo_request`` ...). A ``stage`` event naming the next stage always does.
+    target_days : float, optional
+        How long a lead should sit in this stage at most; leads past it are flagged.
+    """
+
+    name: str
+    owner: str
+    exit_on: tuple[str, ...] = ()
+    target_days: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", _label(self.name, "Stage 'name'"))
+        object.__setattr__(self, "owner", _label(self.owner, f"Stage {self.name!r} 'owner'"))
+        if isinstance(self.exit_on, str):
+            raise TypeError(
+                f"Stage {self.name!r} 'exit_on' must be a sequence of event names, "
+                f"got the string {self.exit_on!r}; write ({self.exit_on!r},)"
+            )
+        names = tuple(_label(n, f"Stage {self.name!r} 'exit_on' entry") for n in self.exit_on)
+        object.__setattr__(self, "exit_on", names)
+        if self.target_days is not None and not (
+            np.isfinite(self.target_days) and self.target_days > 0
+        ):
+            raise ValueError(
+                f"Stage {self.name!r} 'target_days' must be a positive number or None. "
+                f"Got {self.target_days!r} instead."
+            )
+
+
+@dataclass(frozen=True)
+class Funnel:
+    """An ordered path of stages; the last one is conversion, ``lost`` closes a lead.
+
+    Examples
+    --------
+    >>> f = Funnel((Stage("new", "sdr", exit_on=("connect",)), Stage("won", "ae")))
+    >>> f.names, f.conversion_stage, f.handoffs()
+    (('new', 'won'), 'won', [('new', 'won', 'sdr', 'ae')])
+    """
+
+    stages: tuple[Stage, ...]
+    lost: str = "lost"
+
+    def __post_init__(self) -> None:
+        stages = tuple(self.stages)
+        if len(stages) < 2:
+            raise ValueError(
+                f"Funnel 'stages' needs at least two stages (an entry and a conversion). "
+                f"Got {len(stages)}."
+            )
+        bad = [s for s in stages if not isinstance(s, Stage)]
+        if bad:
+            raise TypeError(f"Funnel 'stages' must hold Stage objects. Got {bad[0]!r}.")
+        names = [s.name for s in stages]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"Funnel 'stages' names must be unique; repeated: {dup}")
+        object.__setattr__(self, "stages", stages)
+        object.__setattr__(self, "lost", _label(self.lost, "Funnel 'lost'"))
+        if self.lost in names:
+            raise ValueError(
+                f"Funnel 'lost' ({self.lost!r}) must not also be one of the stages {names}"
+            )
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.stages)
+
+    @property
+    def conversion_stage(self) -> str:
+        return self.stages[-1].name
+
+    def index(self, name: str) -> int:
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise KeyError(
+                f"{name!r} is not a stage of this funnel; stages: {self.names}"
+            ) from None
+
+    def handoffs(self) -> list[tuple[str, str, str, str]]:
+        """(from stage, to stage, from owner, to owner) for each change of owner on the path."""
+        return [
+            (a.name, b.name, a.owner, b.owner)
+            for a, b in zip(self.stages[:-1], self.stages[1:], strict=True)
+            if a.owner != b.owner
+        ]
+
+
+DEFAULT_FUNNEL = Funnel(
+    (
+        Stage("new", "sdr", exit_on=POSITIVE_RESPONSES, target_days=2),
+        Stage("contacted", "sdr", exit_on=("demo_request",), target_days=7),
+        Stage("qualified", "ae", target_days=14),
+        Stage("proposal", "ae", target_days=30),
+        Stage("won", "ae"),
+    )
+)
+"""new → contacted on a connect or reply; contacted → qualified on a demo request (or a
+``qualified`` stage event); later moves by stage events. SDRs own the first two stages, account
+executives (``ae``) the rest, so contacted → qualified is the handoff."""
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------------------------
+def _need(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise KeyError(f"{what} lacks the column(s) {missing}; it has {list(df.columns)}")
+
+
+def _as_of(leads: pd.DataFrame, events: pd.DataFrame, as_of: Any) -> pd.Timestamp:
+    if as_of is None:
+        latest = [leads["created_at"].max()]
+        if len(events):
+            latest.append(events["ts"].max())
+        return max(latest)
+    ts = pd.Timestamp(as_of)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _days(td: pd.Series) -> pd.Series:
+    return td / _DAY
+
+
+# --------------------------------------------------------------------------------------------
+# Per-lead outcomes
+# --------------------------------------------------------------------------------------------
+def outcomes(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    funnel: Funnel = DEFAULT_FUNNEL,
+    as_of: Any = None,
+) -> pd.DataFrame:
+    """Each lead's position in the funnel as of a timestamp.
+
+    Parameters
+    ----------
+    leads, events : DataFrame
+        Validated tables (columns ``lead_id, created_at`` and ``lead_id, ts, type, name``).
+    funnel : Funnel
+    as_of : timestamp-like, optional
+        Defaults to the latest timestamp in the data. Naive values are read as UTC.
+
+    Returns
+    -------
+    DataFrame, one row per lead created by ``as_of``, indexed by ``lead_id``:
+        ``created_at``; ``stage`` (furthest stage reached, ordered categorical) and
+        ``stage_index``; ``status`` (``open``, ``won`` or ``lost``); ``converted``;
+        ``converted_at``; ``lost_at``; ``time_to_convert_days`` (NaN unless converted);
+        ``duration_days`` and ``censored`` (time to conversion, or to ``as_of`` for a lead that
+        has not converted: the pair survival models take; lost leads stay censored, they are
+        the population that may never convert); ``age_days``; ``stage_entered_at`` (when it
+        reached its furthest stage) and ``days_in_stage``; and one ``entered_<stage>`` column
+        per stage holding the first *observed* entry (NaT where a stage was skipped or not
+        reached).
+    """
+    _need(leads, ("lead_id", "created_at"), "leads")
+    _need(events, ("lead_id", "ts", "type", "name"), "events")
+    as_of = _as_of(leads, events, as_of)
+    ld = leads.loc[leads["created_at"] <= as_of, ["lead_id", "created_at"]]
+    ev = events.loc[(events["ts"] <= as_of) & events["lead_id"].isin(ld["lead_id"]),
+                    ["lead_id", "ts", "type", "name"]]
+    names = funnel.names
+    is_stage = ev["type"].astype("object").eq("stage").to_numpy()
+    name = ev["name"].astype("object")
+    by_stage_event = name.map({n: i for i, n in enumerate(names)})
+    exit_map = {n: i + 1 for i, s in enumerate(funnel.stages[:-1]) for n in s.exit_on}
+    by_exit = name.map(exit_map)
+    target = np.where(is_stage, by_stage_event, by_exit)
+    hit = pd.DataFrame({"lead_id": ev["lead_id"].to_numpy(), "ts": ev["ts"].to_numpy(),
+                        "k": target})
+    hit = hit[hit["k"].notna()]
+    first = hit.groupby(["lead_id", "k"], sort=False)["ts"].min().unstack("k")
+    first = first.reindex(index=ld["lead_id"], columns=range(len(names)))
+    first[0] = ld.set_index("lead_id")["created_at"]
+    first.columns = [f"entered_{n}" for n in names]
+    for c in first.columns:
+        first[c] = pd.to_datetime(first[c], utc=True)
+
+    observed = first.notna().to_numpy()
+    k_max = np.where(observed, np.arange(len(names)), -1).max(axis=1)
+    stage_entered = pd.to_datetime(first.max(axis=1), utc=True)
+
+    lost_ev = ev[is_stage & name.eq(funnel.lost).to_numpy()]
+    lost_at = lost_ev.groupby("lead_id")["ts"].min().reindex(first.index)
+    conv_col = f"entered_{funnel.conversion_stage}"
+    converted_at = first[conv_col]
+    converted = converted_at.notna()
+    created = first["entered_" + names[0]]
+    status = np.where(converted, "won", np.where(lost_at.notna(), "lost", "open"))
+    end = converted_at.where(converted, as_of)
+
+    out = pd.DataFrame(
+        {
+            "created_at": created,
+            "stage": pd.Categorical.from_codes(k_max, categories=list(names), ordered=True),
+            "stage_index": k_max,
+            "status": pd.Categorical(status, categories=["open", "won", "lost"]),
+            "converted": converted.to_numpy(),
+            "converted_at": converted_at,
+            "lost_at": pd.to_datetime(lost_at, utc=True).where(~converted),
+            "time_to_convert_days": _days(converted_at - created),
+            "duration_days": _days(end - created),
+            "censored": ~converted.to_numpy(),
+            "age_days": _days(as_of - created),
+            "stage_entered_at": stage_entered,
+            "days_in_stage": _days(as_of - stage_entered),
+        },
+        index=first.index,
+    )
+    out = pd.concat([out, first], axis=1)
+    out.attrs["as_of"] = as_of
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Stage metrics over outcomes
+# --------------------------------------------------------------------------------------------
+def stage_conversion(out: pd.DataFrame, funnel: Funnel = DEFAULT_FUNNEL) -> pd.DataFrame:
+    """Per stage: leads that reached it, moved on, were lost there or are still in it.
+
+    ``conversion`` is moved-on over reached, with a Wilson 95% interval (``ci_low``,
+    ``ci_high``); leads still open in a stage count in the denominator, so young cohorts
+    understate it. ``of_all`` is the share of all leads that reached the stage.
+
+    Examples
+    --------
+    >>> from nurturelab import synthetic
+    >>> leads, events = synthetic.make_export(n_leads=200, seed=1)
+    >>> table = stage_conversion(outcomes(leads, events))
+    >>> list(table.index)
+    ['new', 'contacted', 'qualified', 'proposal', 'won']
+    >>> int(table.loc["new", "reached"]) == len(leads)
+    True
+    """
+    _need(out, ("stage_index", "status"), "outcomes")
+    k = out["stage_index"].to_numpy()
+    lost = out["status"].astype("object").eq("lost").to_numpy()
+    is_open = out["status"].astype("object").eq("open").to_numpy()
+    rows = []
+    for i, st in enumerate(funnel.stages):
+        reached = int((k >= i).sum())
+        here = k == i
+        moved = int((k > i).sum())
+        rows.append(
+            {
+                "stage": st.name,
+                "owner": st.owner,
+                "reached": reached,
+                "moved_on": moved if i < len(funnel.stages) - 1 else np.nan,
+                "lost_here": int((here & lost).sum()),
+                "open_here": int((here & is_open).sum()),
+            }
+        )
+    t = pd.DataFrame(rows).set_index("stage")
+    t["conversion"] = t["moved_on"] / t["reached"].where(t["reached"] > 0)
+    lo, hi = rate_ci(t["moved_on"].fillna(0), t["reached"])
+    t["ci_low"] = np.where(t["moved_on"].notna(), lo, np.nan)
+    t["ci_high"] = np.where(t["moved_on"].notna(), hi, np.nan)
+    t["of_all"] = t["reached"] / max(len(out), 1)
+    return t
+
+
+def time_in_stage(out: pd.DataFrame, funnel: Funnel = DEFAULT_FUNNEL) -> pd.DataFrame:
+    """Days spent in each stage by leads whose entry and exit were both observed.
+
+    Leads that skipped a stage (no observed entry) are left out, not counted as zero; leads
+    still in a stage appear in :func:`lead_age_by_stage` instead. Columns: ``n``, ``median``,
+    ``mean``, ``p90`` (days) and ``target_days``.
+    """
+    rows = []
+    for a, b in zip(funnel.stages[:-1], funnel.stages[1:], strict=True):
+        _need(out, (f"entered_{a.name}", f"entered_{b.name}"), "outcomes")
+        d = _days(out[f"entered_{b.name}"] - out[f"entered_{a.name}"]).dropna()
+        d = d[d >= 0]
+        rows.append(
+            {
+                "stage": a.name,
+                "n": len(d),
+                "median": d.median() if len(d) else np.nan,
+                "mean": d.mean() if len(d) else np.nan,
+                "p90": d.quantile(0.9) if len(d) else np.nan,
+                "target_days": a.target_days,
+            }
+        )
+    return pd.DataFrame(rows).set_index("stage")
+
+
+def lead_age_by_stage(out: pd.DataFrame, funnel: Funnel = DEFAULT_FUNNEL) -> pd.DataFrame:
+    """Open leads by the stage they sit in: how many, how long in it, how many past target.
+
+    Columns: ``open``, ``median_days_in_stage``, ``p90_days_in_stage``, ``median_age_days``
+    (since creation), ``target_days`` and ``past_target``.
+    """
+    _need(out, ("stage", "status", "days_in_stage", "age_days"), "outcomes")
+    op = out[out["status"].astype("object").eq("open")]
+    targets = pd.Series({s.name: s.target_days for s in funnel.stages}, dtype=float)
+    g = op.groupby("stage", observed=False)
+    t = pd.DataFrame(
+        {
+            "open": g.size(),
+            "median_days_in_stage": g["days_in_stage"].median(),
+            "p90_days_in_stage": g["days_in_stage"].quantile(0.9),
+            "median_age_days": g["age_days"].median(),
+        }
+    )
+    t.index = t.index.astype(str)
+    t["target_days"] = targets.reindex(t.index)
+    past = op["days_in_stage"] > op["stage"].astype(str).map(targets)
+    t["past_target"] = past.groupby(op["stage"].astype(str)).sum().reindex(t.index).fillna(0)
+    t["past_target"] = t["past_target"].astype(int)
+    return t.drop(index=funnel.conversion_stage, errors="ignore")
+
+
+# --------------------------------------------------------------------------------------------
+# Event metrics
+# --------------------------------------------------------------------------------------------
+def _until(events: pd.DataFrame, as_of) -> pd.DataFrame:
+    return events if as_of is None else events[events["ts"] <= _as_of(events, events, as_of)]
+
+
+def speed_to_first_touch(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    names: Sequence[str] | None = None,
+    as_of: Any = None,
+) -> pd.Series:
+    """Minutes from each lead's creation to its first outbound touch (NaN if none yet).
+
+    Parameters
+    ----------
+    names : sequence of str, optional
+        Count only touches with these names (e.g. ``("call_attempt",)`` for speed to first
+        call); all ``touch`` events by default.
+
+    Returns
+    -------
+    Series indexed by ``lead_id``, named ``minutes_to_first_touch``.
+    """
+    _need(leads, ("lead_id", "created_at"), "leads")
+    _need(events, ("lead_id", "ts", "type", "name"), "events")
+    ev = _until(events, as_of)
+    touch = ev["type"].astype("object").eq("touch")
+    if names is not None:
+        touch &= ev["name"].isin(list(names))
+    first = ev[touch].groupby("lead_id")["ts"].min()
+    created = leads.set_index("lead_id")["created_at"]
+    minutes = (first.reindex(created.index) - created) / pd.Timedelta(minutes=1)
+    return minutes.rename("minutes_to_first_touch")
+
+
+def _attribute_to_step(events: pd.DataFrame, which: pd.Series) -> pd.DataFrame:
+    """Attach to each selected event the cadence step of the latest touch before it."""
+    touches = events.loc[events["type"].astype("object").eq("touch") & events["step"].notna(),
+                         ["lead_id", "ts", "step"]]
+    picked = events.loc[which, ["lead_id", "ts", "name"]]
+    if picked.empty or touches.empty:
+        return picked.assign(step=pd.array([pd.NA] * len(picked), dtype="Int64"))
+    return pd.merge_asof(
+        picked.sort_values("ts"), touches.sort_values("ts"), on="ts", by="lead_id",
+        direction="backward", allow_exact_matches=True,
+    )
+
+
+def dropoff_by_step(events: pd.DataFrame, *, as_of: Any = None) -> pd.DataFrame:
+    """Where a cadence loses leads: per step, who got it, answered it, opted out, went silent.
+
+    A response (``connect``/``reply``) or ``opt_out`` is attributed to the latest touch before
+    it. Columns: ``reached`` (leads touched at the step), ``responded`` (leads whose first
+    positive response followed this step), ``opted_out``, ``ended_silent`` (the step was the
+    lead's last and it never responded), ``response_rate`` and ``drop_off_rate``
+    (ended_silent / reached). Leads whose cadence is still running count as silent at their
+    latest step, so read the newest weeks with care.
+    """
+    _need(events, ("lead_id", "ts", "type", "name", "step"), "events")
+    ev = _until(events, as_of)
+    touches = ev[ev["type"].astype("object").eq("touch") & ev["step"].notna()]
+    if touches.empty:
+        return pd.DataFrame(columns=["reached", "responded", "opted_out", "ended_silent",
+                                     "response_rate", "drop_off_rate"]).rename_axis("step")
+    reached = touches.groupby("step")["lead_id"].nunique()
+    is_resp = ev["type"].astype("object").eq("response")
+    pos = _attribute_to_step(ev, is_resp & ev["name"].isin(POSITIVE_RESPONSES))
+    first_pos = pos.dropna(subset=["step"]).sort_values("ts").drop_duplicates("lead_id")
+    responded = first_pos.groupby("step")["lead_id"].nunique()
+    opt = _attribute_to_step(ev, is_resp & ev["name"].eq("opt_out")).dropna(subset=["step"])
+    opted = opt.drop_duplicates("lead_id").groupby("step")["lead_id"].nunique()
+    last_step = touches.groupby("lead_id")["step"].max()
+    silent = last_step[~last_step.index.isin(pos["lead_id"])]
+    ended = silent.value_counts()
+    t = pd.DataFrame({"reached": reached})
+    for col, s in (("responded", responded), ("opted_out", opted), ("ended_silent", ended)):
+        t[col] = s.reindex(t.index).fillna(0).astype(int)
+    t["response_rate"] = t["responded"] / t["reached"]
+    t["drop_off_rate"] = t["ended_silent"] / t["reached"]
+    t.index = t.index.astype(int)
+    return t.rename_axis("step")
+
+
+def handoff_response_time(
+    out: pd.DataFrame, events: pd.DataFrame, funnel: Funnel = DEFAULT_FUNNEL
+) -> pd.DataFrame:
+    """Hours from each handoff (entering a stage with a new owner) to the next outbound touch.
+
+    Columns per handoff: ``handoffs`` (leads whose entry into the stage was observed),
+    ``touched`` (of them, touched since), ``median_hours``, ``p90_hours``.
+    """
+    _need(events, ("lead_id", "ts", "type"), "events")
+    as_of = out.attrs.get("as_of")
+    ev = _until(events, as_of)
+    touches = ev.loc[ev["type"].astype("object").eq("touch"), ["lead_id", "ts"]]
+    touches = touches.rename(columns={"ts": "touch_ts"}).sort_values("touch_ts")
+    rows = []
+    for a, b, owner_a, owner_b in funnel.handoffs():
+        col = f"entered_{b}"
+        _need(out, (col,), "outcomes")
+        entries = out[col].dropna().rename("ts").reset_index().sort_values("ts")
+        if len(entries) and len(touches):
+            m = pd.merge_asof(entries, touches, left_on="ts", right_on="touch_ts",
+                              by="lead_id", direction="forward")
+            hours = ((m["touch_ts"] - m["ts"]) / pd.Timedelta(hours=1)).dropna()
+        else:
+            hours = pd.Series(dtype=float)
+        rows.append(
+            {
+                "handoff": f"{a} → {b}",
+                "from_owner": owner_a,
+                "to_owner": owner_b,
+                "handoffs": len(entries),
+                "touched": len(hours),
+                "median_hours": hours.median() if len(hours) else np.nan,
+                "p90_hours": hours.quantile(0.9) if len(hours) else np.nan,
+            }
+        )
+    return pd.DataFrame(rows).set_index("handoff") if rows else pd.DataFrame()
+
+
+def weekly_cohorts(
+    out: pd.DataFrame,
+    speed_minutes: pd.Series,
+    funnel: Funnel = DEFAULT_FUNNEL,
+    *,
+    within_minutes: float = 5.0,
+) -> pd.DataFrame:
+    """Leads created each ISO week and how far they got.
+
+    Parameters
+    ----------
+    out : DataFrame
+        From :func:`outcomes`.
+    speed_minutes : Series
+        From :func:`speed_to_first_touch`, indexed by ``lead_id``.
+
+    Returns
+    -------
+    DataFrame indexed by ISO week (``2026-W47``): ``week_start`` (Monday, UTC), ``leads``,
+    ``pct_touched``, ``pct_within_5min`` (first touch within ``within_minutes``),
+    ``median_minutes_to_first_touch``, then ``pct_<stage>`` for every stage after the first
+    (share that reached it). Recent cohorts have had less time to convert.
+    """
+    _need(out, ("created_at", "stage_index"), "outcomes")
+    created = out["created_at"].dt.tz_convert("UTC").dt.tz_localize(None)
+    iso = created.dt.isocalendar()
+    week = iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
+    speed = speed_minutes.reindex(out.index)
+    frame = pd.DataFrame(
+        {
+            "week": week,
+            "week_start": created.dt.normalize() - pd.to_timedelta(created.dt.weekday, unit="D"),
+            "touched": speed.notna(),
+            "fast": speed.le(within_minutes),
+            "speed": speed,
+        },
+        index=out.index,
+    )
+    for i, st in enumerate(funnel.stages[1:], start=1):
+        frame[f"pct_{st.name}"] = out["stage_index"].ge(i)
+    g = frame.groupby("week", sort=True)
+    t = pd.DataFrame(
+        {
+            "week_start": g["week_start"].min().dt.tz_localize("UTC"),
+            "leads": g.size(),
+            "pct_touched": 100 * g["touched"].mean(),
+            f"pct_within_{within_minutes:g}min": 100 * g["fast"].mean(),
+            "median_minutes_to_first_touch": g["speed"].median(),
+        }
+    )
+    for st in funnel.stages[1:]:
+        t[f"pct_{st.name}"] = 100 * g[f"pct_{st.name}"].mean()
+    return t.rename_axis("week")
+
+
+# --------------------------------------------------------------------------------------------
+# The whole picture
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FunnelReport:
+    """Every funnel metric for one export as of one timestamp (see :func:`funnel_report`)."""
+
+    as_of: pd.Timestamp
+    funnel: Funnel
+    outcomes: pd.DataFrame = field(repr=False)
+    conversion: pd.DataFrame = field(repr=False)
+    time_in_stage: pd.DataFrame = field(repr=False)
+    lead_age: pd.DataFrame = field(repr=False)
+    dropoff: pd.DataFrame = field(repr=False)
+    handoffs: pd.DataFrame = field(repr=False)
+    speed_minutes: pd.Series = field(repr=False)
+    weekly: pd.DataFrame = field(repr=False)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Stage conversion with time in stage and open-lead age, one row per stage."""
+        s = self.conversion[["owner", "reached", "moved_on", "conversion", "ci_low", "ci_high"]]
+        s = s.join(self.time_in_stage[["median"]].rename(columns={"median": "median_days"}))
+        return s.join(self.lead_age[["open", "past_target"]])
+
+    def headline(self) -> dict[str, float]:
+        """The handful of numbers a team reads first (all derived from the tables)."""
+        sp = self.speed_minutes
+        out = self.outcomes
+        return {
+            "leads": float(len(out)),
+            "touched_pct": float(100 * sp.notna().mean()) if len(sp) else np.nan,
+            "within_5min_pct": float(100 * sp.le(5).mean()) if len(sp) else np.nan,
+            "median_minutes_to_first_touch": float(sp.median()),
+            "contacted_pct": float(100 * out["stage_index"].ge(1).mean()),
+            "converted_pct": float(100 * out["converted"].mean()),
+            "median_days_to_convert": float(out["time_to_convert_days"].median()),
+        }
+
+    def __str__(self) -> str:
+        h = self.headline()
+        lines = [
+            f"Funnel as of {self.as_of:%Y-%m-%d %H:%M} UTC — {int(h['leads']):,d} leads",
+            f"  first touch: {h['touched_pct']:.1f}% touched, {h['within_5min_pct']:.1f}% within "
+            f"5 min, median {h['median_minutes_to_first_touch']:.1f} min",
+            f"  contacted {h['contacted_pct']:.1f}%, converted {h['converted_pct']:.1f}%, "
+            f"median {h['median_days_to_convert']:.1f} days to convert",
+            "",
+            _fmt(self.summary),
+        ]
+        return "\n".join(lines)
+
+    def plot(self, ax=None):
+        """Horizontal funnel bars of leads reaching each stage; returns the axes."""
+        from nurturelab import plots
+
+        return plots.funnel_bars(self.conversion, ax=ax)
+
+
+def _fmt(df: pd.DataFrame) -> str:
+    return df.to_string(float_format=lambda v: f"{v:,.3g}", na_rep="-")
+
+
+def funnel_report(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    funnel: Funnel = DEFAULT_FUNNEL,
+    as_of: Any = None,
+) -> FunnelReport:
+    """Compute every funnel metric once, as of one timestamp.
+
+    Examples
+    --------
+    >>> from nurturelab import synthetic
+    >>> leads, events = synthetic.make_export(n_leads=300, seed=3)
+    >>> rep = funnel_report(leads, events)
+    >>> rep.summary.loc["new", "reached"] == len(leads)
+    True
+    """
+    out = outcomes(leads, events, funnel, as_of)
+    as_of = out.attrs["as_of"]
+    ld = leads[leads["created_at"] <= as_of]
+    speed = speed_to_first_touch(ld, events, as_of=as_of)
+    return FunnelReport(
+        as_of=as_of,
+        funnel=funnel,
+        outcomes=out,
+        conversion=stage_conversion(out, funnel),
+        time_in_stage=time_in_stage(out, funnel),
+        lead_age=lead_age_by_stage(out, funnel),
+        dropoff=dropoff_by_step(events, as_of=as_of),
+        handoffs=handoff_response_time(out, events, funnel),
+        speed_minutes=speed,
+        weekly=weekly_cohorts(out, speed, funnel),
+    )

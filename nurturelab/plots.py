@@ -1,0 +1,84 @@
+"""The matplotlib figures the notebooks, the demo and the reports share.
+
+Each function takes a table computed elsewhere, draws it on ``ax`` (a new figure when None) and
+returns the axes. Computing and drawing stay apart.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["funnel_bars", "segment_rates", "speed_histogram", "weekly_cohorts"]
+
+
+def _axes(ax, figsize=(7, 4)):
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def funnel_bars(conversion: pd.DataFrame, ax=None):
+    """Leads reaching each stage (from :func:`nurturelab.funnel.stage_conversion`)."""
+    ax = _axes(ax)
+    stages = list(conversion.index)
+    reached = conversion["reached"].to_numpy(dtype=float)
+    y = np.arange(len(stages))[::-1]
+    ax.barh(y, reached, color="#3a7ca5")
+    ax.set_yticks(y, stages)
+    top = reached[0] if len(reached) and reached[0] else 1
+    for yi, r in zip(y, reached, strict=True):
+        ax.text(r, yi, f" {int(r):,d} ({100 * r / top:.1f}%)", va="center", fontsize=9)
+    ax.set_xlabel("leads that reached the stage")
+    ax.set_xlim(0, top * 1.3)
+    ax.set_title("Funnel")
+    return ax
+
+
+def weekly_cohorts(weekly: pd.DataFrame, ax=None, columns=None):
+    """Percent of each weekly cohort reaching milestones (from ``weekly_cohorts``)."""
+    ax = _axes(ax)
+    cols = columns or [c for c in weekly.columns if c.startswith("pct_")]
+    for c in cols:
+        ax.plot(weekly.index.astype(str), weekly[c], marker="o", label=c.removeprefix("pct_"))
+    ax.set_ylabel("% of the week's leads")
+    ax.set_xlabel("week created")
+    ax.tick_params(axis="x", rotation=45)
+    ax.legend(fontsize=8, ncols=2)
+    ax.set_title("Weekly cohorts")
+    return ax
+
+
+def speed_histogram(speed_minutes: pd.Series, ax=None, target: float = 5.0):
+    """Distribution of minutes to first touch on a log scale, with the target marked."""
+    ax = _axes(ax)
+    s = speed_minutes.dropna()
+    s = s[s > 0]
+    if len(s):
+        bins = np.logspace(np.log10(max(s.min(), 0.1)), np.log10(s.max() + 1), 40)
+        ax.hist(s, bins=bins, color="#81a4cd")
+        ax.set_xscale("log")
+    ax.axvline(target, color="#c1440e", ls="--", label=f"{target:g} min target")
+    ax.set_xlabel("minutes from creation to first touch")
+    ax.set_ylabel("leads")
+    ax.legend()
+    ax.set_title("Speed to first touch")
+    return ax
+
+
+def segment_rates(rates: pd.DataFrame, ax=None, column: str = "conversion"):
+    """A rate per segment with its interval (from :func:`nurturelab.segments.segment_rates`)."""
+    ax = _axes(ax)
+    prefix = "conv" if column == "conversion" else "opt"
+    labels = [" · ".join(map(str, k)) if isinstance(k, tuple) else str(k) for k in rates.index]
+    y = np.arange(len(labels))[::-1]
+    val = rates[column].to_numpy(dtype=float)
+    lo = rates[f"{prefix}_ci_low"].to_numpy(dtype=float)
+    hi = rates[f"{prefix}_ci_high"].to_numpy(dtype=float)
+    ax.errorbar(val, y, xerr=[val - lo, hi - val], fmt="o", color="#3a7ca5", capsize=3)
+    ax.set_yticks(y, labels)
+    ax.set_xlabel(f"{column.replace('_', ' ')} (95% interval)")
+    ax.set_title(f"{column.replace('_', ' ').capitalize()} by segment")
+    return ax
