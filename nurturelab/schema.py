@@ -42,7 +42,10 @@ Timestamps with an offset are converted to UTC; naive ones are read in the colum
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import re
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,7 +133,8 @@ class Problem:
         text = f"{head}{self.rule}"
         if self.count:
             shown = ", ".join(f"{w} {v}" for w, v in zip(self.where, self.values, strict=True))
-            more = f" (and {self.count - len(self.where)} more)" if self.count > len(self.where) else ""
+            extra = self.count - len(self.where)
+            more = f" (and {extra} more)" if extra > 0 else ""
             noun = "row" if self.count == 1 else "rows"
             text += f" — {self.count} {noun}: {shown}{more}"
         return text
@@ -173,6 +177,12 @@ class TableMap:
             if not isinstance(value, Mapping):
                 raise TypeError(
                     f"TableMap '{name}' must be a mapping, got {type(value).__name__}: {value!r}"
+                )
+        for col, vmap in self.values.items():
+            if not isinstance(vmap, Mapping):
+                raise TypeError(
+                    f"TableMap 'values' for '{col}' must map export values to contract values, "
+                    f"got {type(vmap).__name__}: {vmap!r}"
                 )
         targets = list(self.columns.values())
         dup = sorted({t for t in targets if targets.count(t) > 1})
@@ -332,6 +342,9 @@ def normalise_labels(values: pd.Series) -> pd.Series:
 
 
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
+# a time followed by an hour-only offset (PostgreSQL: "09:00:00-03") or a UTC/GMT suffix
+_SHORT_OFFSET = re.compile(r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[+-]\d{2}|UTC|GMT)$",
+                           re.IGNORECASE)
 
 
 def _localize(naive: pd.Series, tz: str) -> pd.Series:
@@ -356,6 +369,7 @@ def _to_utc(raw: pd.Series, tz: str) -> pd.Series:
     out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]")
     as_str = text.map(lambda v: v if isinstance(v, str) else (None if v is None else str(v)))
     aware = as_str.str.contains(_OFFSET, na=False) & as_str.str.contains(r"\d[T ]\d", na=False)
+    aware |= as_str.str.contains(_SHORT_OFFSET, na=False)
     if aware.any():
         out[aware] = pd.to_datetime(as_str[aware], errors="coerce", utc=True, format="mixed")
     naive = as_str.notna() & ~aware
@@ -363,6 +377,31 @@ def _to_utc(raw: pd.Series, tz: str) -> pd.Series:
         parsed = pd.to_datetime(as_str[naive], errors="coerce", format="mixed")
         out[naive] = _localize(parsed, tz)
     return out.astype("datetime64[ns, UTC]")
+
+
+def _check_no_nul(path: Path) -> None:
+    """Raise ValueError at a NUL byte: pandas' CSV parser would silently cut the value there."""
+    suffix = path.suffix.lower()
+    if suffix == ".zip":
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            if len(names) == 1:  # several members: pandas refuses the file itself
+                with zf.open(names[0]) as fh:
+                    _scan_for_nul(fh)
+        return
+    opener = {".gz": gzip.open, ".bz2": bz2.open}.get(suffix, open)
+    with opener(path, "rb") as fh:
+        _scan_for_nul(fh)
+
+
+def _scan_for_nul(fh) -> None:
+    line, nl = 1, b"\n"
+    for chunk in iter(lambda: fh.read(1 << 20), b""):
+        at = chunk.find(b"\0")
+        if at >= 0:
+            line += chunk.count(nl, 0, at)
+            raise ValueError(f"a NUL byte on line {line} (binary data, or text not saved as UTF-8)")
+        line += chunk.count(nl)
 
 
 def _read_table(path: Path, table: Table, tmap: TableMap) -> tuple[pd.DataFrame, _Locator]:
@@ -388,19 +427,20 @@ def _read_table(path: Path, table: Table, tmap: TableMap) -> tuple[pd.DataFrame,
         if kind == "parquet":
             df = pd.read_parquet(path)
         else:
+            _check_no_nul(path)
             as_text = [tmap.columns.get(c, c) for c in _STR_COLUMNS[table]]
             df = pd.read_csv(
                 path,
                 dtype={c: str for c in as_text},
                 keep_default_na=True,
-                skipinitialspace=True,
             )
     except pd.errors.EmptyDataError:
         raise ExportError(name, [Problem(None, "is empty (no header, no rows)")]) from None
     except Exception as exc:  # noqa: BLE001 - anything the parser says means "not readable"
         what = "Parquet" if kind == "parquet" else "CSV"
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ExportError(name, [Problem(None, f"is not a readable {what} file: {reason}")]) from exc
+        problem = Problem(None, f"is not a readable {what} file: {reason}")
+        raise ExportError(name, [problem]) from exc
     if len(df) == 0:
         raise ExportError(name, [Problem(None, "has a header but no rows")])
     df = df.reset_index(drop=True)
@@ -432,7 +472,8 @@ def _prepare(
     for col in _REQUIRED[table]:
         if col not in df.columns:
             src = dict(missing_src).get(col)
-            hint = f"(the column map expects it as '{src}')" if src else "(add it to the column map)"
+            hint = (f"(the column map expects it as '{src}')" if src
+                    else "(add it to the column map)")
             problems.append(
                 Problem(col, f"required column is missing {hint}; the file has "
                              f"{sorted(map(str, df.columns))[:12]}")
@@ -450,7 +491,7 @@ def _prepare(
         s = df[col].astype("object")
         df[col] = s.map(lambda v: v.strip() if isinstance(v, str) else str(_plain(v)),
                         na_action="ignore")
-        df[col] = df[col].where(df[col].ne(""), np.nan).astype("object")
+        df[col] = df[col].where(df[col].notna() & df[col].ne(""), np.nan).astype("object")
 
     # timestamps
     tcol = _TIME_COLUMN[table]
@@ -486,8 +527,8 @@ def _prepare(
         else:
             df[col] = num
     if table == "events":
-        step = df["step"]
-        frac = step.notna() & (step.astype(float) % 1 != 0)
+        step = pd.to_numeric(df["step"], errors="coerce")  # text was reported above
+        frac = step.notna() & (step % 1 != 0)
         if frac.any():
             problems.append(_problem("step", "values that are not whole numbers",
                                      df.loc[frac, "step"], locate))
@@ -594,6 +635,9 @@ def validate_events(
     """
     locate = _locate or _Locator("frame")
     ev = _prepare(events, "events", columns or TableMap(), source, locate)
+    if not leads["lead_id"].is_unique:
+        raise ValueError(f"{leads_source}: lead_id is not unique; validate the leads first "
+                         "(validate_leads or read_leads)")
     created = leads.set_index("lead_id")["created_at"]
     problems = []
     known = ev["lead_id"].isin(created.index)

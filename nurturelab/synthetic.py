@@ -195,17 +195,33 @@ def make_export(
 
     rows: list[pd.DataFrame] = []
     tc = rng["touch"]
-    active = np.ones(n, dtype=bool)
-    responded_at = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-    connected = np.zeros(n, dtype=bool)
-    voicemail_due = np.zeros(n, dtype=bool)
-    for step, day, name, channel in _CADENCE:
-        jitter = tc.exponential(40 * 60, size=n) if step > 0 else np.zeros(n)
-        if day == 0:
-            ts = first_touch + (step * 90e9 + jitter * 1e9).astype("int64")
+    # when each step would be sent: a voicemail 40 s after its call, later same-day touches a
+    # little after the previous one, later days at office hours; always in step order
+    minute = np.int64(60_000_000_000)
+    times = np.empty((len(_CADENCE), n), dtype=np.int64)
+    prev = first_touch - minute
+    for i, (step, day, name, _) in enumerate(_CADENCE):
+        if step == 0:
+            ts = first_touch
+        elif name == "voicemail":
+            ts = prev + np.int64(40_000_000_000)
+        elif day == 0:
+            ts = prev + minute + (tc.exponential(20 * 60, size=n) * 1e9).astype("int64")
         else:
             base = first_touch + np.int64(day) * 86_400_000_000_000
-            ts = _next_office_time(base + (jitter * 1e9).astype("int64"))
+            ts = _next_office_time(base + (tc.exponential(40 * 60, size=n) * 1e9).astype("int64"))
+        times[i] = np.maximum(ts, prev + (minute if name != "voicemail" else 0))
+        prev = times[i]
+
+    active = np.ones(n, dtype=bool)
+    responded_at = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    opted_at = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    connected = np.zeros(n, dtype=bool)
+    voicemail_due = np.zeros(n, dtype=bool)
+    for i, (step, _day, name, channel) in enumerate(_CADENCE):
+        ts = times[i]
+        # an answer arrives before the next step would go out, so the cadence stops on it
+        gap = (times[i + 1] - ts) if i + 1 < len(_CADENCE) else np.full(n, 3 * 86400 * 10**9)
         go = active & (ts <= export_at)
         if name == "voicemail":
             go &= voicemail_due
@@ -216,7 +232,8 @@ def make_export(
         rows.append(_rows(lead_id[go], ts[go], "touch", name, channel, step, rep[go]))
         if name == "call_attempt":
             voicemail_due = go & ~ok
-        resp_ts = ts + (tc.exponential(3 * 3600, size=n) * 1e9).astype("int64")
+        delay = np.minimum(tc.exponential(3 * 3600, size=n) * 1e9, 0.9 * gap)
+        resp_ts = ts + delay.astype("int64")
         if channel == "call":
             resp_ts = ts + np.int64(30_000_000_000)
         rname = "connect" if channel == "call" else "reply"
@@ -224,6 +241,7 @@ def make_export(
         rows.append(_rows(lead_id[opt], resp_ts[opt], "response", "opt_out", channel, step,
                           rep[opt]))
         responded_at = np.where(ok, np.minimum(responded_at, resp_ts), responded_at)
+        opted_at = np.where(opt, np.minimum(opted_at, resp_ts), opted_at)
         connected |= ok
         active &= ~(ok | opt)
         if channel == "email":
@@ -263,6 +281,10 @@ def make_export(
     silent = active & ~connected & ~engaged & (st.random(n) < 0.7)
     lost = lost | silent
     lost_ts = np.where(silent, last_touch, lost_ts)
+    # an opt-out closes a lead that was not yet qualified
+    opted = (opted_at < np.iinfo(np.int64).max) & ~qual
+    lost = lost | opted
+    lost_ts = np.where(opted, opted_at + minute, lost_ts)
     ae = np.char.add("ae_", np.char.zfill(st.integers(1, 4, size=n).astype(str), 2))
     rows.append(_rows(lead_id[qual], q_ts[qual], "stage", "qualified", None, None, rep[qual]))
     handoff_touch = q_ts + (st.lognormal(1.5, 1.0, size=n) * 3600e9).astype("int64")
