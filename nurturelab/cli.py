@@ -5,6 +5,7 @@
     nurturelab demo                         # the main job on the embedded sample
     nurturelab validate --leads F --events F [--columns MAP.yaml]
     nurturelab sample --out DIR [--leads N] [--seed S]
+    nurturelab simulate FILE [--out DIR] [--leads N] [--seed S] [--no-track]
 """
 
 from __future__ import annotations
@@ -136,6 +137,61 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Progress:
+    """A one-line progress bar on stderr for runs long enough to need one."""
+
+    def __init__(self, stream=None, min_leads: int = 20_000):
+        self.stream = stream or sys.stderr
+        self.min_leads = min_leads
+        self.last = None
+
+    def __call__(self, variant: str, done: int, total: int) -> None:
+        if total < self.min_leads:
+            return
+        pct = int(100 * done / max(total, 1))
+        if (variant, pct) == self.last:
+            return
+        self.last = (variant, pct)
+        bar = "#" * (pct // 5) + "." * (20 - pct // 5)
+        end = "\n" if done >= total else ""
+        self.stream.write(f"\r  {variant:<24} [{bar}] {pct:3d}% of {total:,d} leads{end}")
+        self.stream.flush()
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from nurturelab.scenario import read_scenario, run_scenario
+
+    try:
+        scenario = read_scenario(args.file).with_overrides(leads=args.leads, seed=args.seed)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    sizes = {w.leads for w in scenario.worlds.values()}
+    print(f"Scenario {scenario.name!r}: {len(scenario.worlds)} variant(s), "
+          f"{', '.join(f'{n:,d}' for n in sorted(sizes))} leads each, seed {scenario.seed}"
+          + (f"\n  {scenario.description}" if scenario.description else ""))
+    run = run_scenario(scenario, out=Path(args.out) if args.out else None,
+                       track=not args.no_track, source=Path(args.file),
+                       progress=_Progress())
+    cols = ["speed_median_min", "speed_p90_min", "within_5min_pct", "contact_rate",
+            "qualification_rate", "conversion_rate", "opt_out_rate", "rep_utilisation",
+            "tasks_skipped_pct"]
+    pd.set_option("display.width", 160)
+    print()
+    print(run.summary[cols].to_string(float_format=lambda v: f"{v:,.3f}"))
+    if run.run_id:
+        print(f"\nMLflow run {run.run_id} logged to {_uri()}")
+    if args.out:
+        print(f"Tables written under {args.out}")
+    return 0
+
+
+def _uri() -> str:
+    from nurturelab import tracking
+
+    return tracking.tracking_uri()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nurturelab", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -159,6 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--leads", type=int, default=SAMPLE_LEADS)
     s.add_argument("--seed", type=int, default=SAMPLE_SEED)
     s.set_defaults(func=cmd_sample)
+    m = sub.add_parser("simulate", help="run a scenario file's variants through the SimPy world")
+    m.add_argument("file", help="scenario YAML (see simulations/)")
+    m.add_argument("--out", default=None, help="write leads.parquet and events.parquet here")
+    m.add_argument("--leads", type=int, default=None, help="leads per variant (overrides file)")
+    m.add_argument("--seed", type=int, default=None, help="seed (overrides the file)")
+    m.add_argument("--no-track", action="store_true", help="do not log an MLflow run")
+    m.set_defaults(func=cmd_simulate)
     return p
 
 

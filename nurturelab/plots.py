@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["funnel_bars", "segment_rates", "speed_histogram", "weekly_cohorts"]
+__all__ = ["funnel_bars", "scenario_kpis", "segment_rates", "speed_histogram", "speed_curve",
+           "weekly_cohorts"]
 
 
 def _axes(ax, figsize=(7, 4)):
@@ -81,4 +82,36 @@ def segment_rates(rates: pd.DataFrame, ax=None, column: str = "conversion"):
     ax.set_yticks(y, labels)
     ax.set_xlabel(f"{column.replace('_', ' ')} (95% interval)")
     ax.set_title(f"{column.replace('_', ' ').capitalize()} by segment")
+    return ax
+
+
+def scenario_kpis(summary: pd.DataFrame, axes=None,
+                  columns=("speed_median_min", "within_5min_pct", "contact_rate",
+                           "conversion_rate")):
+    """One bar chart per KPI, one bar per variant (from a scenario's KPI table)."""
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        _, axes = plt.subplots(1, len(columns), figsize=(4 * len(columns), 3.6))
+    axes = np.atleast_1d(axes)
+    names = [str(i) for i in summary.index]
+    for ax, col in zip(axes, columns, strict=False):
+        ax.bar(names, summary[col].to_numpy(dtype=float), color="#3a7ca5")
+        ax.set_title(col.replace("_", " "))
+        ax.tick_params(axis="x", rotation=30)
+    return axes
+
+
+def speed_curve(model, ax=None, max_minutes: float = 120.0):
+    """P(first call answered) against minutes since creation, for each intent level."""
+    ax = _axes(ax)
+    minutes = np.linspace(0, max_minutes, 241)
+    for level in ("low", "medium", "high"):
+        p = [model.probability("call", minutes=m, intent=level, fit=0.5) for m in minutes]
+        ax.plot(minutes, p, label=f"{level} intent")
+    ax.axvline(5, color="#c1440e", ls="--", lw=1)
+    ax.set_xlabel("minutes from creation to the call")
+    ax.set_ylabel("P(connect)")
+    ax.set_title("Speed to lead: the response model")
+    ax.legend()
     return ax

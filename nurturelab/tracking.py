@@ -30,7 +30,8 @@ from mlflow.entities import RunStatus  # noqa: E402
 
 from nurturelab.paths import mlruns_dir  # noqa: E402
 
-__all__ = ["DEFAULT_EXPERIMENT", "log_figure", "log_metrics", "log_table", "run", "tracking_uri"]
+__all__ = ["DEFAULT_EXPERIMENT", "log_figure", "log_file", "log_metrics", "log_table", "run",
+           "tracking_uri"]
 
 DEFAULT_EXPERIMENT = "nurturelab"
 PERSONAL_COLUMNS = frozenset({"name", "first_name", "last_name", "full_name", "email", "phone",
@@ -67,8 +68,15 @@ def _check_not_personal(where: str, values: Mapping[str, Any]) -> None:
             )
 
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([ T].*)?")
+
+
 def _looks_personal(text: str) -> bool:
-    return bool(_EMAIL.search(text) or _PHONE.fullmatch(text.strip()))
+    """An e-mail address anywhere, or a whole value shaped like a phone number (9+ digits)."""
+    if _EMAIL.search(text):
+        return True
+    t = text.strip()
+    return bool(_PHONE.fullmatch(t)) and sum(c.isdigit() for c in t) >= 9 and not _DATE.match(t)
 
 
 @contextmanager
@@ -78,11 +86,13 @@ def run(
     experiment: str = DEFAULT_EXPERIMENT,
     params: Mapping[str, Any] | None = None,
     tags: Mapping[str, str] | None = None,
+    nested: bool = False,
 ) -> Iterator[mlflow.ActiveRun]:
     """Open an MLflow run in the project's store; close it FINISHED, FAILED or KILLED.
 
     An exception inside the block marks the run FAILED (KILLED for Ctrl-C) and is re-raised,
-    so no half-finished run ever reads as finished.
+    so no half-finished run ever reads as finished. ``nested=True`` opens a child of the
+    active run.
     """
     params = dict(params or {})
     tags = dict(tags or {})
@@ -91,7 +101,7 @@ def run(
     mlruns_dir().mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(tracking_uri())
     exp_id = _experiment_id(experiment)
-    active = mlflow.start_run(experiment_id=exp_id, run_name=name, tags=tags)
+    active = mlflow.start_run(experiment_id=exp_id, run_name=name, tags=tags, nested=nested)
     try:
         if params:
             mlflow.log_params({k: _param(v) for k, v in params.items()})
@@ -140,6 +150,11 @@ def log_table(df: pd.DataFrame, name: str) -> None:
         path = Path(tmp) / f"{name}.csv"
         frame.to_csv(path, index=False)
         mlflow.log_artifact(str(path), artifact_path="tables")
+
+
+def log_file(path: str | Path, folder: str | None = None) -> None:
+    """Log a file (a scenario, a cadence) as an artifact of the active run."""
+    mlflow.log_artifact(str(path), artifact_path=folder)
 
 
 def log_figure(fig, name: str) -> None:

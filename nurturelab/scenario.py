@@ -1,0 +1,299 @@
+"""Scenario files: a world and its variants, run with common random numbers and tracked.
+
+A scenario (``simulations/*.yaml``) describes a base world and, optionally, variants that
+override parts of it; every variant runs with the same seed, so the same leads with the same
+random numbers meet each variant and differences come from the variants::
+
+    name: speed_to_lead
+    description: rep count and instant response against speed to lead and conversion
+    seed: 1
+    world:
+      leads: 3000
+      start: 2026-01-05
+      cadence: seed_14_day          # a built-in name, a cadence YAML path, or a mapping
+      team: {reps: 3, shift: [9, 17], timezone: America/New_York, queue: priority}
+      arrivals: {per_day: {paid_search: 40, web_form: 25, referral: 10}}
+      response: {}                  # overrides of the response model's defaults
+    variants:
+      reps_6: {team: {reps: 6}}
+      instant: {cadence: instant}
+
+:func:`read_scenario` is the only function that reads scenario files; an unknown key or a bad
+value is refused naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from nurturelab.cadence import Cadence, get_cadence
+from nurturelab.response import ResponseModel
+from nurturelab.simulation import Arrivals, SimulationResult, Team, World, kpis, simulate
+
+__all__ = ["Scenario", "ScenarioRun", "read_scenario", "run_scenario", "write_tables"]
+
+_TOP = {"name", "description", "seed", "world", "variants"}
+_WORLD = {"leads", "start", "tail_days", "cadence", "team", "arrivals", "response",
+          "ae_response_hours"}
+BASELINE = "baseline"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named set of worlds (the baseline and its variants) run with one seed."""
+
+    name: str
+    worlds: Mapping[str, World]
+    seed: int = 0
+    description: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def with_overrides(self, *, leads: int | None = None, seed: int | None = None) -> Scenario:
+        """The same scenario with another size or seed (for ``--leads`` and ``--seed``)."""
+        worlds = self.worlds
+        if leads is not None:
+            from dataclasses import replace
+
+            worlds = {k: replace(w, leads=int(leads)) for k, w in worlds.items()}
+        return Scenario(self.name, worlds, self.seed if seed is None else int(seed),
+                        self.description, self.raw)
+
+
+def _merge(base: Mapping, over: Mapping) -> dict:
+    out = copy.deepcopy(dict(base))
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _build_world(spec: Mapping[str, Any], where: str, folder: Path) -> World:
+    unknown = sorted(set(spec) - _WORLD)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(_WORLD)}")
+    kw: dict[str, Any] = {k: v for k, v in spec.items()
+                          if k in ("leads", "tail_days", "ae_response_hours")}
+    if "start" in spec:
+        kw["start"] = str(spec["start"])
+    try:
+        cad = spec.get("cadence", "seed_14_day")
+        if isinstance(cad, Mapping):
+            kw["cadence"] = Cadence.from_dict(dict(cad), source=f"{where}.cadence")
+        else:
+            path = folder / str(cad)
+            kw["cadence"] = get_cadence(path if path.suffix in (".yaml", ".yml") else str(cad))
+    except (ValueError, TypeError, KeyError, OSError) as exc:
+        raise ValueError(f"{where}.cadence: {exc}") from exc
+    for key, cls in (("team", Team), ("arrivals", Arrivals)):
+        body = spec.get(key) or {}
+        if not isinstance(body, Mapping):
+            raise ValueError(f"{where}.{key}: must be a mapping, got {body!r}")
+        allowed = set(cls.__dataclass_fields__)
+        bad = sorted(set(body) - allowed)
+        if bad:
+            raise ValueError(f"{where}.{key}: unknown key(s) {bad}; allowed: {sorted(allowed)}")
+        args = {k: tuple(v) if isinstance(v, list) else v for k, v in body.items()}
+        try:
+            kw[key] = cls(**args)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}.{key}: {exc}") from exc
+    try:
+        kw["response"] = ResponseModel.from_dict(spec.get("response") or {},
+                                                 source=f"{where}.response")
+        return World(**kw)
+    except (TypeError, ValueError) as exc:
+        msg = str(exc)
+        raise ValueError(msg if msg.startswith(where) else f"{where}: {msg}") from exc
+
+
+def read_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file (see the module docstring for its form)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the scenario: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{path}: a scenario is a mapping with keys {sorted(_TOP)}")
+    unknown = sorted(set(raw) - _TOP)
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {unknown}; allowed: {sorted(_TOP)}")
+    seed = raw.get("seed", 0)
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"{path}: 'seed' must be a whole number >= 0. Got {seed!r} instead.")
+    base = raw.get("world") or {}
+    if not isinstance(base, Mapping):
+        raise ValueError(f"{path}: 'world' must be a mapping")
+    worlds = {BASELINE: _build_world(base, f"{path}: world", path.parent)}
+    variants = raw.get("variants") or {}
+    if not isinstance(variants, Mapping):
+        raise ValueError(f"{path}: 'variants' must map a variant name to its overrides")
+    for name, over in variants.items():
+        if not isinstance(over, Mapping):
+            raise ValueError(f"{path}: variant {name!r} must be a mapping of overrides")
+        worlds[str(name)] = _build_world(_merge(base, over), f"{path}: variants.{name}",
+                                         path.parent)
+    return Scenario(name=str(raw.get("name") or path.stem), worlds=worlds, seed=seed,
+                    description=str(raw.get("description") or ""), raw=raw)
+
+
+def write_tables(res: SimulationResult, out: Path) -> list[Path]:
+    """Write ``leads.parquet`` and ``events.parquet`` into ``out``: each is written to a temporary
+    file beside its target and renamed into place only once both are complete."""
+    out.mkdir(parents=True, exist_ok=True)
+    pending: list[tuple[Path, Path]] = []
+    try:
+        for name, frame in (("leads", res.leads), ("events", res.events)):
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".parquet.tmp", dir=out)
+            os.close(fd)
+            pending.append((Path(tmp), out / f"{name}.parquet"))
+            frame.to_parquet(tmp, index=False)
+        for tmp, target in pending:
+            os.replace(tmp, target)
+        return [target for _, target in pending]
+    finally:
+        for tmp, _ in pending:
+            tmp.unlink(missing_ok=True)
+
+
+@dataclass
+class ScenarioRun:
+    """The outcome of running a scenario: the KPI table and each variant's result."""
+
+    scenario: Scenario
+    results: dict[str, SimulationResult]
+    summary: pd.DataFrame
+    run_id: str | None = None
+
+    def __repr__(self) -> str:
+        return (f"<ScenarioRun {self.scenario.name!r}: {len(self.results)} variant(s), "
+                f"seed {self.scenario.seed}>")
+
+    def plot(self, axes=None):
+        from nurturelab import plots
+
+        return plots.scenario_kpis(self.summary, axes=axes)
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    out: Path | None = None,
+    track: bool = True,
+    source: Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> ScenarioRun:
+    """Run every variant with the scenario's seed, log an MLflow run, write tables.
+
+    The MLflow run is a parent run for the scenario (its file as an artifact, the KPI table,
+    charts) with a child run per variant (its world as params, its KPIs as metrics). An error
+    or Ctrl-C marks the runs FAILED or KILLED, and tables are only written once every variant
+    has finished, each by write-then-rename.
+    """
+    results: dict[str, SimulationResult] = {}
+    rows = {}
+
+    def run_all(log: Callable[[str, SimulationResult, dict], None] | None):
+        for name, world in scenario.worlds.items():
+            cb = (lambda done, total, n=name: progress(n, done, total)) if progress else None
+            res = simulate(world, scenario.seed, progress=cb)
+            results[name] = res
+            rows[name] = kpis(res)
+            if log is not None:
+                log(name, res, rows[name])
+
+    if not track:
+        run_all(None)
+        summary = pd.DataFrame(rows).T.rename_axis("variant")
+        run = ScenarioRun(scenario, results, summary)
+    else:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from nurturelab import tracking
+
+        params = {"scenario": scenario.name, "seed": scenario.seed,
+                  "variants": ",".join(scenario.worlds)}
+        with tracking.run(f"simulate:{scenario.name}", params=params,
+                          tags={"job": "simulate"}) as parent:
+            if source is not None:
+                tracking.log_file(source, "scenario")
+
+            def log(name, res, k):
+                w = res.world
+                with tracking.run(name, nested=True, params=_world_params(w),
+                                  tags={"variant": name}):
+                    tracking.log_metrics(k)
+
+            run_all(log)
+            summary = pd.DataFrame(rows).T.rename_axis("variant")
+            tracking.log_table(summary, "kpis")
+            fig = plots_kpis(summary)
+            tracking.log_figure(fig, "kpis")
+            plt.close(fig)
+            fig = plots_queue(results)
+            tracking.log_figure(fig, "queue")
+            plt.close(fig)
+            run = ScenarioRun(scenario, results, summary, parent.info.run_id)
+    if out is not None:
+        out = Path(out)
+        for name, res in results.items():
+            write_tables(res, out / name if len(results) > 1 else out)
+    return run
+
+
+def plots_kpis(summary: pd.DataFrame):
+    import matplotlib.pyplot as plt
+
+    from nurturelab import plots
+
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
+    plots.scenario_kpis(summary, axes=axes)
+    fig.tight_layout()
+    return fig
+
+
+def plots_queue(results: Mapping[str, SimulationResult]):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    for name, res in results.items():
+        q = res.queue
+        ax.plot(q["ts"], q["queue_length"], label=name, lw=1)
+    ax.set_ylabel("rep tasks waiting")
+    ax.set_title("Follow-up queue length")
+    ax.legend(fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def _world_params(w: World) -> dict[str, Any]:
+    t = w.team
+    return {
+        "cadence": w.cadence.name,
+        "touches": len(w.cadence.touches),
+        "leads": w.leads,
+        "start": w.start,
+        "reps": t.reps,
+        "shift": "24/7" if t.shift is None else f"{t.shift[0]:g}-{t.shift[1]:g}",
+        "timezone": t.timezone,
+        "queue": t.queue,
+        "arrivals_per_day": round(sum(w.arrivals.per_day.values()), 3),
+        "arrival_process": w.arrivals.process,
+    }

@@ -1,0 +1,814 @@
+"""The simulated world: SimPy moves leads through a cadence, with reps as a queued resource.
+
+Leads arrive per source (a Poisson process with hour-of-day and weekday intensity, or a fixed
+rate), each with intent, fit and an unobserved interest. Every lead is a SimPy process that
+walks its cadence: it waits until a touch is due (and inside the touch's business-hours window),
+queues for a rep when the touch needs one (reps are a :class:`simpy.PriorityResource` with shifts
+in a time zone and channel handling times), and answers, opts out or stays silent as the
+:class:`~nurturelab.response.ResponseModel` says. A stop rule (connect, reply, opt-out,
+qualified) ends its cadence. Between touches the lead browses (pricing visits, demo requests) at
+a rate driven by its interest; contact leads on to qualification, proposal and won or lost.
+
+The world writes ``leads`` and ``events`` in the data contract, so the funnel, segments and
+everything after them run on simulated leads unchanged.
+
+Randomness: one ``SeedSequence`` per run, spawned into one stream per random element (arrivals,
+traits, answers, opt-outs, handling times, behaviour, stages). Draws are indexed by lead and
+cadence step, so two scenarios run with the same seed see the same leads with the same traits
+and the same random numbers at every step (common random numbers): a difference between arms
+comes from the arms. Same seed, same tables, bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from nurturelab.cadence import EVENT_CHANNEL, EVENT_NAME, Cadence, get_cadence
+from nurturelab.response import DEFAULT_RESPONSE, ResponseModel, expit, logit
+from nurturelab.schema import CHANNEL_DTYPE, EVENT_COLUMNS, INTENT_DTYPE, TYPE_DTYPE
+
+__all__ = [
+    "Arrivals",
+    "Simulation",
+    "SimulationResult",
+    "Team",
+    "World",
+    "simulate",
+]
+
+DAY = 86400.0
+HOUR = 3600.0
+STREAMS = ("arrivals", "traits", "answer", "opt_out", "handling", "behaviour", "email",
+           "stages")
+MAX_STEPS = 32  # random columns drawn per lead; a cadence may not be longer
+_INTENTS = ("low", "medium", "high")
+_INDUSTRIES = ("saas", "retail", "manufacturing", "healthcare", "finance", "education")
+_PERSONAS = ("founder", "head_of_sales", "marketing_lead", "sales_ops", "it_manager")
+DEFAULT_HOURLY = (0.2,) * 7 + (0.8, 1.5, 2, 2, 1.8, 1.5, 1.8, 2, 1.8, 1.5, 1.0) + (0.5,) * 6
+DEFAULT_WEEKDAY = (1.0, 1.0, 1.0, 1.0, 1.0, 0.35, 0.3)
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------
+def _positive(owner: str, name: str, value: float, *, allow_zero: bool = False) -> None:
+    ok = value >= 0 if allow_zero else value > 0
+    if not (isinstance(value, int | float) and math.isfinite(value) and ok):
+        rule = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{owner} '{name}' must be a finite number {rule}. Got {value!r} instead.")
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    """Lead arrivals per source.
+
+    Parameters
+    ----------
+    per_day : mapping of source -> mean leads per day
+    process : ``"poisson"`` (hour-of-day x weekday intensity) or ``"fixed"`` (evenly spaced)
+    hourly, weekday : relative intensity by hour of day (24) and weekday (7, Monday first), in
+        the team's time zone; normalised so that ``per_day`` is the mean over a week
+    intent : mapping of source -> P(low, medium, high); a source not listed gets ``default_intent``
+    """
+
+    per_day: Mapping[str, float] = field(
+        default_factory=lambda: {"paid_search": 30, "web_form": 20, "organic_search": 12,
+                                 "referral": 10, "partner": 8, "event": 5})
+    process: Literal["poisson", "fixed"] = "poisson"
+    hourly: tuple[float, ...] = DEFAULT_HOURLY
+    weekday: tuple[float, ...] = DEFAULT_WEEKDAY
+    intent: Mapping[str, tuple[float, float, float]] = field(
+        default_factory=lambda: {"referral": (0.2, 0.4, 0.4), "partner": (0.25, 0.45, 0.3)})
+    default_intent: tuple[float, float, float] = (0.45, 0.37, 0.18)
+    fit_beta: tuple[float, float] = (2.2, 2.0)
+
+    def __post_init__(self) -> None:
+        if not self.per_day:
+            raise ValueError("Arrivals 'per_day' needs at least one source with a rate")
+        for src, rate in self.per_day.items():
+            _positive("Arrivals", f"per_day[{src}]", rate)
+        if self.process not in ("poisson", "fixed"):
+            raise ValueError(f"Arrivals 'process' must be one of ['poisson', 'fixed']. "
+                             f"Got {self.process!r} instead.")
+        if len(self.hourly) != 24 or len(self.weekday) != 7:
+            raise ValueError("Arrivals 'hourly' needs 24 values and 'weekday' 7 (Monday first)")
+        if min(self.hourly) < 0 or min(self.weekday) < 0 or not sum(self.hourly) or not sum(
+                self.weekday):
+            raise ValueError("Arrivals 'hourly' and 'weekday' must be >= 0 and not all zero")
+        for src, p in {**self.intent, "default_intent": self.default_intent}.items():
+            if len(p) != 3 or min(p) < 0 or abs(sum(p) - 1) > 1e-6:
+                raise ValueError(f"Arrivals intent mix for {src!r} must be three probabilities "
+                                 f"(low, medium, high) summing to 1. Got {p!r} instead.")
+        object.__setattr__(self, "per_day", dict(self.per_day))
+        object.__setattr__(self, "intent", {k: tuple(v) for k, v in self.intent.items()})
+        object.__setattr__(self, "hourly", tuple(float(x) for x in self.hourly))
+        object.__setattr__(self, "weekday", tuple(float(x) for x in self.weekday))
+
+
+@dataclass(frozen=True)
+class Team:
+    """The reps who make the calls and personal messages.
+
+    Parameters
+    ----------
+    reps : number of reps working at once during a shift
+    shift : (start, end) hours of day in ``timezone``, or None for round the clock
+    workdays : weekdays worked (0 = Monday)
+    handling_minutes : mean minutes of rep time per touch, by channel
+    handling : ``"exponential"`` or ``"lognormal"`` (with ``handling_sigma``)
+    queue : order of the follow-up queue: ``"fifo"``, ``"priority"`` (earlier cadence steps
+        first, i.e. new leads before follow-ups) or ``"score"`` (higher intent and fit first)
+    patience_hours : a rep touch still waiting after this long is skipped
+    """
+
+    reps: int = 4
+    shift: tuple[float, float] | None = (9.0, 17.0)
+    workdays: tuple[int, ...] = (0, 1, 2, 3, 4)
+    timezone: str = "UTC"
+    handling_minutes: Mapping[str, float] = field(
+        default_factory=lambda: {"call": 4.0, "voicemail": 1.0, "sms": 1.0, "email": 5.0})
+    handling: Literal["exponential", "lognormal"] = "lognormal"
+    handling_sigma: float = 0.6
+    queue: Literal["fifo", "priority", "score"] = "priority"
+    patience_hours: float = 48.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.reps, int) or self.reps < 1:
+            raise ValueError(f"Team 'reps' must be a whole number >= 1. Got {self.reps!r} "
+                             "instead.")
+        if self.shift is not None:
+            a, b = self.shift
+            if not 0 <= a < b <= 24:
+                raise ValueError(f"Team 'shift' must be (start, end) hours with 0 <= start < "
+                                 f"end <= 24, or null. Got {self.shift!r} instead.")
+            object.__setattr__(self, "shift", (float(a), float(b)))
+        if not self.workdays or any(d not in range(7) for d in self.workdays):
+            raise ValueError(f"Team 'workdays' must be weekdays 0-6 (Monday = 0). Got "
+                             f"{self.workdays!r} instead.")
+        object.__setattr__(self, "workdays", tuple(sorted(set(self.workdays))))
+        try:
+            ZoneInfo(self.timezone)
+        except Exception as exc:  # noqa: BLE001
+            raise ValueError(f"Team 'timezone' must be an IANA zone such as 'UTC' or "
+                             f"'America/New_York'. Got {self.timezone!r} instead.") from exc
+        for ch in ("call", "voicemail", "sms", "email"):
+            if ch not in self.handling_minutes:
+                raise ValueError(f"Team 'handling_minutes' lacks {ch!r}")
+            _positive("Team", f"handling_minutes[{ch}]", self.handling_minutes[ch],
+                      allow_zero=True)
+        object.__setattr__(self, "handling_minutes", dict(self.handling_minutes))
+        for name, allowed in (("handling", ("exponential", "lognormal")),
+                              ("queue", ("fifo", "priority", "score"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"Team '{name}' must be one of {list(allowed)}. Got "
+                                 f"{getattr(self, name)!r} instead.")
+        _positive("Team", "handling_sigma", self.handling_sigma, allow_zero=True)
+        _positive("Team", "patience_hours", self.patience_hours)
+
+
+@dataclass(frozen=True)
+class World:
+    """Everything one simulation run needs: cadence, team, arrivals, response model, size."""
+
+    cadence: Cadence = field(default_factory=lambda: get_cadence("seed_14_day"))
+    team: Team = field(default_factory=Team)
+    arrivals: Arrivals = field(default_factory=Arrivals)
+    response: ResponseModel = DEFAULT_RESPONSE
+    leads: int = 1000
+    start: str = "2026-01-05"
+    tail_days: float = 30.0
+    ae_response_hours: float = 6.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.cadence, Cadence):
+            object.__setattr__(self, "cadence", get_cadence(self.cadence))
+        if len(self.cadence.touches) > MAX_STEPS:
+            raise ValueError(f"World 'cadence' has {len(self.cadence.touches)} touches; at most "
+                             f"{MAX_STEPS} are supported")
+        if not isinstance(self.leads, int) or self.leads < 1:
+            raise ValueError(f"World 'leads' must be a whole number >= 1. Got {self.leads!r} "
+                             "instead.")
+        try:
+            pd.Timestamp(self.start)
+        except ValueError as exc:
+            raise ValueError(f"World 'start' must be a date such as '2026-01-05'. Got "
+                             f"{self.start!r} instead.") from exc
+        _positive("World", "tail_days", self.tail_days, allow_zero=True)
+        _positive("World", "ae_response_hours", self.ae_response_hours)
+
+
+# --------------------------------------------------------------------------------------------
+# Calendar: shifts and windows in the team's time zone, as seconds since the start (UTC)
+# --------------------------------------------------------------------------------------------
+class _Calendar:
+    def __init__(self, start: pd.Timestamp, days: int, tz: str):
+        zone = ZoneInfo(tz)
+        d0 = start.tz_convert(zone).date() if start.tzinfo else start.date()
+        self.t0 = start.timestamp()
+        self.midnights = []  # local midnights (seconds since start) and their weekday
+        self.weekday = []
+        for k in range(-1, days + 2):
+            day = d0 + timedelta(days=k)
+            mid = datetime(day.year, day.month, day.day, tzinfo=zone).timestamp() - self.t0
+            self.midnights.append(mid)
+            self.weekday.append(day.weekday())
+        self.days = len(self.midnights)
+
+    def local_day(self, t: float) -> int:
+        from bisect import bisect_right
+
+        return max(0, bisect_right(self.midnights, t) - 1)
+
+    def next_open(self, t: float, window: tuple[float, float], workdays: tuple[int, ...]) -> float:
+        """The first instant >= t inside ``window`` hours on a workday."""
+        k = self.local_day(t)
+        while k < self.days:
+            if self.weekday[k] in workdays:
+                a = self.midnights[k] + window[0] * HOUR
+                b = self.midnights[k] + window[1] * HOUR
+                if t < b:
+                    return max(t, a)
+            k += 1
+        return t  # beyond the calendar: no deferral
+
+    def shifts(self, window: tuple[float, float], workdays: tuple[int, ...]):
+        """(start, end) of every shift, in order."""
+        return [(self.midnights[k] + window[0] * HOUR, self.midnights[k] + window[1] * HOUR)
+                for k in range(self.days) if self.weekday[k] in workdays]
+
+
+# --------------------------------------------------------------------------------------------
+# Event log: typed columns, one DataFrame at the end
+# --------------------------------------------------------------------------------------------
+_CODES: list[tuple[str, str, str | None]] = []
+_CODE_OF: dict[tuple[str, str, str | None], int] = {}
+
+
+def _code(type_: str, name: str, channel: str | None) -> int:
+    key = (type_, name, channel)
+    if key not in _CODE_OF:
+        _CODE_OF[key] = len(_CODES)
+        _CODES.append(key)
+    return _CODE_OF[key]
+
+
+for _ch in ("call", "voicemail", "sms", "email"):
+    _code("touch", EVENT_NAME[_ch], EVENT_CHANNEL[_ch])
+for _n, _c in (("connect", "call"), ("reply", "sms"), ("reply", "email"), ("opt_out", "call"),
+               ("opt_out", "sms"), ("opt_out", "email")):
+    _code("response", _n, _c)
+for _n, _c in (("email_open", "email"), ("link_click", "web"), ("pricing_visit", "web"),
+               ("demo_request", "web")):
+    _code("activity", _n, _c)
+for _n in ("qualified", "proposal", "won", "lost"):
+    _code("stage", _n, None)
+C_TOUCH = {ch: _code("touch", EVENT_NAME[ch], EVENT_CHANNEL[ch])
+           for ch in ("call", "voicemail", "sms", "email")}
+C_ANSWER = {"call": _code("response", "connect", "call"),
+            "voicemail": _code("response", "connect", "call"),
+            "sms": _code("response", "reply", "sms"), "email": _code("response", "reply", "email")}
+C_OPT = {"call": _code("response", "opt_out", "call"),
+         "voicemail": _code("response", "opt_out", "call"),
+         "sms": _code("response", "opt_out", "sms"), "email": _code("response", "opt_out", "email")}
+C_OPEN = _code("activity", "email_open", "email")
+C_CLICK = _code("activity", "link_click", "web")
+C_PRICING = _code("activity", "pricing_visit", "web")
+C_DEMO = _code("activity", "demo_request", "web")
+C_QUAL, C_PROP, C_WON, C_LOST = (_code("stage", n, None)
+                                 for n in ("qualified", "proposal", "won", "lost"))
+
+
+class _Log:
+    __slots__ = ("lead", "t", "code", "step", "rep")
+
+    def __init__(self) -> None:
+        self.lead = array("l")
+        self.t = array("d")
+        self.code = array("b")
+        self.step = array("h")
+        self.rep = array("h")
+
+    def add(self, lead: int, t: float, code: int, step: int = -1, rep: int = -1) -> None:
+        self.lead.append(lead)
+        self.t.append(t)
+        self.code.append(code)
+        self.step.append(step)
+        self.rep.append(rep)
+
+
+# --------------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------------
+@dataclass
+class SimulationResult:
+    """Tables of one run: ``leads`` and ``events`` (the data contract), ``tasks`` (one row per
+    planned rep touch: due, started, skipped), ``queue`` (hourly queue length) and ``reps``
+    (utilisation)."""
+
+    world: World
+    seed: int
+    leads: pd.DataFrame = field(repr=False)
+    events: pd.DataFrame = field(repr=False)
+    tasks: pd.DataFrame = field(repr=False)
+    queue: pd.DataFrame = field(repr=False)
+    utilisation: float = 0.0
+
+    def __repr__(self) -> str:
+        return (f"<SimulationResult {self.world.cadence.name!r}: {len(self.leads):,d} leads, "
+                f"{len(self.events):,d} events, {self.world.team.reps} reps, seed {self.seed}>")
+
+    def kpis(self) -> dict[str, float]:
+        """The headline KPIs (see :func:`nurturelab.simulation.kpis`)."""
+        return kpis(self)
+
+
+def _draw_streams(world: World, seed: int) -> dict[str, Any]:
+    """All random numbers of a run, one stream per element, indexed by lead and step."""
+    ss = np.random.SeedSequence(seed)
+    rng = dict(zip(STREAMS, (np.random.default_rng(s) for s in ss.spawn(len(STREAMS))),
+                   strict=True))
+    n = world.leads
+    arr = world.arrivals
+    start = pd.Timestamp(world.start, tz=world.team.timezone).tz_convert("UTC")
+    # ---- arrival times: thinning of a piecewise-constant (hourly) Poisson process ---------
+    sources = list(arr.per_day)
+    rates = np.array([arr.per_day[s] for s in sources], dtype=float)
+    total_per_day = rates.sum()
+    hourly = np.asarray(arr.hourly) / np.mean(arr.hourly)
+    weekday = np.asarray(arr.weekday) / np.mean(arr.weekday)
+    ra = rng["arrivals"]
+    if arr.process == "fixed":
+        times = np.arange(n) * (DAY / total_per_day)
+    else:
+        # draw in blocks of days until n arrivals exist (identical for any n: prefix property)
+        horizon_days = int(math.ceil(n / total_per_day * 1.5)) + 7
+        local0 = start.tz_convert(world.team.timezone)
+        hours = np.arange(horizon_days * 24)
+        lt = local0 + pd.to_timedelta(hours, unit="h")
+        lam = total_per_day / 24 * hourly[lt.hour] * weekday[lt.weekday]
+        counts = ra.poisson(lam)
+        while counts.sum() < n:  # rare: extend with more days
+            more = ra.poisson(lam[-24 * 7:])
+            counts = np.concatenate([counts, more])
+            hours = np.arange(len(counts))
+        hour_of = np.repeat(np.arange(len(counts)), counts)[:n]
+        times = (hour_of + ra.random(len(hour_of))) * HOUR
+        times.sort()
+    src = ra.choice(len(sources), size=n, p=rates / total_per_day)
+    tr = rng["traits"]
+    mix = np.array([arr.intent.get(s, arr.default_intent) for s in sources])[src]
+    intent = (tr.random(n)[:, None] > np.cumsum(mix, axis=1)[:, :2]).sum(axis=1)
+    fit = np.round(tr.beta(*arr.fit_beta, size=n), 3)
+    noise = tr.standard_normal(n)
+    industry = tr.integers(0, len(_INDUSTRIES), size=n)
+    size = np.maximum(1, np.round(tr.lognormal(3.6, 1.2, size=n))).astype(int)
+    persona = tr.integers(0, len(_PERSONAS), size=n)
+    steps = len(world.cadence.touches)
+
+    def cols(r: np.random.Generator, k: int, method: str = "random") -> np.ndarray:
+        # column by column, so that step j's draws do not depend on the cadence's length
+        out = np.empty((n, k))
+        for j in range(k):
+            out[:, j] = getattr(r, method)(n)
+        return out
+
+    return {
+        "start": start,
+        "times": times,
+        "sources": sources,
+        "src": src,
+        "intent": intent,
+        "fit": fit,
+        "noise": noise,
+        "industry": industry,
+        "size": size,
+        "persona": persona,
+        "u_answer": cols(rng["answer"], steps),
+        "u_opt": cols(rng["opt_out"], steps),
+        "handling": cols(rng["handling"], steps, "standard_normal"),
+        "answer_delay": cols(rng["answer"], 1, "standard_exponential")[:, 0],
+        "behaviour": rng["behaviour"].standard_exponential((n, 2, 6)).cumsum(axis=2),
+        "u_email": cols(rng["email"], 2 * steps),
+        "u_stage": cols(rng["stages"], 3),
+        "e_stage": cols(rng["stages"], 4, "standard_exponential"),
+    }
+
+
+class Simulation:
+    """One run of a :class:`World` with a seed. Use :func:`simulate`."""
+
+    def __init__(self, world: World, seed: int):
+        self.world = world
+        self.seed = int(seed)
+
+    def run(self, progress=None) -> SimulationResult:
+        w = self.world
+        r = _draw_streams(w, self.seed)
+        self.r = r
+        env = simpy.Environment()
+        self.env = env
+        team = w.team
+        last_arrival = float(r["times"][-1]) if w.leads else 0.0
+        self.end = last_arrival + w.tail_days * DAY
+        cal = _Calendar(r["start"], int(self.end // DAY) + 2, team.timezone)
+        self.cal = cal
+        self.reps = simpy.PriorityResource(env, capacity=team.reps)
+        self.free_reps = deque(range(team.reps))
+        self.log = _Log()
+        self.tasks = {"lead": array("l"), "step": array("h"), "due": array("d"),
+                      "start": array("d"), "skipped": array("b")}
+        self.busy = 0.0
+        self.queue_len = array("l")
+        model = w.response
+        self.base_answer = {ch: logit(model.base[ch]) for ch in model.base}
+        c = w.cadence
+        self.touches = c.touches
+        self.offsets = c.offsets()
+        self.stop = c.stop_on
+        intent_names = np.array(_INTENTS)[r["intent"]]
+        self.interest = np.array([
+            model.lead_interest(i, f, z)
+            for i, f, z in zip(intent_names, r["fit"], r["noise"], strict=True)])
+        self.score = (r["intent"] - 1) + 2 * (r["fit"] - 0.5)
+        mu = {ch: math.log(max(m, 1e-9)) for ch, m in team.handling_minutes.items()}
+        self.handling_mu = mu
+        if team.shift is not None:
+            env.process(self._shifts(cal.shifts(team.shift, team.workdays)))
+        env.process(self._arrivals(r["times"], progress))
+        env.process(self._monitor())
+        env.run(until=self.end)
+        if progress is not None:
+            progress(w.leads, w.leads)
+        return self._result()
+
+    # ---- processes ------------------------------------------------------------------------
+    def _shifts(self, shifts):
+        """Outside shifts every rep is held by a top-priority 'off duty' request; a rep on a
+        call finishes it first."""
+        env, reps = self.env, self.reps
+        off, prev = [], -math.inf
+        for a, b in shifts:
+            off.append((prev, a))
+            prev = b
+        off.append((prev, math.inf))
+        for a, b in off:
+            if b <= env.now:
+                continue
+            if a > env.now:
+                yield env.timeout(a - env.now)
+            held = [reps.request(priority=-(10**9)) for _ in range(reps.capacity)]
+            for h in held:
+                yield h
+            if b == math.inf:
+                return
+            if b > env.now:
+                yield env.timeout(b - env.now)
+            for h in held:
+                reps.release(h)
+
+    def _monitor(self):
+        env = self.env
+        while True:
+            self.queue_len.append(len(self.reps.queue))
+            yield env.timeout(HOUR)
+
+    def _arrivals(self, times, progress):
+        env = self.env
+        every = max(1, len(times) // 100)
+        for i, t in enumerate(times):
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            env.process(self._lead(i))
+            if progress is not None and i % every == 0:
+                progress(i, len(times))
+
+    def _lead(self, i: int):
+        env, model, r = self.env, self.world.response, self.r
+        log, team = self.log, self.world.team
+        created = env.now
+        interest = float(self.interest[i])
+        stop = self.stop
+        # the first demo request while the lead has not answered (a demo request qualifies it,
+        # which stops the cadence); all behaviour is logged when the cadence is over
+        demo_at = self._first_demo(i, created, interest)
+        last_on: dict[str, float] = {}
+        sent: list[float] = []
+        prev_t = created
+        answered_at = None
+        answered = False
+        rep = -1
+        for j, touch in enumerate(self.touches):
+            due = created + self.offsets[j] if touch.anchor == "created" else prev_t + touch.at
+            if touch.window is not None:
+                due = self.cal.next_open(due, touch.window, team.workdays)
+            if due > env.now:
+                yield env.timeout(due - env.now)
+            if demo_at is not None and demo_at <= env.now and "qualified" in stop:
+                break
+            if touch.channel == "voicemail":
+                if answered or rep < 0:  # left only on an unanswered call by its rep
+                    continue
+                t_touch = env.now
+                log.add(i, t_touch, C_TOUCH["voicemail"], j, rep)
+            elif touch.needs_rep:
+                prio = 0 if team.queue == "fifo" else (
+                    j if team.queue == "priority" else -float(self.score[i]))
+                req = self.reps.request(priority=prio)
+                yield req
+                skipped = env.now - due > team.patience_hours * HOUR
+                self._task(i, j, due, env.now, skipped)
+                if skipped:
+                    self.reps.release(req)
+                    rep = -1
+                    continue
+                rep = self.free_reps.popleft()
+                t_touch = env.now
+                log.add(i, t_touch, C_TOUCH[touch.channel], j, rep)
+                hold = self._handling(i, j, touch.channel)
+                yield env.timeout(hold)
+                self.busy += hold
+                self.free_reps.append(rep)
+                self.reps.release(req)
+            else:
+                rep = -1
+                t_touch = env.now
+                log.add(i, t_touch, C_TOUCH[touch.channel], j, -1)
+            prev_t = t_touch
+            gap = (t_touch - last_on[touch.channel]) / HOUR if touch.channel in last_on \
+                else math.inf
+            week_ago = t_touch - 7 * DAY
+            recent = sum(1 for s in sent if s > week_ago)
+            last_on[touch.channel] = t_touch
+            sent.append(t_touch)
+            now_interest = interest + (model.warm_up if answered_at is not None else 0.0)
+            if touch.channel == "email":
+                self._email(i, j, t_touch, now_interest)
+            x = model.touch_logit(touch.channel, minutes=(t_touch - created) / 60.0,
+                                  interest=now_interest, gap_hours=gap, recent=recent,
+                                  personalisation=touch.personalisation)
+            answered = r["u_answer"][i, j] < expit(x)
+            if answered:
+                delay = 30.0 if touch.channel in ("call", "voicemail") else (
+                    60.0 + r["answer_delay"][i] * HOUR)
+                if answered_at is None:
+                    answered_at = t_touch + delay
+                log.add(i, t_touch + delay, C_ANSWER[touch.channel], j, rep)
+                if ("connect" in stop and touch.channel in ("call", "voicemail")) or (
+                        "reply" in stop and touch.channel in ("sms", "email")):
+                    break
+                continue
+            q = model.opt_out_logit(touch.channel, gap_hours=gap, recent=recent)
+            if r["u_opt"][i, j] < expit(q):
+                log.add(i, t_touch + 60.0, C_OPT[touch.channel], j, rep)
+                if "opt_out" in stop:
+                    self._log_behaviour(i, created, interest, None, until=t_touch + 60.0)
+                    log.add(i, t_touch + 120.0, C_LOST)
+                    return
+        self._log_behaviour(i, created, interest, answered_at, until=self.end)
+        self._after_cadence(i, interest, answered_at, demo_at, prev_t)
+
+    # ---- pieces ---------------------------------------------------------------------------
+    def _handling(self, i: int, j: int, channel: str) -> float:
+        team = self.world.team
+        mean = team.handling_minutes[channel] * 60.0
+        if channel == "call" and j + 1 < len(self.touches) and \
+                self.touches[j + 1].channel == "voicemail":
+            mean += team.handling_minutes["voicemail"] * 60.0
+        z = float(self.r["handling"][i, j])
+        if team.handling == "exponential":
+            u = 0.5 * math.erfc(-z / math.sqrt(2))  # the normal draw as a uniform
+            return -mean * math.log(max(1.0 - u, 1e-12))
+        s = team.handling_sigma
+        return mean * math.exp(s * z - 0.5 * s * s)
+
+    def _task(self, i, j, due, start, skipped) -> None:
+        t = self.tasks
+        t["lead"].append(i)
+        t["step"].append(j)
+        t["due"].append(due)
+        t["start"].append(start)
+        t["skipped"].append(1 if skipped else 0)
+
+    def _rates(self, interest: float) -> tuple[float, float, float]:
+        """Per-second pricing and demo rates at ``interest``, and the cooling constant."""
+        m = self.world.response
+        boost = math.exp(m.behaviour_slope * interest)
+        k = m.behaviour_slope * m.cooling / (7 * DAY)
+        return m.pricing_per_day / DAY * boost, m.demo_per_day / DAY * boost, k
+
+    def _invert(self, s: float, created: float, a0: float, a1: float, t_warm: float,
+                k: float) -> float:
+        """Time at which the integrated rate reaches ``s``: rate ``a0`` from creation, ``a1``
+        from ``t_warm`` on, both decaying as exp(-k (t - created)); inf if never."""
+        def integral(a, t0, t1):
+            if k == 0:
+                return a * (t1 - t0)
+            return a / k * (math.exp(-k * (t0 - created)) - math.exp(-k * (t1 - created)))
+
+        def solve(a, t0, rest):
+            if k == 0:
+                return t0 + rest / a
+            y = math.exp(-k * (t0 - created)) - rest * k / a
+            return created - math.log(y) / k if y > 0 else math.inf
+
+        head = integral(a0, created, t_warm) if t_warm > created else 0.0
+        if s <= head:
+            return solve(a0, created, s)
+        return solve(a1, max(t_warm, created), s - head)
+
+    def _first_demo(self, i: int, created: float, interest: float):
+        _, a_demo, k = self._rates(interest)
+        t = self._invert(float(self.r["behaviour"][i, 1, 0]), created, a_demo, a_demo,
+                         math.inf, k)
+        return t if t <= self.end else None
+
+    def _log_behaviour(self, i: int, created: float, interest: float, warm_at, until: float):
+        """Log pricing visits and demo requests up to ``until``; interest warms by
+        ``warm_up`` once the lead has answered (at ``warm_at``).
+
+        Times come from the lead's cumulative unit exponentials by inverting the integrated
+        rate, so they are common random numbers across arms.
+        """
+        m = self.world.response
+        p0, d0, k = self._rates(interest)
+        p1, d1, _ = self._rates(interest + m.warm_up)
+        t_warm = warm_at if warm_at is not None else math.inf
+        for col, (a0, a1, code) in enumerate(((p0, p1, C_PRICING), (d0, d1, C_DEMO))):
+            for s in self.r["behaviour"][i, col]:
+                t = self._invert(float(s), created, a0, a1, t_warm, k)
+                if t > until:
+                    break
+                self.log.add(i, t, code)
+
+    def _email(self, i: int, j: int, t: float, interest: float) -> None:
+        model, u = self.world.response, self.r["u_email"]
+        s = model.behaviour_slope
+        if u[i, 2 * j] < expit(logit(model.open_rate) + s * interest):
+            t_open = t + 600.0 + 3 * HOUR * u[i, 2 * j + 1]
+            self.log.add(i, t_open, C_OPEN)
+            if u[i, 2 * j + 1] < expit(logit(model.click_rate) + s * interest):
+                self.log.add(i, t_open + 90.0, C_CLICK)
+
+    def _after_cadence(self, i, interest, answered_at, demo_at, last_touch) -> None:
+        """Stages after the cadence: qualification, proposal, won or lost."""
+        model, log, r = self.world.response, self.log, self.r
+        if answered_at is not None:
+            interest += model.warm_up
+        u, e = r["u_stage"][i], r["e_stage"][i]
+        engaged = [t for t in (answered_at, demo_at) if t is not None]
+        if not engaged:
+            log.add(i, last_touch + DAY, C_LOST)  # cadence done, never answered
+            return
+        t0 = min(engaged)
+        if demo_at is not None and demo_at == t0:
+            q_t = demo_at  # a demo request qualifies the lead (the funnel's exit criterion)
+        elif u[0] < expit(logit(model.qualify) + interest):
+            q_t = t0 + e[0] * model.qualify_days * DAY
+            log.add(i, q_t, C_QUAL)
+        else:
+            log.add(i, t0 + e[0] * model.qualify_days * DAY, C_LOST)
+            return
+        # the account executive's first touch after the handoff
+        log.add(i, q_t + e[3] * self.world.ae_response_hours * HOUR, C_TOUCH["call"], -1, -2)
+        if u[1] >= model.proposal:
+            log.add(i, q_t + e[1] * model.proposal_days * DAY, C_LOST)
+            return
+        p_t = q_t + e[1] * model.proposal_days * DAY
+        log.add(i, p_t, C_PROP)
+        close = p_t + e[2] * model.win_days * DAY
+        won = u[2] < expit(logit(model.win) + 0.5 * interest)
+        log.add(i, close, C_WON if won else C_LOST)
+
+    # ---- output ---------------------------------------------------------------------------
+    def _result(self) -> SimulationResult:
+        w, r = self.world, self.r
+        start = r["start"]
+        n = w.leads
+        width = max(6, len(str(n)))
+        ids = np.char.add("S", np.char.zfill(np.arange(1, n + 1).astype(str), width))
+        to_ts = lambda sec: start + pd.to_timedelta(np.asarray(sec), unit="s")  # noqa: E731
+        leads = pd.DataFrame({
+            "lead_id": ids.astype(object),
+            "created_at": to_ts(r["times"]),
+            "source": pd.Categorical(np.array(r["sources"], dtype=object)[r["src"]]),
+            "fit": r["fit"],
+            "intent": pd.Categorical(np.array(_INTENTS)[r["intent"]], dtype=INTENT_DTYPE),
+            "industry": np.array(_INDUSTRIES, dtype=object)[r["industry"]],
+            "company_size": r["size"],
+            "persona": np.array(_PERSONAS, dtype=object)[r["persona"]],
+        })
+        lg = self.log
+        t = np.frombuffer(lg.t, dtype=np.float64)
+        keep = t <= self.end
+        lead = np.frombuffer(lg.lead, dtype=np.int64 if lg.lead.itemsize == 8 else np.int32)[keep]
+        code = np.frombuffer(lg.code, dtype=np.int8)[keep]
+        step = np.frombuffer(lg.step, dtype=np.int16)[keep]
+        rep = np.frombuffer(lg.rep, dtype=np.int16)[keep]
+        t = t[keep]
+        order = np.lexsort((code, lead, t))
+        lead, code, step, rep, t = lead[order], code[order], step[order], rep[order], t[order]
+        table = np.array(_CODES, dtype=object)
+        reps = np.array([f"rep_{k + 1:02d}" for k in range(w.team.reps)] + ["ae", "auto"],
+                        dtype=object)
+        rep_id = np.where(rep >= 0, reps[np.clip(rep, 0, None)], None)
+        rep_id = np.where(rep == -2, "ae_01", rep_id)
+        rep_id = np.where(rep == -1, None, rep_id)
+        touches = w.cadence.touches
+        content = np.array([tc.content for tc in touches] + [None], dtype=object)
+        person = np.array([tc.personalisation for tc in touches] + [None], dtype=object)
+        is_touch = table[code, 0] == "touch"
+        step_idx = np.where((step >= 0) & is_touch, step, len(touches))
+        events = pd.DataFrame({
+            "lead_id": ids.astype(object)[lead],
+            "ts": to_ts(t),
+            "type": pd.Categorical(table[code, 0], dtype=TYPE_DTYPE),
+            "name": table[code, 1],
+            "channel": pd.Categorical(table[code, 2], dtype=CHANNEL_DTYPE),
+            "step": pd.array(np.where(step >= 0, step, 0), dtype="Int64"),
+            "rep_id": rep_id,
+            "arm": None,
+            "content": content[step_idx],
+            "personalisation": person[step_idx],
+        })
+        events.loc[step < 0, "step"] = pd.NA
+        events = events[list(EVENT_COLUMNS) + ["content", "personalisation"]]
+        tk = self.tasks
+        tasks = pd.DataFrame({
+            "lead_id": ids.astype(object)[np.frombuffer(tk["lead"], dtype=lead.dtype)]
+            if len(tk["lead"]) else pd.Series(dtype=object),
+            "step": np.frombuffer(tk["step"], dtype=np.int16),
+            "due": to_ts(np.frombuffer(tk["due"], dtype=np.float64)),
+            "started": to_ts(np.frombuffer(tk["start"], dtype=np.float64)),
+            "skipped": np.frombuffer(tk["skipped"], dtype=np.int8).astype(bool),
+        })
+        tasks["wait_minutes"] = (tasks["started"] - tasks["due"]) / pd.Timedelta(minutes=1)
+        queue = pd.DataFrame({"ts": to_ts(np.arange(len(self.queue_len)) * HOUR),
+                              "queue_length": np.frombuffer(self.queue_len, dtype=lead.dtype)})
+        hours = self._rep_hours()
+        util = self.busy / (hours * HOUR) if hours else float("nan")
+        return SimulationResult(world=w, seed=self.seed, leads=leads, events=events,
+                                tasks=tasks, queue=queue, utilisation=util)
+
+    def _rep_hours(self) -> float:
+        team = self.world.team
+        if team.shift is None:
+            return team.reps * self.end / HOUR
+        total = 0.0
+        for a, b in self.cal.shifts(team.shift, team.workdays):
+            total += max(0.0, min(b, self.end) - max(a, 0.0))
+        return team.reps * total / HOUR
+
+
+def simulate(world: World | None = None, seed: int = 0, *, progress=None) -> SimulationResult:
+    """Run a world once. Same world and seed, same tables, bit for bit.
+
+    Examples
+    --------
+    >>> res = simulate(World(leads=200), seed=1)
+    >>> res.leads.shape[0], sorted(res.events["type"].unique())
+    (200, ['activity', 'response', 'stage', 'touch'])
+    """
+    return Simulation(world or World(), seed).run(progress=progress)
+
+
+def kpis(res: SimulationResult) -> dict[str, float]:
+    """Speed to first touch, contact, qualification, conversion, opt-outs and the team's load.
+
+    Computed with :mod:`nurturelab.funnel` on the run's own tables, as a real export would be.
+    """
+    from nurturelab.funnel import outcomes, speed_to_first_touch
+
+    out = outcomes(res.leads, res.events)
+    speed = speed_to_first_touch(res.leads, res.events)
+    ev = res.events
+    touches = int((ev["type"] == "touch").sum())
+    won = int(out["converted"].sum())
+    opted = ev.loc[(ev["type"] == "response") & (ev["name"] == "opt_out"), "lead_id"].nunique()
+    tasks = res.tasks
+    return {
+        "leads": float(len(out)),
+        "speed_median_min": float(speed.median()),
+        "speed_p90_min": float(speed.quantile(0.9)),
+        "within_5min_pct": float(100 * speed.le(5).mean()),
+        "contact_rate": float(out["stage_index"].ge(1).mean()),
+        "qualification_rate": float(out["stage_index"].ge(2).mean()),
+        "conversion_rate": float(out["converted"].mean()),
+        "median_days_to_convert": float(out["time_to_convert_days"].median()),
+        "touches_per_conversion": float(touches / won) if won else float("nan"),
+        "opt_out_rate": float(opted / max(len(out), 1)),
+        "rep_utilisation": float(res.utilisation),
+        "tasks_skipped_pct": float(100 * tasks["skipped"].mean()) if len(tasks) else 0.0,
+        "queue_mean": float(res.queue["queue_length"].mean()) if len(res.queue) else 0.0,
+        "queue_max": float(res.queue["queue_length"].max()) if len(res.queue) else 0.0,
+    }
