@@ -33,3 +33,6 @@ sample: $(STAMP)  ## regenerate data/ (deterministic)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+bench: $(STAMP)  ## speed and memory against a bare SimPy loop (add ARGS=--full for 1M leads)
+	$(BIN)/python benchmarks/bench_simulation.py $(ARGS)

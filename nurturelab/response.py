@@ -438,7 +438,8 @@ def fit_response(
     X["personalisation@context"] = (t["personalisation"] == "context").astype(float)
     X["cooling"] = -t["minutes"].to_numpy() / (7 * 24 * 60)
     X = X.loc[:, (X != 0).any(axis=0)]
-    res = sm.GLM(t["answered"].astype(float), X, family=sm.families.Binomial()).fit()
+    with np.errstate(over="ignore"):  # exp overflow in the link for far-out linear predictors
+        res = sm.GLM(t["answered"].astype(float), X, family=sm.families.Binomial()).fit()
 
     no = ~t["answered"]
     Xo = pd.DataFrame(index=t.index[no])
@@ -453,8 +454,9 @@ def fit_response(
     Xo = Xo.loc[:, keep]
     tables = [_coef_table(res, alpha)]
     if t.loc[no, "opted_out"].any() and Xo.shape[1]:
-        res_o = sm.GLM(t.loc[no, "opted_out"].astype(float), Xo,
-                       family=sm.families.Binomial()).fit()
+        with np.errstate(over="ignore"):
+            res_o = sm.GLM(t.loc[no, "opted_out"].astype(float), Xo,
+                           family=sm.families.Binomial()).fit()
         tables.append(_coef_table(res_o, alpha))
     summary = pd.concat(tables)
     model = _model_from(summary["estimate"], base_model, knot_min)

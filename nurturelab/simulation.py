@@ -21,6 +21,7 @@ comes from the arms. Same seed, same tables, bit for bit.
 
 from __future__ import annotations
 
+import heapq
 import math
 from array import array
 from collections import deque
@@ -36,7 +37,7 @@ import simpy
 
 from nurturelab.cadence import EVENT_CHANNEL, EVENT_NAME, Cadence, get_cadence
 from nurturelab.response import DEFAULT_RESPONSE, ResponseModel, expit, logit
-from nurturelab.schema import CHANNEL_DTYPE, EVENT_COLUMNS, INTENT_DTYPE, TYPE_DTYPE
+from nurturelab.schema import CHANNEL_DTYPE, INTENT_DTYPE, TYPE_DTYPE
 
 __all__ = [
     "Arrivals",
@@ -209,6 +210,48 @@ class World:
 
 
 # --------------------------------------------------------------------------------------------
+# Reps: SimPy's PriorityResource with a heap for its queue
+# --------------------------------------------------------------------------------------------
+class _HeapQueue:
+    """The request queue of :class:`RepPool`: a binary heap ordered like SimPy's SortedQueue
+    (by request key, then arrival), so O(log n) per request instead of a sort of the whole
+    queue. SimPy's Resource only ever reads and pops the head of its put queue."""
+
+    __slots__ = ("_heap", "_n")
+
+    def __init__(self) -> None:
+        self._heap: list = []
+        self._n = 0
+
+    def append(self, event) -> None:
+        self._n += 1
+        heapq.heappush(self._heap, (event.key, self._n, event))
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def __getitem__(self, idx: int):
+        if idx != 0:
+            raise IndexError("only the head of the queue can be read")
+        return self._heap[0][2]
+
+    def pop(self, idx: int = 0):
+        if idx != 0:
+            raise IndexError("only the head of the queue can be popped")
+        return heapq.heappop(self._heap)[2]
+
+    def remove(self, event) -> None:
+        self._heap = [item for item in self._heap if item[2] is not event]
+        heapq.heapify(self._heap)
+
+
+class RepPool(simpy.PriorityResource):
+    """A :class:`simpy.PriorityResource` whose queue is a heap (same order, faster)."""
+
+    PutQueue = _HeapQueue
+
+
+# --------------------------------------------------------------------------------------------
 # Calendar: shifts and windows in the team's time zone, as seconds since the start (UTC)
 # --------------------------------------------------------------------------------------------
 class _Calendar:
@@ -377,10 +420,11 @@ def _draw_streams(world: World, seed: int) -> dict[str, Any]:
     steps = len(world.cadence.touches)
 
     def cols(r: np.random.Generator, k: int, method: str = "random") -> np.ndarray:
-        # column by column, so that step j's draws do not depend on the cadence's length
-        out = np.empty((n, k))
+        # column by column, so that step j's draws do not depend on the cadence's length;
+        # single precision: ample for probabilities and halves the memory of big runs
+        out = np.empty((n, k), dtype=np.float32)
         for j in range(k):
-            out[:, j] = getattr(r, method)(n)
+            out[:, j] = getattr(r, method)(n, dtype=np.float32)
         return out
 
     return {
@@ -398,7 +442,8 @@ def _draw_streams(world: World, seed: int) -> dict[str, Any]:
         "u_opt": cols(rng["opt_out"], steps),
         "handling": cols(rng["handling"], steps, "standard_normal"),
         "answer_delay": cols(rng["answer"], 1, "standard_exponential")[:, 0],
-        "behaviour": rng["behaviour"].standard_exponential((n, 2, 6)).cumsum(axis=2),
+        "behaviour": rng["behaviour"].standard_exponential((n, 2, 6), dtype=np.float32).cumsum(
+            axis=2, dtype=np.float64),
         "u_email": cols(rng["email"], 2 * steps),
         "u_stage": cols(rng["stages"], 3),
         "e_stage": cols(rng["stages"], 4, "standard_exponential"),
@@ -423,7 +468,7 @@ class Simulation:
         self.end = last_arrival + w.tail_days * DAY
         cal = _Calendar(r["start"], int(self.end // DAY) + 2, team.timezone)
         self.cal = cal
-        self.reps = simpy.PriorityResource(env, capacity=team.reps)
+        self.reps = RepPool(env, capacity=team.reps)
         self.free_reps = deque(range(team.reps))
         self.log = _Log()
         self.tasks = {"lead": array("l"), "step": array("h"), "due": array("d"),
@@ -607,25 +652,24 @@ class Simulation:
         k = m.behaviour_slope * m.cooling / (7 * DAY)
         return m.pricing_per_day / DAY * boost, m.demo_per_day / DAY * boost, k
 
-    def _invert(self, s: float, created: float, a0: float, a1: float, t_warm: float,
+    @staticmethod
+    def _invert(s: float, created: float, a0: float, a1: float, t_warm: float,
                 k: float) -> float:
         """Time at which the integrated rate reaches ``s``: rate ``a0`` from creation, ``a1``
         from ``t_warm`` on, both decaying as exp(-k (t - created)); inf if never."""
-        def integral(a, t0, t1):
-            if k == 0:
-                return a * (t1 - t0)
-            return a / k * (math.exp(-k * (t0 - created)) - math.exp(-k * (t1 - created)))
-
-        def solve(a, t0, rest):
-            if k == 0:
-                return t0 + rest / a
-            y = math.exp(-k * (t0 - created)) - rest * k / a
-            return created - math.log(y) / k if y > 0 else math.inf
-
-        head = integral(a0, created, t_warm) if t_warm > created else 0.0
+        if k == 0:
+            head = a0 * (t_warm - created) if t_warm > created else 0.0
+            if s <= head:
+                return created + s / a0
+            return max(t_warm, created) + (s - head) / a1
+        head = (a0 / k * (1.0 - math.exp(-k * (t_warm - created)))
+                if t_warm > created else 0.0)
         if s <= head:
-            return solve(a0, created, s)
-        return solve(a1, max(t_warm, created), s - head)
+            y = 1.0 - s * k / a0
+            return created - math.log(y) / k if y > 0 else math.inf
+        t0 = max(t_warm, created)
+        y = math.exp(-k * (t0 - created)) - (s - head) * k / a1
+        return created - math.log(y) / k if y > 0 else math.inf
 
     def _first_demo(self, i: int, created: float, interest: float):
         _, a_demo, k = self._rates(interest)
@@ -693,6 +737,9 @@ class Simulation:
     # ---- output ---------------------------------------------------------------------------
     def _result(self) -> SimulationResult:
         w, r = self.world, self.r
+        for key in ("u_answer", "u_opt", "handling", "answer_delay", "behaviour", "u_email",
+                    "u_stage", "e_stage"):
+            r.pop(key, None)  # the per-step random numbers are spent: free them first
         start = r["start"]
         n = w.leads
         width = max(6, len(str(n)))
@@ -709,40 +756,44 @@ class Simulation:
             "persona": np.array(_PERSONAS, dtype=object)[r["persona"]],
         })
         lg = self.log
+        self.log = None
         t = np.frombuffer(lg.t, dtype=np.float64)
         keep = t <= self.end
-        lead = np.frombuffer(lg.lead, dtype=np.int64 if lg.lead.itemsize == 8 else np.int32)[keep]
+        lead = np.frombuffer(lg.lead, dtype=f"i{lg.lead.itemsize}")[keep]
         code = np.frombuffer(lg.code, dtype=np.int8)[keep]
         step = np.frombuffer(lg.step, dtype=np.int16)[keep]
         rep = np.frombuffer(lg.rep, dtype=np.int16)[keep]
         t = t[keep]
         order = np.lexsort((code, lead, t))
         lead, code, step, rep, t = lead[order], code[order], step[order], rep[order], t[order]
+        del order, keep, lg  # only the sorted copies are needed from here
         table = np.array(_CODES, dtype=object)
-        reps = np.array([f"rep_{k + 1:02d}" for k in range(w.team.reps)] + ["ae", "auto"],
-                        dtype=object)
-        rep_id = np.where(rep >= 0, reps[np.clip(rep, 0, None)], None)
-        rep_id = np.where(rep == -2, "ae_01", rep_id)
-        rep_id = np.where(rep == -1, None, rep_id)
+        # rep codes: k >= 0 a rep of the team, -1 none (automation), -2 the account executive
+        labels = np.array(["ae_01", None] + [f"rep_{k + 1:02d}" for k in range(w.team.reps)],
+                          dtype=object)
+        rep_id = labels[rep.astype(np.int32) + 2]
+        del rep
         touches = w.cadence.touches
         content = np.array([tc.content for tc in touches] + [None], dtype=object)
         person = np.array([tc.personalisation for tc in touches] + [None], dtype=object)
-        is_touch = table[code, 0] == "touch"
+        type_code = np.array([TYPE_DTYPE.categories.get_loc(c[0]) for c in _CODES])[code]
+        chan_code = np.array([-1 if c[2] is None else CHANNEL_DTYPE.categories.get_loc(c[2])
+                              for c in _CODES])[code]
+        is_touch = type_code == TYPE_DTYPE.categories.get_loc("touch")
         step_idx = np.where((step >= 0) & is_touch, step, len(touches))
         events = pd.DataFrame({
             "lead_id": ids.astype(object)[lead],
             "ts": to_ts(t),
-            "type": pd.Categorical(table[code, 0], dtype=TYPE_DTYPE),
+            "type": pd.Categorical.from_codes(type_code, dtype=TYPE_DTYPE),
             "name": table[code, 1],
-            "channel": pd.Categorical(table[code, 2], dtype=CHANNEL_DTYPE),
-            "step": pd.array(np.where(step >= 0, step, 0), dtype="Int64"),
+            "channel": pd.Categorical.from_codes(chan_code, dtype=CHANNEL_DTYPE),
+            "step": pd.arrays.IntegerArray(np.where(step >= 0, step, 0).astype(np.int64),
+                                           mask=step < 0),
             "rep_id": rep_id,
             "arm": None,
             "content": content[step_idx],
             "personalisation": person[step_idx],
-        })
-        events.loc[step < 0, "step"] = pd.NA
-        events = events[list(EVENT_COLUMNS) + ["content", "personalisation"]]
+        }, copy=False)
         tk = self.tasks
         tasks = pd.DataFrame({
             "lead_id": ids.astype(object)[np.frombuffer(tk["lead"], dtype=lead.dtype)]

@@ -1,0 +1,144 @@
+import io
+
+import mlflow
+import pandas as pd
+import pytest
+
+from nurturelab import paths, scenario, tracking
+from nurturelab.cli import _Progress, main
+from nurturelab.scenario import read_scenario, run_scenario, write_tables
+from nurturelab.schema import read_export
+
+SIMS = paths.project_root() / "simulations"
+
+
+def _runs():
+    client = mlflow.MlflowClient(tracking.tracking_uri())
+    exp = client.get_experiment_by_name(tracking.DEFAULT_EXPERIMENT)
+    return client.search_runs([exp.experiment_id], order_by=["attribute.start_time ASC"])
+
+
+def _small(tmp_path, body=None):
+    p = tmp_path / "s.yaml"
+    p.write_text(body or (
+        "name: tiny\nseed: 3\nworld:\n  leads: 120\n  cadence: seed_14_day\n"
+        "  team: {reps: 2, shift: [9, 17]}\n"
+        "variants:\n  more_reps: {team: {reps: 5}}\n  instant: {cadence: instant}\n"))
+    return p
+
+
+@pytest.mark.parametrize("name", ["speed_to_lead.yaml", "spacing.yaml"])
+def test_shipped_scenarios_read(name):
+    sc = read_scenario(SIMS / name)
+    assert "baseline" in sc.worlds and len(sc.worlds) >= 4
+    if name == "spacing.yaml":
+        assert sc.worlds["stretched_28_day"].cadence.name == "stretched_28_day"
+        assert sc.worlds["front_loaded"].cadence.name == "front_loaded"
+    else:
+        assert [w.team.reps for w in sc.worlds.values()][:3] == [2, 4, 8]
+        assert sc.worlds["reps_8_round_the_clock"].team.shift is None
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ("name: x\nworlds: {}\n", r"unknown key\(s\) \['worlds'\]"),
+        ("world: {leads: 10, colour: red}\n", r"world: unknown key\(s\) \['colour'\]"),
+        ("world: {leads: 10}\nvariants: {v: {team: {reps: 0}}}\n", r"variants\.v\.team: .*'reps'"),
+        ("world: {team: {shift: [17, 9]}}\n", r"world\.team: .*'shift'"),
+        ("world: {cadence: no_such_cadence}\n", r"world\.cadence: .*no_such_cadence"),
+        ("world: {response: {base: {call: 2}}}\n", r"world\.response: .*'base\[call\]'"),
+        ("world: {leads: 0}\n", r"'leads'"),
+        ("seed: -1\n", r"'seed'"),
+        ("world: [1, 2]\n", r"'world' must be a mapping"),
+        ("world: {leads: 10\n", r"not valid YAML"),
+    ],
+)
+def test_bad_scenario_names_file_and_field(tmp_path, body, match):
+    p = _small(tmp_path, body)
+    with pytest.raises(ValueError, match=match) as exc:
+        read_scenario(p)
+    assert str(p) in str(exc.value)
+
+
+def test_cli_refuses_bad_scenario_with_exit_2(tmp_path, capsys):
+    p = _small(tmp_path, "world: {team: {reps: two}}\n")
+    assert main(["simulate", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert str(p) in err and "reps" in err
+
+
+def test_run_writes_contract_tables_and_tracks(tmp_path, capsys):
+    p = _small(tmp_path)
+    out = tmp_path / "out"
+    assert main(["simulate", str(p), "--out", str(out), "--leads", "80", "--seed", "4"]) == 0
+    text = capsys.readouterr().out
+    assert "more_reps" in text and "contact_rate" in text and "MLflow run" in text
+    frames = {}
+    for variant in ("baseline", "more_reps", "instant"):
+        leads, events = read_export(out / variant / "leads.parquet",
+                                    out / variant / "events.parquet")
+        assert len(leads) == 80
+        frames[variant] = leads
+    # common random numbers: the same leads meet every variant
+    pd.testing.assert_frame_equal(frames["baseline"], frames["instant"])
+    assert not list(out.rglob("*.tmp"))
+    runs = _runs()
+    parent = [r for r in runs if r.data.tags.get("job") == "simulate"][0]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert parent.info.status == "FINISHED" and len(children) == 3
+    assert all(c.info.status == "FINISHED" for c in children)
+    assert {c.data.params["leads"] for c in children} == {"80"}
+    assert 0 <= children[0].data.metrics["contact_rate"] <= 1
+    arts = mlflow.MlflowClient(tracking.tracking_uri()).list_artifacts(parent.info.run_id)
+    assert {"scenario", "tables", "figures"} <= {a.path for a in arts}
+
+
+@pytest.mark.parametrize(("exc", "status"), [(RuntimeError("boom"), "FAILED"),
+                                             (KeyboardInterrupt(), "KILLED")])
+def test_interrupted_run_leaves_no_tables_and_is_not_finished(tmp_path, monkeypatch, exc, status):
+    real = scenario.simulate
+    calls = []
+
+    def flaky(world, seed, progress=None):
+        calls.append(1)
+        if len(calls) == 2:
+            raise exc
+        return real(world, seed, progress=progress)
+
+    monkeypatch.setattr(scenario, "simulate", flaky)
+    out = tmp_path / "out"
+    with pytest.raises(type(exc)):
+        run_scenario(read_scenario(_small(tmp_path)), out=out)
+    assert not out.exists() or not any(out.rglob("*"))
+    runs = _runs()
+    parent = [r for r in runs if r.data.tags.get("job") == "simulate"][0]
+    assert parent.info.status == status
+    assert mlflow.active_run() is None
+
+
+def test_write_tables_is_all_or_nothing(tmp_path, monkeypatch):
+    res = run_scenario(read_scenario(_small(tmp_path)).with_overrides(leads=30),
+                       track=False).results["baseline"]
+    real = pd.DataFrame.to_parquet
+
+    def fail_on_events(self, path, *a, **k):
+        if ".events." in str(path):
+            raise OSError("disk full")
+        return real(self, path, *a, **k)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", fail_on_events)
+    with pytest.raises(OSError, match="disk full"):
+        write_tables(res, tmp_path / "t")
+    assert list((tmp_path / "t").iterdir()) == []
+
+
+def test_progress_bar_only_for_long_runs():
+    buf = io.StringIO()
+    bar = _Progress(stream=buf, min_leads=100)
+    bar("small", 5, 10)
+    assert buf.getvalue() == ""
+    bar("big", 50, 100)
+    bar("big", 100, 100)
+    assert "50%" in buf.getvalue() and "100%" in buf.getvalue()
+    assert buf.getvalue().endswith("\n")
