@@ -304,6 +304,7 @@ def touch_table(leads: pd.DataFrame, events: pd.DataFrame, *, tau_hours: float =
         t[["lead_id", "ts", "touch_no"]].rename(columns={"touch_no": "first_no", "ts": "at"})
         .sort_values("at", kind="stable"),
         left_on="since", right_on="at", by="lead_id", direction="forward",
+        allow_exact_matches=False,  # strictly within the last 7 days, as the simulation counts
     ).set_index("touch_no")["first_no"]
     t["recent"] = t["touch_no"] - first_in.reindex(t["touch_no"]).to_numpy().astype(np.int64)
     if "personalisation" not in t:
@@ -374,8 +375,9 @@ class ResponseFit:
 
 def _param_value(m: ResponseModel, key: str) -> float:
     kind, _, arg = key.partition("@")
-    if kind == "base":
-        return logit(m.base[arg])
+    if kind == "base":  # the intercept absorbs the reference levels and the cold speed level
+        return (logit(m.base[arg]) + m.intent["medium"] + m.personalisation["token"]
+                + m.speed_weight[arg] * m.speed_knots[-1][1])
     if kind == "opt_out_base":
         return logit(m.opt_out_base[arg])
     if kind == "intent":
@@ -397,7 +399,9 @@ def fit_response(
 ) -> ResponseFit:
     """Fit the answer and opt-out models by logistic regression (statsmodels GLM).
 
-    The answer model's coefficients are the channel base rates (as log-odds), the intent shifts
+    It uses the touches of the nurturing cadence: each lead's touches up to its first answer
+    and before a demo request or stage change. The answer model's coefficients are the channel
+    base rates (as log-odds), the intent shifts
     against medium, the fit slope, the speed boost at each knot (against the last knot, which is
     the cold rate), the spacing loss, fatigue, personalisation and cooling; the opt-out model's
     are its base rates, spacing and fatigue. ``tau_hours``, ``fatigue_free`` and the channels'
@@ -419,6 +423,16 @@ def fit_response(
 
     tau, free = base_model.tau_hours, base_model.fatigue_free
     t = touch_table(leads, events, tau_hours=tau, fatigue_free=free)
+    # the cadence's touches only: up to the lead's first answer, and before a demo request or
+    # stage change (after a handoff, an account executive's touches follow other rules)
+    ev = events
+    typ = ev["type"].astype("object")
+    answer = ev.loc[typ.eq("response") & ev["name"].isin(POSITIVE)].groupby("lead_id")["ts"].min()
+    moved = ev.loc[typ.eq("stage") | ev["name"].eq("demo_request")].groupby("lead_id")["ts"].min()
+    inf = pd.Timestamp.max.tz_localize("UTC")
+    before_answer = t["ts"] <= t["lead_id"].map(answer).fillna(inf)
+    before_move = t["ts"] < t["lead_id"].map(moved).fillna(inf)
+    t = t[before_answer & before_move].reset_index(drop=True)
     if t.empty or not t["answered"].any():
         raise ValueError("fit_response needs touches and at least one answer in the events")
     knot_min = np.asarray(knots or [m for m, _ in base_model.speed_knots], dtype=float)

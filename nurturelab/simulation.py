@@ -63,9 +63,15 @@ DEFAULT_WEEKDAY = (1.0, 1.0, 1.0, 1.0, 1.0, 0.35, 0.3)
 # --------------------------------------------------------------------------------------------
 # Configuration
 # --------------------------------------------------------------------------------------------
+def _whole(value) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
 def _positive(owner: str, name: str, value: float, *, allow_zero: bool = False) -> None:
-    ok = value >= 0 if allow_zero else value > 0
-    if not (isinstance(value, int | float) and math.isfinite(value) and ok):
+    number = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool)
+    ok = number and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
         rule = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{owner} '{name}' must be a finite number {rule}. Got {value!r} instead.")
 
@@ -145,9 +151,10 @@ class Team:
     patience_hours: float = 48.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.reps, int) or self.reps < 1:
+        if not _whole(self.reps) or self.reps < 1:
             raise ValueError(f"Team 'reps' must be a whole number >= 1. Got {self.reps!r} "
                              "instead.")
+        object.__setattr__(self, "reps", int(self.reps))
         if self.shift is not None:
             a, b = self.shift
             if not 0 <= a < b <= 24:
@@ -197,9 +204,10 @@ class World:
         if len(self.cadence.touches) > MAX_STEPS:
             raise ValueError(f"World 'cadence' has {len(self.cadence.touches)} touches; at most "
                              f"{MAX_STEPS} are supported")
-        if not isinstance(self.leads, int) or self.leads < 1:
+        if not _whole(self.leads) or self.leads < 1:
             raise ValueError(f"World 'leads' must be a whole number >= 1. Got {self.leads!r} "
                              "instead.")
+        object.__setattr__(self, "leads", int(self.leads))
         try:
             pd.Timestamp(self.start)
         except ValueError as exc:
@@ -215,34 +223,47 @@ class World:
 class _HeapQueue:
     """The request queue of :class:`RepPool`: a binary heap ordered like SimPy's SortedQueue
     (by request key, then arrival), so O(log n) per request instead of a sort of the whole
-    queue. SimPy's Resource only ever reads and pops the head of its put queue."""
+    queue. SimPy's Resource only ever reads and pops the head of its put queue; a cancelled
+    request (a lead that gave up waiting) is dropped lazily when it reaches the head."""
 
-    __slots__ = ("_heap", "_n")
+    __slots__ = ("_heap", "_n", "_live", "_dead")
 
     def __init__(self) -> None:
         self._heap: list = []
         self._n = 0
+        self._live = 0
+        self._dead: set[int] = set()
 
     def append(self, event) -> None:
         self._n += 1
+        self._live += 1
         heapq.heappush(self._heap, (event.key, self._n, event))
 
+    def _prune(self) -> None:
+        heap, dead = self._heap, self._dead
+        while heap and id(heap[0][2]) in dead:
+            dead.discard(id(heapq.heappop(heap)[2]))
+
     def __len__(self) -> int:
-        return len(self._heap)
+        return self._live
 
     def __getitem__(self, idx: int):
         if idx != 0:
             raise IndexError("only the head of the queue can be read")
+        self._prune()
         return self._heap[0][2]
 
     def pop(self, idx: int = 0):
         if idx != 0:
             raise IndexError("only the head of the queue can be popped")
+        self._prune()
+        self._live -= 1
         return heapq.heappop(self._heap)[2]
 
     def remove(self, event) -> None:
-        self._heap = [item for item in self._heap if item[2] is not event]
-        heapq.heapify(self._heap)
+        # the heap keeps a reference to the event until it is popped, so its id stays unique
+        self._dead.add(id(event))
+        self._live -= 1
 
 
 class RepPool(simpy.PriorityResource):
@@ -255,18 +276,37 @@ class RepPool(simpy.PriorityResource):
 # Calendar: shifts and windows in the team's time zone, as seconds since the start (UTC)
 # --------------------------------------------------------------------------------------------
 class _Calendar:
+    """Local days of the team's time zone as seconds since the run's start (UTC).
+
+    Shift and window boundaries are local wall-clock times, so they stay at 09:00 local across
+    daylight-saving changes.
+    """
+
     def __init__(self, start: pd.Timestamp, days: int, tz: str):
-        zone = ZoneInfo(tz)
-        d0 = start.tz_convert(zone).date() if start.tzinfo else start.date()
+        self.zone = ZoneInfo(tz)
+        d0 = start.tz_convert(self.zone).date()
         self.t0 = start.timestamp()
-        self.midnights = []  # local midnights (seconds since start) and their weekday
-        self.weekday = []
-        for k in range(-1, days + 2):
-            day = d0 + timedelta(days=k)
-            mid = datetime(day.year, day.month, day.day, tzinfo=zone).timestamp() - self.t0
-            self.midnights.append(mid)
-            self.weekday.append(day.weekday())
-        self.days = len(self.midnights)
+        self.dates = [d0 + timedelta(days=k) for k in range(-1, days + 2)]
+        self.midnights = [self._at(d, 0.0) for d in self.dates]
+        self.weekday = [d.weekday() for d in self.dates]
+        self.days = len(self.dates)
+        self._cache: dict[tuple[int, float], float] = {}
+
+    def _at(self, day, hours: float) -> float:
+        whole = int(hours)
+        minutes = (hours - whole) * 60
+        extra = timedelta(hours=whole, minutes=minutes)
+        # wall-clock time in the zone (not midnight plus elapsed seconds, which DST would shift)
+        naive = datetime(day.year, day.month, day.day) + extra
+        local = naive.replace(tzinfo=self.zone)
+        return local.timestamp() - self.t0
+
+    def boundary(self, k: int, hours: float) -> float:
+        """Seconds since the start of ``hours`` o'clock local time on day ``k``."""
+        key = (k, hours)
+        if key not in self._cache:
+            self._cache[key] = self._at(self.dates[k], hours)
+        return self._cache[key]
 
     def local_day(self, t: float) -> int:
         from bisect import bisect_right
@@ -278,16 +318,19 @@ class _Calendar:
         k = self.local_day(t)
         while k < self.days:
             if self.weekday[k] in workdays:
-                a = self.midnights[k] + window[0] * HOUR
-                b = self.midnights[k] + window[1] * HOUR
+                b = self.boundary(k, window[1])
                 if t < b:
-                    return max(t, a)
+                    return max(t, self.boundary(k, window[0]))
             k += 1
         return t  # beyond the calendar: no deferral
 
+    def window_end(self, t: float, window: tuple[float, float]) -> float:
+        """End of the window on t's local day (the shift end for overtime)."""
+        return self.boundary(self.local_day(t), window[1])
+
     def shifts(self, window: tuple[float, float], workdays: tuple[int, ...]):
         """(start, end) of every shift, in order."""
-        return [(self.midnights[k] + window[0] * HOUR, self.midnights[k] + window[1] * HOUR)
+        return [(self.boundary(k, window[0]), self.boundary(k, window[1]))
                 for k in range(self.days) if self.weekday[k] in workdays]
 
 
@@ -356,8 +399,8 @@ class _Log:
 @dataclass
 class SimulationResult:
     """Tables of one run: ``leads`` and ``events`` (the data contract), ``tasks`` (one row per
-    planned rep touch: due, started, skipped), ``queue`` (hourly queue length) and ``reps``
-    (utilisation)."""
+    planned rep touch: due, started (NaT if skipped), skipped, wait_minutes), ``queue`` (hourly
+    length of the rep queue) and ``utilisation`` (rep time worked over rep time available)."""
 
     world: World
     seed: int
@@ -394,7 +437,7 @@ def _draw_streams(world: World, seed: int) -> dict[str, Any]:
     if arr.process == "fixed":
         times = np.arange(n) * (DAY / total_per_day)
     else:
-        # draw in blocks of days until n arrivals exist (identical for any n: prefix property)
+        # hourly Poisson counts over a horizon long enough for n arrivals
         horizon_days = int(math.ceil(n / total_per_day * 1.5)) + 7
         local0 = start.tz_convert(world.team.timezone)
         hours = np.arange(horizon_days * 24)
@@ -474,6 +517,8 @@ class Simulation:
         self.tasks = {"lead": array("l"), "step": array("h"), "due": array("d"),
                       "start": array("d"), "skipped": array("b")}
         self.busy = 0.0
+        self.overtime = 0.0
+        self.off_duty: list = []
         self.queue_len = array("l")
         model = w.response
         self.base_answer = {ch: logit(model.base[ch]) for ch in model.base}
@@ -513,6 +558,7 @@ class Simulation:
             if a > env.now:
                 yield env.timeout(a - env.now)
             held = [reps.request(priority=-(10**9)) for _ in range(reps.capacity)]
+            self.off_duty = held
             for h in held:
                 yield h
             if b == math.inf:
@@ -525,7 +571,8 @@ class Simulation:
     def _monitor(self):
         env = self.env
         while True:
-            self.queue_len.append(len(self.reps.queue))
+            waiting_off = sum(1 for h in self.off_duty if not h.triggered)
+            self.queue_len.append(len(self.reps.queue) - waiting_off)
             yield env.timeout(HOUR)
 
     def _arrivals(self, times, progress):
@@ -570,17 +617,27 @@ class Simulation:
                 prio = 0 if team.queue == "fifo" else (
                     j if team.queue == "priority" else -float(self.score[i]))
                 req = self.reps.request(priority=prio)
-                yield req
-                skipped = env.now - due > team.patience_hours * HOUR
-                self._task(i, j, due, env.now, skipped)
-                if skipped:
-                    self.reps.release(req)
-                    rep = -1
-                    continue
+                if not req.triggered:  # queued: wait, but no longer than the team's patience
+                    wait = max(0.0, due + team.patience_hours * HOUR - env.now)
+                    yield req | env.timeout(wait)
+                    if not req.triggered:
+                        req.cancel()
+                        self._task(i, j, due, env.now, True)
+                        rep = -1
+                        continue
+                else:
+                    yield req
+                if demo_at is not None and demo_at <= env.now and "qualified" in stop:
+                    self.reps.release(req)  # qualified while waiting: the touch is moot
+                    break
+                self._task(i, j, due, env.now, False)
                 rep = self.free_reps.popleft()
                 t_touch = env.now
                 log.add(i, t_touch, C_TOUCH[touch.channel], j, rep)
                 hold = self._handling(i, j, touch.channel)
+                if team.shift is not None:  # time past the shift's end is overtime
+                    self.overtime += max(0.0, t_touch + hold
+                                         - self.cal.window_end(t_touch, team.shift))
                 yield env.timeout(hold)
                 self.busy += hold
                 self.free_reps.append(rep)
@@ -658,15 +715,19 @@ class Simulation:
         """Time at which the integrated rate reaches ``s``: rate ``a0`` from creation, ``a1``
         from ``t_warm`` on, both decaying as exp(-k (t - created)); inf if never."""
         if k == 0:
-            head = a0 * (t_warm - created) if t_warm > created else 0.0
-            if s <= head:
+            head = a0 * (t_warm - created) if t_warm > created and a0 > 0 else 0.0
+            if s <= head and a0 > 0:
                 return created + s / a0
+            if a1 <= 0:
+                return math.inf
             return max(t_warm, created) + (s - head) / a1
         head = (a0 / k * (1.0 - math.exp(-k * (t_warm - created)))
                 if t_warm > created else 0.0)
-        if s <= head:
+        if s <= head and a0 > 0:
             y = 1.0 - s * k / a0
             return created - math.log(y) / k if y > 0 else math.inf
+        if a1 <= 0:
+            return math.inf
         t0 = max(t_warm, created)
         y = math.exp(-k * (t0 - created)) - (s - head) * k / a1
         return created - math.log(y) / k if y > 0 else math.inf
@@ -723,12 +784,13 @@ class Simulation:
         else:
             log.add(i, t0 + e[0] * model.qualify_days * DAY, C_LOST)
             return
-        # the account executive's first touch after the handoff
-        log.add(i, q_t + e[3] * self.world.ae_response_hours * HOUR, C_TOUCH["call"], -1, -2)
+        # the account executive's first touch after the handoff, before anything else happens
+        ae_t = q_t + e[3] * self.world.ae_response_hours * HOUR
+        log.add(i, ae_t, C_TOUCH["call"], -1, -2)
         if u[1] >= model.proposal:
-            log.add(i, q_t + e[1] * model.proposal_days * DAY, C_LOST)
+            log.add(i, ae_t + e[1] * model.proposal_days * DAY, C_LOST)
             return
-        p_t = q_t + e[1] * model.proposal_days * DAY
+        p_t = ae_t + e[1] * model.proposal_days * DAY
         log.add(i, p_t, C_PROP)
         close = p_t + e[2] * model.win_days * DAY
         won = u[2] < expit(logit(model.win) + 0.5 * interest)
@@ -803,11 +865,16 @@ class Simulation:
             "started": to_ts(np.frombuffer(tk["start"], dtype=np.float64)),
             "skipped": np.frombuffer(tk["skipped"], dtype=np.int8).astype(bool),
         })
+        # wait_minutes: until a rep took the task, or until the lead gave up (skipped)
         tasks["wait_minutes"] = (tasks["started"] - tasks["due"]) / pd.Timedelta(minutes=1)
+        tasks["started"] = tasks["started"].mask(tasks["skipped"])
         queue = pd.DataFrame({"ts": to_ts(np.arange(len(self.queue_len)) * HOUR),
                               "queue_length": np.frombuffer(self.queue_len, dtype=lead.dtype)})
         hours = self._rep_hours()
-        util = self.busy / (hours * HOUR) if hours else float("nan")
+        # utilisation: rep time worked over rep time available (shifts plus overtime worked)
+        util = self.busy / (hours * HOUR + self.overtime) if hours else float("nan")
+        if 1.0 < util < 1.0 + 1e-9:  # summation rounding of a fully busy team
+            util = 1.0
         return SimulationResult(world=w, seed=self.seed, leads=leads, events=events,
                                 tasks=tasks, queue=queue, utilisation=util)
 
