@@ -36,3 +36,4 @@ clean:
 
 bench: $(STAMP)  ## speed and memory against a bare SimPy loop (add ARGS=--full for 1M leads)
 	$(BIN)/python benchmarks/bench_simulation.py $(ARGS)
+	$(BIN)/python benchmarks/bench_sweep.py

@@ -6,6 +6,7 @@
     nurturelab validate --leads F --events F [--columns MAP.yaml]
     nurturelab sample --out DIR [--leads N] [--seed S]
     nurturelab simulate FILE [--out DIR] [--leads N] [--seed S] [--no-track]
+    nurturelab compare FILE [FILE ...] [--replications R] [--leads N] [--jobs J] [--control ARM]
 """
 
 from __future__ import annotations
@@ -200,6 +201,52 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from nurturelab.scenario import read_scenario
+    from nurturelab.sweep import log_experiment, run_experiment
+
+    try:
+        scenarios = [read_scenario(f).with_overrides(leads=args.leads) for f in args.files]
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if len(scenarios) == 1:  # one file: its baseline and variants are the arms
+        arms = dict(scenarios[0].worlds)
+        name = scenarios[0].name
+    else:  # several files: each file's baseline world is an arm
+        arms = {}
+        for sc, f in zip(scenarios, args.files, strict=True):
+            key = sc.name if sc.name not in arms else Path(f).stem
+            arms[key] = sc.worlds["baseline"]
+        name = " vs ".join(arms)
+    if len(arms) < 2:
+        print("error: compare needs at least two arms (two files, or one file with variants)",
+              file=sys.stderr)
+        return EXIT_INVALID
+    if args.control is not None and args.control not in arms:
+        print(f"error: --control must be one of the arms {list(arms)}. Got {args.control!r}.",
+              file=sys.stderr)
+        return EXIT_INVALID
+    seed = scenarios[0].seed if args.seed is None else args.seed
+    sizes = sorted({w.leads for w in arms.values()})
+    print(f"Comparing {len(arms)} arms ({', '.join(arms)}) over {args.replications} "
+          f"replications of {', '.join(f'{n:,d}' for n in sizes)} leads, seed {seed}, "
+          f"common random numbers")
+    total = args.replications * len(arms) * (2 if args.variance_reduction else 1)
+    bar = _Progress(min_leads=0)
+    exp = run_experiment(arms, control=args.control, replications=args.replications, seed=seed,
+                         n_jobs=args.jobs, measure_variance_reduction=args.variance_reduction,
+                         progress=lambda done, tot: bar("runs", done, tot) if total > 4 else None)
+    print()
+    print(exp)
+    if not args.no_track:
+        run_id = log_experiment(exp, name, params={"leads": ",".join(map(str, sizes)),
+                                                   "seed": seed},
+                                sources=[Path(f) for f in args.files])
+        print(f"\nMLflow run {run_id} (a child run per arm and replication) logged to {_uri()}")
+    return 0
+
+
 def _uri() -> str:
     from nurturelab import tracking
 
@@ -238,6 +285,20 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=None, help="seed (overrides the file)")
     m.add_argument("--no-track", action="store_true", help="do not log an MLflow run")
     m.set_defaults(func=cmd_simulate)
+
+    c = sub.add_parser("compare", help="a simulated A/B test of scenario files' worlds, "
+                                       "replicated with common random numbers")
+    c.add_argument("files", nargs="+", help="one scenario file (its variants are the arms) or "
+                                            "several (each file's world is an arm)")
+    c.add_argument("--replications", type=int, default=10)
+    c.add_argument("--leads", type=int, default=None, help="leads per arm and replication")
+    c.add_argument("--seed", type=int, default=None, help="root seed (default: the first file's)")
+    c.add_argument("--jobs", type=int, default=1, help="parallel processes (-1: every core)")
+    c.add_argument("--control", default=None, help="the control arm (default: the first)")
+    c.add_argument("--variance-reduction", action="store_true",
+                   help="also run independent streams and report the variance reduction")
+    c.add_argument("--no-track", action="store_true", help="do not log an MLflow run")
+    c.set_defaults(func=cmd_compare)
     return p
 
 

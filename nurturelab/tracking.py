@@ -61,7 +61,8 @@ def _experiment_id(name: str) -> str:
 
 def _check_not_personal(where: str, values: Mapping[str, Any]) -> None:
     for key, value in values.items():
-        if str(key).lower() in PERSONAL_COLUMNS or _looks_personal(str(value)):
+        text = None if isinstance(value, int | float | np.number) else str(value)  # numbers pass
+        if str(key).lower() in PERSONAL_COLUMNS or (text is not None and _looks_personal(text)):
             raise ValueError(
                 f"refusing to log {where} {key!r}: it looks like personal data (a name, e-mail "
                 "address or phone number); log aggregates or pseudonymous ids instead"
