@@ -48,6 +48,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nurturelab.cadence import EVENT_NAME
+
 __all__ = [
     "CHANNELS",
     "DEFAULT_RESPONSE",
@@ -59,7 +61,7 @@ __all__ = [
 
 CHANNELS = ("call", "voicemail", "sms", "email")
 INTENT_LEVELS = ("low", "medium", "high", "unknown")
-_TOUCH_NAMES = {"call_attempt": "call", "voicemail": "voicemail", "sms": "sms", "email": "email"}
+_TOUCH_NAMES = {name: channel for channel, name in EVENT_NAME.items()}  # events.name -> channel
 POSITIVE = ("connect", "reply")
 
 

@@ -900,14 +900,16 @@ def simulate(world: World | None = None, seed: int = 0, *, progress=None) -> Sim
     return Simulation(world or World(), seed).run(progress=progress)
 
 
-def kpis(res: SimulationResult) -> dict[str, float]:
+def kpis(res: SimulationResult, out: pd.DataFrame | None = None) -> dict[str, float]:
     """Speed to first touch, contact, qualification, conversion, opt-outs and the team's load.
 
-    Computed with :mod:`nurturelab.funnel` on the run's own tables, as a real export would be.
+    Computed with :mod:`nurturelab.funnel` on the run's own tables, as a real export would be;
+    pass ``out`` (the run's :func:`~nurturelab.funnel.outcomes`) if it is already computed.
     """
     from nurturelab.funnel import outcomes, speed_to_first_touch
 
-    out = outcomes(res.leads, res.events)
+    if out is None:
+        out = outcomes(res.leads, res.events)
     speed = speed_to_first_touch(res.leads, res.events)
     ev = res.events
     touches = int((ev["type"] == "touch").sum())

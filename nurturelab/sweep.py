@@ -61,7 +61,7 @@ def _one(name: str, world: World, seed: int) -> dict[str, Any]:
     answered = ev.loc[(ev["type"] == "response") & ev["name"].isin(["connect", "reply"]),
                       "lead_id"].unique()
     row: dict[str, Any] = {"arm": name, "seed": int(seed)}
-    row.update(kpis(res))
+    row.update(kpis(res, out))
     row["n"] = len(out)
     row["contacted"] = int(out["stage_index"].ge(1).sum())
     row["replied"] = int(out.index.isin(answered).sum())
