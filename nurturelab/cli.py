@@ -21,6 +21,34 @@ from nurturelab import paths
 from nurturelab.schema import ExportError, read_column_map, read_export, summarize
 
 SAMPLE_LEADS = 1500
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def _at_least_two(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2 (the paired analysis needs "
+                                         f"spread across replications), got {text!r}")
+    return value
+
+
+def _timestamp(text: str) -> str:
+    try:
+        pd.Timestamp(text)
+    except (ValueError, TypeError):
+        raise argparse.ArgumentTypeError(
+            f"must be a date or timestamp such as 2026-10-01 or 2026-10-01T12:00, got {text!r}"
+        ) from None
+    return text
 SAMPLE_SEED = 7
 EXIT_INVALID = 2
 
@@ -155,13 +183,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 class _Progress:
     """A one-line progress bar on stderr for runs long enough to need one."""
 
-    def __init__(self, stream=None, min_leads: int = 20_000):
+    def __init__(self, stream=None, min_leads: int = 20_000, unit: str = "leads",
+                 tty_only: bool = True):
         self.stream = stream or sys.stderr
         self.min_leads = min_leads
+        self.unit = unit
         self.last = None
+        # a redirected stream gets no bar: carriage returns would clutter a log file
+        self.on = not tty_only or bool(getattr(self.stream, "isatty", lambda: False)())
 
     def __call__(self, variant: str, done: int, total: int) -> None:
-        if total < self.min_leads:
+        if not self.on or total < self.min_leads:
             return
         pct = int(100 * done / max(total, 1))
         if (variant, pct) == self.last:
@@ -169,7 +201,7 @@ class _Progress:
         self.last = (variant, pct)
         bar = "#" * (pct // 5) + "." * (20 - pct // 5)
         end = "\n" if done >= total else ""
-        self.stream.write(f"\r  {variant:<24} [{bar}] {pct:3d}% of {total:,d} leads{end}")
+        self.stream.write(f"\r  {variant:<24} [{bar}] {pct:3d}% of {total:,d} {self.unit}{end}")
         self.stream.flush()
 
 
@@ -217,6 +249,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         arms = {}
         for sc, f in zip(scenarios, args.files, strict=True):
             key = sc.name if sc.name not in arms else Path(f).stem
+            if key in arms:
+                print(f"error: two files give the arm name {key!r}; compare different "
+                      "scenarios (each file's baseline world is an arm)", file=sys.stderr)
+                return EXIT_INVALID
             arms[key] = sc.worlds["baseline"]
         name = " vs ".join(arms)
     if len(arms) < 2:
@@ -233,7 +269,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
           f"replications of {', '.join(f'{n:,d}' for n in sizes)} leads, seed {seed}, "
           f"common random numbers")
     total = args.replications * len(arms) * (2 if args.variance_reduction else 1)
-    bar = _Progress(min_leads=0)
+    bar = _Progress(min_leads=0, unit="runs")
     exp = run_experiment(arms, control=args.control, replications=args.replications, seed=seed,
                          n_jobs=args.jobs, measure_variance_reduction=args.variance_reduction,
                          progress=lambda done, tot: bar("runs", done, tot) if total > 4 else None)
@@ -254,16 +290,27 @@ def _uri() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nurturelab", description=__doc__.splitlines()[0])
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ver = version("nurturelab")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        ver = "unknown"
+    p = argparse.ArgumentParser(
+        prog="nurturelab",
+        description="Test lead-nurturing practices with evidence: check a CRM export, read its "
+                    "funnel, simulate cadences, and A/B-test them.")
+    p.add_argument("--version", action="version", version=f"nurturelab {ver}")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="the main job: funnel, segments and weekly report, logged")
-    d.add_argument("--leads", type=int, default=None,
+    d.add_argument("--leads", type=_positive_int, default=None,
                    help=f"make a fresh sample of N leads instead of reading data/ "
                         f"(default {SAMPLE_LEADS})")
     d.add_argument("--seed", type=int, default=None, help="seed for a fresh sample")
-    d.add_argument("--as-of", default=None, help="compute the funnel as of this timestamp (UTC)")
-    d.add_argument("--sim-leads", type=int, default=600,
+    d.add_argument("--as-of", type=_timestamp, default=None,
+                   help="compute the funnel as of this timestamp (UTC)")
+    d.add_argument("--sim-leads", type=_positive_int, default=600,
                    help="leads per variant of the demo's speed-to-lead simulation")
     d.set_defaults(func=cmd_demo)
 
@@ -275,13 +322,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="write the deterministic sample export as CSV")
     s.add_argument("--out", default=str(paths.data_dir()), help="folder (default: data/)")
-    s.add_argument("--leads", type=int, default=SAMPLE_LEADS)
+    s.add_argument("--leads", type=_positive_int, default=SAMPLE_LEADS)
     s.add_argument("--seed", type=int, default=SAMPLE_SEED)
     s.set_defaults(func=cmd_sample)
     m = sub.add_parser("simulate", help="run a scenario file's variants through the SimPy world")
     m.add_argument("file", help="scenario YAML (see simulations/)")
     m.add_argument("--out", default=None, help="write leads.parquet and events.parquet here")
-    m.add_argument("--leads", type=int, default=None, help="leads per variant (overrides file)")
+    m.add_argument("--leads", type=_positive_int, default=None,
+                   help="leads per variant (overrides the file)")
     m.add_argument("--seed", type=int, default=None, help="seed (overrides the file)")
     m.add_argument("--no-track", action="store_true", help="do not log an MLflow run")
     m.set_defaults(func=cmd_simulate)
@@ -290,8 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
                                        "replicated with common random numbers")
     c.add_argument("files", nargs="+", help="one scenario file (its variants are the arms) or "
                                             "several (each file's world is an arm)")
-    c.add_argument("--replications", type=int, default=10)
-    c.add_argument("--leads", type=int, default=None, help="leads per arm and replication")
+    c.add_argument("--replications", type=_at_least_two, default=10,
+                   help="replications of every arm (default 10)")
+    c.add_argument("--leads", type=_positive_int, default=None,
+                   help="leads per arm and replication")
     c.add_argument("--seed", type=int, default=None, help="root seed (default: the first file's)")
     c.add_argument("--jobs", type=int, default=1, help="parallel processes (-1: every core)")
     c.add_argument("--control", default=None, help="the control arm (default: the first)")
@@ -304,7 +354,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("\ninterrupted: the MLflow run is marked KILLED and no table was half-written",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -42,8 +42,8 @@ from nurturelab.simulation import Arrivals, SimulationResult, Team, World, kpis,
 __all__ = ["Scenario", "ScenarioRun", "read_scenario", "run_scenario", "write_tables"]
 
 _TOP = {"name", "description", "seed", "world", "variants"}
-_WORLD = {"leads", "start", "tail_days", "cadence", "team", "arrivals", "response",
-          "ae_response_hours"}
+_WORLD = {"leads", "start", "tail_days", "warmup_days", "cadence", "team", "arrivals",
+          "response", "ae_response_hours"}
 BASELINE = "baseline"
 
 
@@ -83,7 +83,7 @@ def _build_world(spec: Mapping[str, Any], where: str, folder: Path) -> World:
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(_WORLD)}")
     kw: dict[str, Any] = {k: v for k, v in spec.items()
-                          if k in ("leads", "tail_days", "ae_response_hours")}
+                          if k in ("leads", "tail_days", "warmup_days", "ae_response_hours")}
     if "start" in spec:
         kw["start"] = str(spec["start"])
     try:
@@ -296,4 +296,5 @@ def _world_params(w: World) -> dict[str, Any]:
         "queue": t.queue,
         "arrivals_per_day": round(sum(w.arrivals.per_day.values()), 3),
         "arrival_process": w.arrivals.process,
+        "warmup_days": w.warmup_days,
     }

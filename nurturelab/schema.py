@@ -49,7 +49,7 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -166,14 +166,19 @@ class TableMap:
         IANA zone in which naive timestamps are read (``"UTC"`` by default).
     values : mapping of contract column -> {export value: contract value}
         Applied before labels are normalised, e.g. ``{"intent": {"Hot": "high"}}``.
+    constants : mapping of contract column -> value
+        Columns the export lacks, filled with one value for every row, e.g.
+        ``{"type": "stage", "name": "won"}`` for a file of won deals.
     """
 
     columns: Mapping[str, str] = field(default_factory=dict)
     timezone: str = "UTC"
     values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    constants: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name, value in (("columns", self.columns), ("values", self.values)):
+        for name, value in (("columns", self.columns), ("values", self.values),
+                            ("constants", self.constants)):
             if not isinstance(value, Mapping):
                 raise TypeError(
                     f"TableMap '{name}' must be a mapping, got {type(value).__name__}: {value!r}"
@@ -235,11 +240,11 @@ def read_column_map(path: str | Path) -> ColumnMap:
         body = body or {}
         if not isinstance(body, dict):
             raise ValueError(f"{path}: section '{table}' must be a mapping")
-        bad = set(body) - {"columns", "timezone", "values"}
+        bad = set(body) - {"columns", "timezone", "values", "constants"}
         if bad:
             raise ValueError(
                 f"{path}: unknown key(s) {sorted(bad)} in '{table}'; "
-                "allowed: ['columns', 'timezone', 'values']"
+                "allowed: ['columns', 'constants', 'timezone', 'values']"
             )
         try:
             parts[table] = TableMap(**body)
@@ -468,6 +473,11 @@ def _prepare(
              for c in clash],
         )
     df = df.rename(columns=rename)
+    for col, value in tmap.constants.items():
+        if col in df.columns:
+            raise ExportError(file, [Problem(col, "the column map sets this column to a constant, "
+                                                  "but the file has it already; drop one")])
+        df[col] = value
     problems = []
     for col in _REQUIRED[table]:
         if col not in df.columns:
@@ -574,7 +584,7 @@ def _pandera_problems(exc: SchemaErrors, df: pd.DataFrame, locate: _Locator) -> 
             rule = _RULES.get(key, check if key != "dtype" else f"the wrong dtype {check}")
         idx = grp["index"].dropna()
         if len(idx):
-            order = pd.Index(idx.unique())
+            order = pd.Index(sorted(idx.unique()))  # the first offending rows, in file order
             rows = df.loc[order, column] if column in df.columns else grp["failure_case"]
             problems.append(_problem(column, rule, rows, locate))
         else:
@@ -715,6 +725,14 @@ def summarize(leads: pd.DataFrame, events: pd.DataFrame) -> str:
         "event types:  " + ", ".join(
             f"{k} {v:,d}" for k, v in events["type"].value_counts().items() if v),
     ]
-    top = events["name"].value_counts().head(12)
-    lines.append("event names:  " + ", ".join(f"{k} {v:,d}" for k, v in top.items()))
+    counts = events["name"].value_counts()
+    top = counts.head(12)
+    more = f" (and {len(counts) - len(top)} more)" if len(counts) > len(top) else ""
+    lines.append("event names:  " + ", ".join(f"{k} {v:,d}" for k, v in top.items()) + more)
+    known = set(TOUCH_NAMES + RESPONSE_NAMES + ACTIVITY_NAMES)
+    is_stage = events["type"].astype("object").eq("stage")
+    unknown = sorted(set(events.loc[~is_stage, "name"]) - known)
+    if unknown:
+        lines.append("note: event names outside the built-in vocabulary (kept, but the funnel and "
+                     f"scoring only read names they know): {unknown[:8]}")
     return "\n".join(lines)

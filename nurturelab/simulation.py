@@ -197,6 +197,7 @@ class World:
     start: str = "2026-01-05"
     tail_days: float = 30.0
     ae_response_hours: float = 6.0
+    warmup_days: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.cadence, Cadence):
@@ -214,6 +215,7 @@ class World:
             raise ValueError(f"World 'start' must be a date such as '2026-01-05'. Got "
                              f"{self.start!r} instead.") from exc
         _positive("World", "tail_days", self.tail_days, allow_zero=True)
+        _positive("World", "warmup_days", self.warmup_days, allow_zero=True)
         _positive("World", "ae_response_hours", self.ae_response_hours)
 
 
@@ -426,7 +428,11 @@ def _draw_streams(world: World, seed: int) -> dict[str, Any]:
                    strict=True))
     n = world.leads
     arr = world.arrivals
-    start = pd.Timestamp(world.start, tz=world.team.timezone).tz_convert("UTC")
+    warm = world.warmup_days * DAY
+    # the clock starts warmup_days before the measured start: leads of the warm-up load the
+    # team and are dropped from the tables
+    start = (pd.Timestamp(world.start, tz=world.team.timezone)
+             - pd.Timedelta(days=world.warmup_days)).tz_convert("UTC")
     # ---- arrival times: thinning of a piecewise-constant (hourly) Poisson process ---------
     sources = list(arr.per_day)
     rates = np.array([arr.per_day[s] for s in sources], dtype=float)
@@ -435,22 +441,25 @@ def _draw_streams(world: World, seed: int) -> dict[str, Any]:
     weekday = np.asarray(arr.weekday) / np.mean(arr.weekday)
     ra = rng["arrivals"]
     if arr.process == "fixed":
-        times = np.arange(n) * (DAY / total_per_day)
+        n_warm = int(math.ceil(warm * total_per_day / DAY))
+        times = np.arange(n_warm + n) * (DAY / total_per_day)
     else:
-        # hourly Poisson counts over a horizon long enough for n arrivals
-        horizon_days = int(math.ceil(n / total_per_day * 1.5)) + 7
+        # hourly Poisson counts over a horizon long enough for the warm-up and n arrivals
+        horizon_days = (int(math.ceil(n / total_per_day * 1.5)) + 7
+                        + int(math.ceil(world.warmup_days * 1.5)))
         local0 = start.tz_convert(world.team.timezone)
         hours = np.arange(horizon_days * 24)
         lt = local0 + pd.to_timedelta(hours, unit="h")
         lam = total_per_day / 24 * hourly[lt.hour] * weekday[lt.weekday]
         counts = ra.poisson(lam)
-        while counts.sum() < n:  # rare: extend with more days
+        n_warm = int(counts[: int(warm // HOUR)].sum())  # whole hours; warm-up is in days
+        while counts.sum() < n_warm + n:  # rare: extend with more days
             more = ra.poisson(lam[-24 * 7:])
             counts = np.concatenate([counts, more])
-            hours = np.arange(len(counts))
-        hour_of = np.repeat(np.arange(len(counts)), counts)[:n]
+        hour_of = np.repeat(np.arange(len(counts)), counts)[:n_warm + n]
         times = (hour_of + ra.random(len(hour_of))) * HOUR
         times.sort()
+    n = n_warm + n  # every random element below is drawn for all simulated leads
     src = ra.choice(len(sources), size=n, p=rates / total_per_day)
     tr = rng["traits"]
     mix = np.array([arr.intent.get(s, arr.default_intent) for s in sources])[src]
@@ -472,6 +481,8 @@ def _draw_streams(world: World, seed: int) -> dict[str, Any]:
 
     return {
         "start": start,
+        "warm": warm,
+        "n_warm": n_warm,
         "times": times,
         "sources": sources,
         "src": src,
@@ -504,6 +515,7 @@ class Simulation:
         w = self.world
         r = _draw_streams(w, self.seed)
         self.r = r
+        self.warm = r["warm"]
         env = simpy.Environment()
         self.env = env
         team = w.team
@@ -639,7 +651,8 @@ class Simulation:
                     self.overtime += max(0.0, t_touch + hold
                                          - self.cal.window_end(t_touch, team.shift))
                 yield env.timeout(hold)
-                self.busy += hold
+                if t_touch >= self.warm:
+                    self.busy += hold
                 self.free_reps.append(rep)
                 self.reps.release(req)
             else:
@@ -803,25 +816,26 @@ class Simulation:
                     "u_stage", "e_stage"):
             r.pop(key, None)  # the per-step random numbers are spent: free them first
         start = r["start"]
-        n = w.leads
+        n, k = w.leads, r["n_warm"]  # measured leads, and warm-up leads simulated before them
         width = max(6, len(str(n)))
         ids = np.char.add("S", np.char.zfill(np.arange(1, n + 1).astype(str), width))
         to_ts = lambda sec: start + pd.to_timedelta(np.asarray(sec), unit="s")  # noqa: E731
         leads = pd.DataFrame({
             "lead_id": ids.astype(object),
-            "created_at": to_ts(r["times"]),
-            "source": pd.Categorical(np.array(r["sources"], dtype=object)[r["src"]]),
-            "fit": r["fit"],
-            "intent": pd.Categorical(np.array(_INTENTS)[r["intent"]], dtype=INTENT_DTYPE),
-            "industry": np.array(_INDUSTRIES, dtype=object)[r["industry"]],
-            "company_size": r["size"],
-            "persona": np.array(_PERSONAS, dtype=object)[r["persona"]],
+            "created_at": to_ts(r["times"][k:]),
+            "source": pd.Categorical(np.array(r["sources"], dtype=object)[r["src"][k:]]),
+            "fit": r["fit"][k:],
+            "intent": pd.Categorical(np.array(_INTENTS)[r["intent"][k:]], dtype=INTENT_DTYPE),
+            "industry": np.array(_INDUSTRIES, dtype=object)[r["industry"][k:]],
+            "company_size": r["size"][k:],
+            "persona": np.array(_PERSONAS, dtype=object)[r["persona"][k:]],
         })
         lg = self.log
         self.log = None
         t = np.frombuffer(lg.t, dtype=np.float64)
-        keep = t <= self.end
-        lead = np.frombuffer(lg.lead, dtype=f"i{lg.lead.itemsize}")[keep]
+        lead = np.frombuffer(lg.lead, dtype=f"i{lg.lead.itemsize}")
+        keep = (t <= self.end) & (lead >= k)
+        lead = lead[keep] - k
         code = np.frombuffer(lg.code, dtype=np.int8)[keep]
         step = np.frombuffer(lg.step, dtype=np.int16)[keep]
         rep = np.frombuffer(lg.rep, dtype=np.int16)[keep]
@@ -857,19 +871,22 @@ class Simulation:
             "personalisation": person[step_idx],
         }, copy=False)
         tk = self.tasks
+        t_lead = np.frombuffer(tk["lead"], dtype=f"i{tk['lead'].itemsize}")
+        mine = t_lead >= k
         tasks = pd.DataFrame({
-            "lead_id": ids.astype(object)[np.frombuffer(tk["lead"], dtype=lead.dtype)]
-            if len(tk["lead"]) else pd.Series(dtype=object),
-            "step": np.frombuffer(tk["step"], dtype=np.int16),
-            "due": to_ts(np.frombuffer(tk["due"], dtype=np.float64)),
-            "started": to_ts(np.frombuffer(tk["start"], dtype=np.float64)),
-            "skipped": np.frombuffer(tk["skipped"], dtype=np.int8).astype(bool),
+            "lead_id": ids.astype(object)[t_lead[mine] - k],
+            "step": np.frombuffer(tk["step"], dtype=np.int16)[mine],
+            "due": to_ts(np.frombuffer(tk["due"], dtype=np.float64)[mine]),
+            "started": to_ts(np.frombuffer(tk["start"], dtype=np.float64)[mine]),
+            "skipped": np.frombuffer(tk["skipped"], dtype=np.int8)[mine].astype(bool),
         })
         # wait_minutes: until a rep took the task, or until the lead gave up (skipped)
         tasks["wait_minutes"] = (tasks["started"] - tasks["due"]) / pd.Timedelta(minutes=1)
         tasks["started"] = tasks["started"].mask(tasks["skipped"])
-        queue = pd.DataFrame({"ts": to_ts(np.arange(len(self.queue_len)) * HOUR),
-                              "queue_length": np.frombuffer(self.queue_len, dtype=lead.dtype)})
+        q_len = np.frombuffer(self.queue_len, dtype=f"i{self.queue_len.itemsize}")
+        q_at = np.arange(len(q_len)) * HOUR
+        after = q_at >= self.warm
+        queue = pd.DataFrame({"ts": to_ts(q_at[after]), "queue_length": q_len[after]})
         hours = self._rep_hours()
         # utilisation: rep time worked over rep time available (shifts plus overtime worked)
         util = self.busy / (hours * HOUR + self.overtime) if hours else float("nan")
@@ -881,10 +898,10 @@ class Simulation:
     def _rep_hours(self) -> float:
         team = self.world.team
         if team.shift is None:
-            return team.reps * self.end / HOUR
+            return team.reps * (self.end - self.warm) / HOUR
         total = 0.0
         for a, b in self.cal.shifts(team.shift, team.workdays):
-            total += max(0.0, min(b, self.end) - max(a, 0.0))
+            total += max(0.0, min(b, self.end) - max(a, self.warm))
         return team.reps * total / HOUR
 
 

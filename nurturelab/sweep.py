@@ -191,10 +191,12 @@ class SimExperiment:
                 if a != self.control:
                     d = (w[a] - w[self.control]).to_numpy()
                     dm, dlo, dhi = _t_interval(d, self.alpha)
+                    # no spread across replications (too few, or identical arms under CRN):
+                    # the t-test is undefined, so no p-value rather than a false certainty
                     if len(d) > 1 and np.std(d, ddof=1) > 0:
                         p = float(stats.ttest_1samp(d, 0.0).pvalue)
                     else:
-                        p = math.nan if len(d) < 2 else (1.0 if dm == 0 else 0.0)
+                        p = math.nan
                     row.update(diff=dm, diff_low=dlo, diff_high=dhi, p_value=p)
                     pvals.append(p)
                 rows.append(row)
@@ -228,6 +230,10 @@ class SimExperiment:
             lines += ["", f"variance of paired differences, independent / CRN: {vr}"]
         lines += ["", "Replications are the unit of analysis (paired by replication under "
                       "CRN); intervals are t intervals over replications."]
+        r = self.runs["replication"].nunique()
+        if r < 5:
+            lines.append(f"Only {r} replications: intervals are wide and p-values unstable; "
+                         "use 10 or more to decide.")
         return "\n".join(lines)
 
     def plot(self, ax=None, metric: str = "conversion_rate"):

@@ -135,7 +135,7 @@ def test_write_tables_is_all_or_nothing(tmp_path, monkeypatch):
 
 def test_progress_bar_only_for_long_runs():
     buf = io.StringIO()
-    bar = _Progress(stream=buf, min_leads=100)
+    bar = _Progress(stream=buf, min_leads=100, tty_only=False)
     bar("small", 5, 10)
     assert buf.getvalue() == ""
     bar("big", 50, 100)

@@ -921,3 +921,40 @@ def test_olist_won_before_first_contact_is_refused(olist_leads):
     ok = validate_events(events[~events["lead_id"].str.startswith("b91cf881")], olist_leads,
                          columns=OLIST_MAP.events)
     assert len(ok) == 841
+
+
+def test_column_map_constants_fill_columns_the_export_lacks(tmp_path):
+    """A file of won deals has no type or name: the map sets them for every row."""
+    leads = pd.DataFrame({"mql_id": ["a", "b"], "first": ["2024-01-02", "2024-01-03"],
+                          "origin": ["web", "ads"]})
+    deals = pd.DataFrame({"mql_id": ["b"], "won_date": ["2024-02-01 10:00"]})
+    lf, ef = tmp_path / "l.csv", tmp_path / "e.csv"
+    leads.to_csv(lf, index=False)
+    deals.to_csv(ef, index=False)
+    cmap = tmp_path / "map.yaml"
+    cmap.write_text(
+        "leads:\n  columns: {lead_id: mql_id, created_at: first, source: origin}\n"
+        "events:\n  columns: {lead_id: mql_id, ts: won_date}\n"
+        "  constants: {type: stage, name: won}\n"
+    )
+    _, events = read_export(lf, ef, cmap)
+    assert events[["lead_id", "type", "name"]].astype(str).values.tolist() == [["b", "stage",
+                                                                                "won"]]
+    clash = deals.assign(type="touch")
+    clash.to_csv(ef, index=False)
+    with pytest.raises(ExportError, match="sets this column to a constant"):
+        read_export(lf, ef, cmap)
+
+
+def test_offending_rows_are_listed_in_file_order(tmp_path):
+    n = 12
+    leads = pd.DataFrame({"lead_id": [f"L{i}" for i in range(n)],
+                          "created_at": ["2024-01-01"] * n, "source": ["web"] * n})
+    events = pd.DataFrame({"lead_id": leads["lead_id"], "ts": ["2024-01-02"] * n,
+                           "type": ["touch"] * n, "name": ["sms"] * n, "channel": ["fax"] * n})
+    lf, ef = tmp_path / "l.csv", tmp_path / "e.csv"
+    leads.to_csv(lf, index=False)
+    events.to_csv(ef, index=False)
+    with pytest.raises(ExportError) as exc:
+        read_export(lf, ef)
+    assert exc.value.problems[0].where == ("line 2", "line 3", "line 4", "line 5", "line 6")

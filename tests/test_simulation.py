@@ -611,3 +611,20 @@ def test_world_validation(kwargs, match):
 
 def test_world_resolves_a_cadence_name():
     assert World("email_only", leads=5).cadence == get_cadence("email_only")
+
+
+def test_warm_up_leads_load_the_team_but_are_not_reported():
+    """A two-week warm-up: the reported leads start at the world's start, their number is the
+    world's, and with the team already loaded first touches come later than from an empty
+    system (same seed)."""
+    team = Team(reps=2)
+    cold = simulate(World(leads=400, team=team), seed=6)
+    warm = simulate(World(leads=400, team=team, warmup_days=14), seed=6)
+    assert len(warm.leads) == 400 and warm.leads["lead_id"].iloc[0] == "S000001"
+    start = pd.Timestamp("2026-01-05", tz="UTC")
+    assert warm.leads["created_at"].min() >= start
+    assert warm.events["lead_id"].isin(warm.leads["lead_id"]).all()
+    assert (warm.queue["ts"] >= start).all()
+    assert warm.kpis()["speed_median_min"] > cold.kpis()["speed_median_min"]
+    with pytest.raises(ValueError, match="'warmup_days'"):
+        World(warmup_days=-1)

@@ -58,6 +58,7 @@ def test_same_arm_twice_under_crn_differs_by_exactly_nothing():
     exp = run_experiment({"a": World(leads=150), "b": World(leads=150)}, replications=3, seed=2)
     row = exp.summary.loc[("contact_rate", "b")]
     assert row["diff"] == 0 and row["diff_low"] == 0 and row["diff_high"] == 0
+    assert np.isnan(row["p_value"])  # no spread: no p-value, not a false certainty
 
 
 def test_simulated_a_a_experiments_reject_at_about_alpha():
