@@ -30,10 +30,12 @@ from mlflow.entities import RunStatus  # noqa: E402
 
 from nurturelab.paths import mlruns_dir  # noqa: E402
 
-__all__ = ["DEFAULT_EXPERIMENT", "log_figure", "log_file", "log_metrics", "log_table", "run",
+__all__ = ["DEFAULT_EXPERIMENT", "MODEL_NAME", "load_model", "log_figure", "log_file",
+           "log_metrics", "log_model", "log_table", "model_aliases", "run", "set_alias",
            "tracking_uri"]
 
 DEFAULT_EXPERIMENT = "nurturelab"
+MODEL_NAME = "lead-score"
 PERSONAL_COLUMNS = frozenset({"name", "first_name", "last_name", "full_name", "email", "phone",
                               "phone_number", "mobile"})
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
@@ -161,3 +163,72 @@ def log_file(path: str | Path, folder: str | None = None) -> None:
 def log_figure(fig, name: str) -> None:
     """Log a matplotlib figure as a PNG artifact of the active run."""
     mlflow.log_figure(fig, f"figures/{name}.png")
+
+
+# --------------------------------------------------------------------------------------------
+# Models and the registry
+# --------------------------------------------------------------------------------------------
+def log_model(
+    model,
+    X_example: pd.DataFrame,
+    *,
+    registered_name: str = MODEL_NAME,
+    alias: str | None = "challenger",
+    name: str = "model",
+) -> tuple[str, str]:
+    """Log a fitted scikit-learn model to the active run with its signature and an input
+    example, register it as ``registered_name`` and point ``alias`` at the new version.
+
+    The input example is checked like a table: no personal columns or values. Returns
+    ``(model_uri, version)``.
+    """
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    example = X_example.head(5)
+    personal = [c for c in example.columns if str(c).lower() in PERSONAL_COLUMNS]
+    if personal:
+        raise ValueError(f"refusing to log a model input example with personal column(s) "
+                         f"{personal}; score on features, not contact details")
+    for col in example.columns:
+        if example[col].dtype == object and example[col].astype(str).map(_looks_personal).any():
+            raise ValueError(f"refusing to log a model input example: column {col!r} holds "
+                             "personal data (e-mail- or phone-shaped values)")
+    proba = model.predict_proba(X_example.head(50))[:, 1]
+    signature = infer_signature(X_example.head(50), proba)
+    info = mlflow.sklearn.log_model(model, name=name, signature=signature, input_example=example,
+                                    registered_model_name=registered_name)
+    version = str(info.registered_model_version)
+    if alias:
+        set_alias(alias, version, registered_name=registered_name)
+    return info.model_uri, version
+
+
+def set_alias(alias: str, version: str | int, *, registered_name: str = MODEL_NAME) -> None:
+    """Point a registry alias (``champion``, ``challenger``) at a model version."""
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.MlflowClient().set_registered_model_alias(registered_name, alias, str(version))
+
+
+def model_aliases(registered_name: str = MODEL_NAME) -> dict[str, str]:
+    """Alias -> version of a registered model ({} if the model is not registered)."""
+    mlflow.set_tracking_uri(tracking_uri())
+    client = mlflow.MlflowClient()
+    try:
+        aliases = client.get_registered_model(registered_name).aliases
+        return {str(k): str(v) for k, v in aliases.items()}
+    except mlflow.exceptions.MlflowException:
+        return {}
+
+
+def load_model(alias: str = "champion", *, registered_name: str = MODEL_NAME):
+    """Load the scikit-learn model an alias points at, with a clear error if there is none."""
+    import mlflow.sklearn
+
+    aliases = model_aliases(registered_name)
+    if alias not in aliases:
+        raise LookupError(
+            f"no model {registered_name!r} with alias {alias!r} in {tracking_uri()}; "
+            f"aliases there: {sorted(aliases) or 'none (fit and register a model first)'}"
+        )
+    return mlflow.sklearn.load_model(f"models:/{registered_name}@{alias}")
