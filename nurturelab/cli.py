@@ -7,6 +7,8 @@
     nurturelab sample --out DIR [--leads N] [--seed S]
     nurturelab simulate FILE [--out DIR] [--leads N] [--seed S] [--no-track]
     nurturelab compare FILE [FILE ...] [--replications R] [--leads N] [--jobs J] [--control ARM]
+    nurturelab score fit --leads F --events F [--columns MAP.yaml] [--horizon-days D] ...
+    nurturelab score apply --leads F --events F [--columns MAP.yaml] [--alias champion] ...
 """
 
 from __future__ import annotations
@@ -283,6 +285,97 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load(args: argparse.Namespace):
+    columns = read_column_map(args.columns) if args.columns else None
+    return read_export(args.leads, args.events, columns)
+
+
+def cmd_score_fit(args: argparse.Namespace) -> int:
+    from nurturelab import tracking
+    from nurturelab.scoring import models
+
+    try:
+        leads, events = _load(args)
+    except (ExportError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    horizon = pd.Timedelta(days=args.horizon_days)
+    end = events["ts"].max()
+    test_from = pd.Timestamp(args.test_from, tz="UTC") if args.test_from else end - horizon
+    train_until = (pd.Timestamp(args.train_until, tz="UTC") if args.train_until
+                   else test_from - horizon)
+    try:
+        split = models.temporal_split(leads, events, train_until=train_until,
+                                      test_from=test_from, horizon_days=args.horizon_days)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if split.y_train.nunique() < 2 or split.y_test.nunique() < 2:
+        print(f"error: the training ({train_until:%Y-%m-%d}) or test ({test_from:%Y-%m-%d}) "
+              f"snapshot has no conversions within {args.horizon_days:g} days; choose other "
+              "dates (--train-until, --test-from) or a longer --horizon-days", file=sys.stderr)
+        return EXIT_INVALID
+    model = models.LeadScoreModel(kind=args.kind).fit(split.X_train, split.y_train.to_numpy())
+    p = model.predict_proba(split.X_test)[:, 1]
+    metrics = models.evaluate(split.y_test.to_numpy(), p)
+    comparison = models.compare_points(leads, events, train_until=train_until,
+                                       test_from=test_from, horizon_days=args.horizon_days,
+                                       model=models.LeadScoreModel(kind=args.kind), split=split)
+    print(f"Trained on {len(split.y_train):,d} open leads at {train_until:%Y-%m-%d}, tested on "
+          f"{len(split.y_test):,d} at {test_from:%Y-%m-%d} (converted within "
+          f"{args.horizon_days:g} days)\n")
+    print("holdout: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+    print("\nAUC on the same holdout:")
+    print(comparison.to_string(float_format=lambda v: f"{v:.3f}"))
+    params = {"kind": args.kind, "horizon_days": args.horizon_days,
+              "train_until": train_until.isoformat(), "test_from": test_from.isoformat(),
+              "train_leads": len(split.y_train), "test_leads": len(split.y_test)}
+    with tracking.run("score-fit", params=params, tags={"job": "score"}) as run:
+        tracking.log_metrics(metrics)
+        tracking.log_metrics({f"auc.{k}": v for k, v in comparison["auc"].items()})
+        tracking.log_table(models.calibration_table(split.y_test.to_numpy(), p), "calibration")
+        tracking.log_table(models.lift_table(split.y_test.to_numpy(), p), "lift")
+        tracking.log_table(comparison.attrs.get("points", pd.DataFrame()), "learned_points")
+        _, version = tracking.log_model(model, split.X_test.reset_index(drop=True),
+                                        alias=args.alias)
+        run_id = run.info.run_id
+    print(f"\nModel logged in run {run_id}, registered as {tracking.MODEL_NAME!r} version "
+          f"{version} with alias {args.alias!r}")
+    return 0
+
+
+def cmd_score_apply(args: argparse.Namespace) -> int:
+    from nurturelab import tracking
+    from nurturelab.scoring.features import snapshot
+    from nurturelab.scoring.points import scores
+
+    try:
+        leads, events = _load(args)
+        model = tracking.load_model(args.alias)
+    except (ExportError, ValueError, LookupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    as_of = pd.Timestamp(args.as_of, tz="UTC") if args.as_of else events["ts"].max()
+    from nurturelab.funnel import outcomes
+
+    status = outcomes(leads, events, as_of=as_of)["status"].astype(str)
+    X = snapshot(leads, events, as_of=as_of)
+    X = X[status.reindex(X.index).eq("open").to_numpy()]  # whom to work today: open leads
+    out = pd.DataFrame({"p_convert": model.predict_proba(X)[:, 1]}, index=X.index)
+    out["points"] = scores(leads, events, as_of=as_of)["score"].reindex(out.index)
+    out = out.sort_values("p_convert", ascending=False)
+    print(f"Scored {len(out):,d} open leads as of {as_of:%Y-%m-%d %H:%M} UTC with "
+          f"{tracking.MODEL_NAME}@{args.alias}\n")
+    print(out.head(args.top).to_string(float_format=lambda v: f"{v:.3f}"))
+    if args.out:
+        target = Path(args.out)
+        tmp = target.with_name(f".{target.name}.tmp")
+        out.to_csv(tmp)
+        tmp.replace(target)
+        print(f"\nwrote {target}")
+    return 0
+
+
 def _uri() -> str:
     from nurturelab import tracking
 
@@ -349,6 +442,33 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also run independent streams and report the variance reduction")
     c.add_argument("--no-track", action="store_true", help="do not log an MLflow run")
     c.set_defaults(func=cmd_compare)
+
+    sc = sub.add_parser("score", help="fit and apply the lead-scoring model")
+    ssub = sc.add_subparsers(dest="score_command", required=True)
+    for name, fn, text in (("fit", cmd_score_fit, "fit on an export, validate on a later "
+                                                    "window, log and register the model"),
+                           ("apply", cmd_score_apply, "score an export with a registered model")):
+        q = ssub.add_parser(name, help=text)
+        q.add_argument("--leads", required=True, help="leads file (.csv, .csv.gz or .parquet)")
+        q.add_argument("--events", required=True, help="events file")
+        q.add_argument("--columns", default=None, help="column map (YAML)")
+        q.set_defaults(func=fn)
+        if name == "fit":
+            q.add_argument("--horizon-days", type=float, default=30.0,
+                           help="converted within this many days of a snapshot (default 30)")
+            q.add_argument("--train-until", type=_timestamp, default=None,
+                           help="training snapshot (default: test snapshot - horizon)")
+            q.add_argument("--test-from", type=_timestamp, default=None,
+                           help="test snapshot (default: last event - horizon)")
+            q.add_argument("--kind", choices=["logistic", "hgb"], default="logistic")
+            q.add_argument("--alias", default="challenger",
+                           help="registry alias for the new version (default challenger)")
+        else:
+            q.add_argument("--alias", default="champion", help="model alias (default champion)")
+            q.add_argument("--as-of", type=_timestamp, default=None,
+                           help="score as of this time (default: the last event)")
+            q.add_argument("--top", type=_positive_int, default=10, help="leads to print")
+            q.add_argument("--out", default=None, help="write every lead's scores to this CSV")
     return p
 
 

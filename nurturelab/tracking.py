@@ -197,11 +197,28 @@ def log_model(
     proba = model.predict_proba(X_example.head(50))[:, 1]
     signature = infer_signature(X_example.head(50), proba)
     info = mlflow.sklearn.log_model(model, name=name, signature=signature, input_example=example,
-                                    registered_model_name=registered_name)
+                                    registered_model_name=registered_name,
+                                    skops_trusted_types=_trusted_types(model))
     version = str(info.registered_model_version)
     if alias:
         set_alias(alias, version, registered_name=registered_name)
     return info.model_uri, version
+
+
+_TRUSTED_PREFIXES = ("nurturelab.", "sklearn.", "numpy.", "builtins.")
+
+
+def _trusted_types(model) -> list[str]:
+    """The types skops must be told to trust to save (and later load) ``model``: ours,
+    scikit-learn's and numpy's only; anything else is refused."""
+    import skops.io
+
+    untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    foreign = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+    if foreign:
+        raise ValueError(f"refusing to log a model holding types outside nurturelab, "
+                         f"scikit-learn and numpy: {foreign}")
+    return list(untrusted)
 
 
 def set_alias(alias: str, version: str | int, *, registered_name: str = MODEL_NAME) -> None:

@@ -1,0 +1,381 @@
+"""Lead-level behaviour features as of a snapshot time, and leakage-free conversion labels.
+
+The design has two layers:
+
+- :func:`snapshot` is a pure function of the ``leads`` and ``events`` tables (see
+  :mod:`nurturelab.schema`) and a snapshot time ``as_of``. It returns one row per lead created by
+  ``as_of`` and reads no event after it, so a model trained on it cannot see the future.
+- :class:`BehaviourFeatures` is the same computation as a scikit-learn transformer. The events
+  table is a constructor parameter and ``X`` is the leads frame, so the transformer can sit in
+  front of a model; ``fit`` fixes the snapshot time (``as_of_``) and the output columns
+  (``feature_names_out_``), ``transform`` computes them.
+
+:func:`label` gives the outcome to learn: whether a lead open at ``as_of`` converts within
+``horizon_days`` after it. Features at ``as_of`` with labels over ``(as_of, as_of + horizon]``
+make a training set without leakage.
+
+Feature columns (``w`` runs over ``windows``, ``a`` over ``activities``):
+
+========================  =====================================================================
+``{a}_{w}d``              number of ``a`` events in the ``w`` days up to ``as_of`` (inclusive)
+``days_since_activity``   days from the latest of those activities (any time) to ``as_of``; NaN
+                          if none
+``age_days``              days from ``created_at`` to ``as_of``
+``touches``               ``touch`` events received so far
+``answered``              ``connect`` and ``reply`` responses so far
+``opted_out``             1.0 if an ``opt_out`` happened by ``as_of``, else 0.0
+``fit``                   as in the leads table (may be missing)
+``source``, ``intent``    as in the leads table, as strings (missing kept missing)
+``fit_band``, ``segment``,
+``route``                 from :func:`nurturelab.segments.segments`
+(``lead_columns``)        extra leads columns passed through (``industry``, ``persona`` ...)
+========================  =====================================================================
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from nurturelab.funnel import POSITIVE_RESPONSES, outcomes
+from nurturelab.schema import ACTIVITY_NAMES
+from nurturelab.segments import segments
+
+__all__ = ["BehaviourFeatures", "feature_names", "label", "snapshot"]
+
+_DAY = pd.Timedelta(days=1)
+_LEAD_NEEDS = ("lead_id", "created_at", "source", "fit", "intent")
+_EVENT_NEEDS = ("lead_id", "ts", "type", "name")
+_CATEGORICAL = ("source", "intent", "fit_band", "segment", "route")
+
+
+def _need(df: Any, columns: Sequence[str], what: str) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{what} must be a pandas DataFrame. Got {type(df).__name__} instead.")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise KeyError(f"{what} lacks the column(s) {missing}; it has {list(df.columns)}")
+
+
+def _timestamp(value: Any, what: str) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        ts = pd.NaT
+    if ts is pd.NaT:
+        raise ValueError(f"{what!r} must be a timestamp such as '2026-03-01'. Got {value!r} "
+                         "instead.")
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _check_windows(windows: Any) -> tuple[int, ...]:
+    try:
+        ws = tuple(windows)
+    except TypeError:
+        ws = (windows,)
+    ok = ws and all(isinstance(w, int | np.integer) and not isinstance(w, bool) and w > 0
+                    for w in ws) and len(set(ws)) == len(ws)
+    if not ok:
+        raise ValueError(f"'windows' must be distinct positive whole numbers of days, such as "
+                         f"(7, 30, 90). Got {windows!r} instead.")
+    return tuple(int(w) for w in ws)
+
+
+def _check_activities(activities: Any) -> tuple[str, ...]:
+    if isinstance(activities, str):
+        raise TypeError(f"'activities' must be a sequence of event names, got the string "
+                        f"{activities!r}; write ({activities!r},)")
+    acts = tuple(activities)
+    if not acts or not all(isinstance(a, str) and a for a in acts) or len(set(acts)) != len(acts):
+        raise ValueError(f"'activities' must be distinct event names such as "
+                         f"{ACTIVITY_NAMES}. Got {activities!r} instead.")
+    return acts
+
+
+def feature_names(
+    windows: Sequence[int] = (7, 30, 90),
+    activities: Sequence[str] = ACTIVITY_NAMES,
+    lead_columns: Sequence[str] = (),
+) -> list[str]:
+    """The columns :func:`snapshot` returns, in order.
+
+    Examples
+    --------
+    >>> feature_names((7,), ("demo_request",))[:3]
+    ['demo_request_7d', 'days_since_activity', 'age_days']
+    """
+    counts = [f"{a}_{w}d" for a in activities for w in windows]
+    rest = ["days_since_activity", "age_days", "touches", "answered", "opted_out", "fit"]
+    return counts + rest + list(_CATEGORICAL) + list(lead_columns)
+
+
+def snapshot(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    as_of: Any,
+    windows: Sequence[int] = (7, 30, 90),
+    activities: Sequence[str] = ACTIVITY_NAMES,
+    lead_columns: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Each lead's behaviour and profile as of a timestamp.
+
+    Parameters
+    ----------
+    leads : DataFrame
+        Validated leads: ``lead_id``, ``created_at``, ``source``, ``fit``, ``intent`` and any
+        ``lead_columns``.
+    events : DataFrame
+        Validated events: ``lead_id``, ``ts``, ``type``, ``name``.
+    as_of : timestamp-like
+        Snapshot time; naive values are read as UTC. Events after it are ignored and leads
+        created after it are left out.
+    windows : sequence of int, default (7, 30, 90)
+        Look-back windows, in days, for the activity counts.
+    activities : sequence of str
+        Event names counted (default the four activities of the data contract).
+    lead_columns : sequence of str, default ()
+        Further leads columns to carry into the output unchanged.
+
+    Returns
+    -------
+    DataFrame of shape (n_leads_created_by_as_of, n_features), indexed by ``lead_id`` in the
+    order of ``leads``, with the columns of :func:`feature_names` (described in the module
+    docstring). ``attrs["as_of"]`` holds the snapshot time.
+
+    Examples
+    --------
+    >>> leads = pd.DataFrame({"lead_id": ["a", "b"], "source": "web", "fit": [0.9, 0.2],
+    ...                       "intent": ["high", "low"],
+    ...                       "created_at": pd.to_datetime(["2026-01-01", "2026-03-01"],
+    ...                                                    utc=True)})
+    >>> events = pd.DataFrame({"lead_id": ["a", "a", "a"], "type": "activity",
+    ...     "name": ["pricing_visit", "pricing_visit", "demo_request"],
+    ...     "ts": pd.to_datetime(["2026-01-02", "2026-01-25", "2026-02-05"], utc=True)})
+    >>> s = snapshot(leads, events, as_of="2026-02-01", windows=(7, 30))
+    >>> s[["pricing_visit_7d", "pricing_visit_30d", "demo_request_30d", "route"]]
+    ... # doctest: +NORMALIZE_WHITESPACE
+             pricing_visit_7d  pricing_visit_30d  demo_request_30d      route
+    lead_id
+    a                     1.0                2.0               0.0  immediate
+    """
+    _need(leads, (*_LEAD_NEEDS, *lead_columns), "leads")
+    _need(events, _EVENT_NEEDS, "events")
+    windows = _check_windows(windows)
+    activities = _check_activities(activities)
+    at = _timestamp(as_of, "as_of")
+
+    ld = leads.loc[(leads["created_at"] <= at).to_numpy()]
+    ids = pd.Index(ld["lead_id"].astype(object), name="lead_id")
+    keep = (events["ts"] <= at).to_numpy() & events["lead_id"].isin(ids).to_numpy()
+    ev = events.loc[keep, list(_EVENT_NEEDS)]
+    name = ev["name"].astype(object)
+    kind = ev["type"].astype(object)
+    age = ((at - ev["ts"]) / _DAY).to_numpy()
+
+    out = {}
+    is_act = name.isin(activities).to_numpy()
+    act = pd.DataFrame({"lead_id": ev["lead_id"].to_numpy()[is_act],
+                        "name": name.to_numpy()[is_act], "age": age[is_act]})
+    for w in windows:
+        recent = act[act["age"].to_numpy() <= w]
+        counts = (recent.groupby(["lead_id", "name"]).size().unstack("name")
+                  .reindex(index=ids, columns=list(activities)).fillna(0.0))
+        for a in activities:
+            out[f"{a}_{w}d"] = counts[a].to_numpy(dtype=float)
+    cols = {}
+    for a in activities:
+        for w in windows:
+            cols[f"{a}_{w}d"] = out[f"{a}_{w}d"]
+    cols["days_since_activity"] = act.groupby("lead_id")["age"].min().reindex(ids).to_numpy()
+    cols["age_days"] = ((at - ld["created_at"]) / _DAY).to_numpy(dtype=float)
+    lead = ev["lead_id"]
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return lead[mask].value_counts().reindex(ids, fill_value=0).to_numpy(dtype=float)
+
+    cols["touches"] = count(kind.eq("touch").to_numpy())
+    cols["answered"] = count(name.isin(POSITIVE_RESPONSES).to_numpy())
+    cols["opted_out"] = (count(name.eq("opt_out").to_numpy()) > 0).astype(float)
+    cols["fit"] = pd.to_numeric(ld["fit"], errors="coerce").to_numpy(dtype=float)
+    seg = segments(ld)
+    cols["source"] = ld["source"].astype(object).to_numpy()
+    cols["intent"] = ld["intent"].astype(object).to_numpy()
+    for c in ("fit_band", "segment", "route"):
+        cols[c] = seg[c].astype(object).to_numpy()
+    for c in lead_columns:
+        cols[c] = ld[c].to_numpy()
+    result = pd.DataFrame(cols, index=ids)
+    result.attrs["as_of"] = at
+    return result
+
+
+def label(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    as_of: Any,
+    horizon_days: float,
+) -> pd.Series:
+    """Whether each lead open at ``as_of`` converts within ``horizon_days`` after it.
+
+    Parameters
+    ----------
+    leads, events : DataFrame
+        Validated tables.
+    as_of : timestamp-like
+        Snapshot time; naive values are read as UTC.
+    horizon_days : float
+        Length of the outcome window ``(as_of, as_of + horizon_days]``; positive.
+
+    Returns
+    -------
+    Series of bool named ``converted``, indexed by ``lead_id``: one entry per lead created by
+    ``as_of`` and not converted by then, in the order of ``leads``. A :class:`UserWarning` says
+    so when the events end before the horizon does (late conversions would be missed).
+
+    Examples
+    --------
+    >>> leads = pd.DataFrame({"lead_id": ["a", "b", "c"],
+    ...                       "created_at": pd.to_datetime(["2026-01-01"] * 3, utc=True)})
+    >>> events = pd.DataFrame({"lead_id": ["a", "b", "c"], "type": "stage", "name": "won",
+    ...     "ts": pd.to_datetime(["2026-01-05", "2026-01-20", "2026-03-01"], utc=True)})
+    >>> label(leads, events, as_of="2026-01-10", horizon_days=30).to_dict()
+    {'b': True, 'c': False}
+    """
+    _need(leads, ("lead_id", "created_at"), "leads")
+    _need(events, _EVENT_NEEDS, "events")
+    at = _timestamp(as_of, "as_of")
+    if not (isinstance(horizon_days, int | float | np.number) and np.isfinite(horizon_days)
+            and horizon_days > 0) or isinstance(horizon_days, bool):
+        raise ValueError(f"'horizon_days' must be a positive number of days. Got "
+                         f"{horizon_days!r} instead.")
+    end = at + pd.Timedelta(days=float(horizon_days))
+    if len(events) and events["ts"].max() < end:
+        warnings.warn(f"the events end at {events['ts'].max()}, before the label horizon "
+                      f"{end}; conversions after the end of the data count as not converted",
+                      UserWarning, stacklevel=2)
+    out = outcomes(leads, events, as_of=end)
+    created = out["created_at"] <= at
+    open_at = ~(out["converted_at"] <= at)
+    y = out.loc[created & open_at, "converted"].astype(bool)
+    y.name = "converted"
+    return y
+
+
+class BehaviourFeatures(TransformerMixin, BaseEstimator):
+    """:func:`snapshot` as a scikit-learn transformer over a leads frame.
+
+    Parameters
+    ----------
+    events : DataFrame, default None
+        The events table features are read from (required; ``None`` only so the estimator can
+        be built without arguments).
+    as_of : timestamp-like, optional
+        Snapshot time. By default ``fit`` takes the latest ``created_at`` of the leads it sees
+        or ``ts`` of the events, whichever is later.
+    windows : sequence of int, default (7, 30, 90)
+    activities : sequence of str, default the four activities of the data contract
+    lead_columns : sequence of str, default ()
+        Extra leads columns carried into the output.
+
+    Attributes
+    ----------
+    as_of_ : Timestamp
+        The snapshot time used by ``transform``.
+    feature_names_out_ : ndarray of str
+        Output columns.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+
+    Notes
+    -----
+    ``transform`` returns a DataFrame indexed by ``lead_id`` with one row per lead created by
+    ``as_of_``: leads created later are dropped, so the output may have fewer rows than ``X``.
+    Align labels through the index (``y.reindex(Xt.index)``) or use :func:`label`.
+
+    Examples
+    --------
+    >>> from nurturelab import synthetic
+    >>> leads, events = synthetic.make_export(n_leads=100, seed=1)
+    >>> bf = BehaviourFeatures(events=events, as_of="2026-10-01").fit(leads)
+    >>> Xt = bf.transform(leads)
+    >>> list(Xt.columns[:2]), len(Xt) == int((leads["created_at"] <= bf.as_of_).sum())
+    (['email_open_7d', 'email_open_30d'], True)
+    """
+
+    def __init__(
+        self,
+        events: pd.DataFrame | None = None,
+        *,
+        as_of: Any = None,
+        windows: Sequence[int] = (7, 30, 90),
+        activities: Sequence[str] = ACTIVITY_NAMES,
+        lead_columns: Sequence[str] = (),
+    ):
+        self.events = events
+        self.as_of = as_of
+        self.windows = windows
+        self.activities = activities
+        self.lead_columns = lead_columns
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> BehaviourFeatures:
+        """Fix the snapshot time and the output columns.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Leads table.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        if self.events is None:
+            raise ValueError("BehaviourFeatures needs the events table: write "
+                             "BehaviourFeatures(events=events, as_of=...).")
+        _need(X, (*_LEAD_NEEDS, *self.lead_columns), "X (the leads table)")
+        _need(self.events, _EVENT_NEEDS, "events")
+        windows = _check_windows(self.windows)
+        activities = _check_activities(self.activities)
+        if self.as_of is None:
+            latest = [X["created_at"].max()]
+            if len(self.events):
+                latest.append(self.events["ts"].max())
+            self.as_of_ = _timestamp(max(latest), "as_of")
+        else:
+            self.as_of_ = _timestamp(self.as_of, "as_of")
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        self.feature_names_out_ = np.asarray(
+            feature_names(windows, activities, tuple(self.lead_columns)), dtype=object)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Features of the leads in ``X`` created by ``as_of_``.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Leads table.
+
+        Returns
+        -------
+        DataFrame of shape (n_leads_created_by_as_of, len(feature_names_out_)), indexed by
+        ``lead_id``.
+        """
+        check_is_fitted(self, "feature_names_out_")
+        return snapshot(X, self.events, as_of=self.as_of_, windows=self.windows,
+                        activities=self.activities, lead_columns=tuple(self.lead_columns))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Output column names (``input_features`` is ignored)."""
+        check_is_fitted(self, "feature_names_out_")
+        return self.feature_names_out_.copy()
