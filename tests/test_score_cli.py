@@ -2,6 +2,7 @@
 
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -45,3 +46,45 @@ def test_fit_refuses_snapshots_without_conversions(export, capsys):
     assert main(["score", "fit", *_files(export), "--train-until", "2026-01-06",
                  "--test-from", "2026-01-08", "--horizon-days", "1"]) == 2
     assert "no conversions" in capsys.readouterr().err
+
+
+def _crm_table(n=1500, seed=3):
+    """A lead-level CRM export of the common kind: ids, origin and source, visit counts with
+    gaps, profile fields full of 'Select' placeholders, and a 0/1 Converted flag."""
+    rng = np.random.default_rng(seed)
+    visits = rng.poisson(3, n).astype(float)
+    visits[rng.random(n) < 0.1] = np.nan
+    minutes = rng.gamma(2, 300, n)
+    origin = rng.choice(["API", "Landing Page Submission", "Lead Add Form"], n)
+    spec = rng.choice(["Select", "Finance Management", "Marketing Management", "Select"], n)
+    logit = -2.5 + 0.004 * minutes + 1.2 * (origin == "Lead Add Form") + 0.1 * np.nan_to_num(
+        visits)
+    converted = rng.random(n) < 1 / (1 + np.exp(-logit))
+    return pd.DataFrame({"Prospect ID": [f"p{i}" for i in range(n)], "Lead Origin": origin,
+                         "TotalVisits": visits, "Total Time Spent on Website": minutes,
+                         "Specialization": spec, "Converted": converted.astype(int)})
+
+
+def test_fit_on_a_lead_level_table_through_a_column_map(tmp_path, capsys):
+    table = tmp_path / "crm.csv"
+    _crm_table().to_csv(table, index=False)
+    cmap = tmp_path / "map.yaml"
+    cmap.write_text("converted: Converted\nlead_id: Prospect ID\n")
+    assert main(["score", "fit", "--table", str(table), "--columns", str(cmap),
+                 "--id", "lead_id", "--alias", "challenger"]) == 0
+    out = capsys.readouterr().out
+    auc = float(re.search(r"auc ([0-9.]+)", out).group(1))
+    assert auc > 0.75 and "alias 'challenger'" in out
+
+
+def test_lead_table_flag_errors_name_the_rows(tmp_path):
+    from nurturelab.scoring.models import read_lead_table
+
+    bad = _crm_table(20).astype({"Converted": object})
+    bad.loc[[3, 7], "Converted"] = "maybe"
+    path = tmp_path / "bad.csv"
+    bad.to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"'converted'.*line 5 'maybe', line 9 'maybe'"):
+        read_lead_table(path, columns={"converted": "Converted"})
+    with pytest.raises(KeyError, match="no target column 'converted'"):
+        read_lead_table(path)

@@ -18,7 +18,8 @@ on the same holdout.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -61,6 +62,7 @@ __all__ = [
     "evaluate",
     "learned_points",
     "fit_points",
+    "read_lead_table",
     "lift_table",
     "temporal_split",
     "to_point_rules",
@@ -601,3 +603,65 @@ def compare_points(
     )
     out.attrs["points"] = table
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Lead-level tables from any CRM export
+# --------------------------------------------------------------------------------------------
+_TRUE = {"1", "true", "yes", "y", "won", "converted", "t"}
+_FALSE = {"0", "false", "no", "n", "lost", "open", "f", ""}
+
+
+def read_lead_table(
+    path: str | Path,
+    *,
+    target: str = "converted",
+    columns: Mapping[str, str] | None = None,
+    id_column: str | None = None,
+    drop: Sequence[str] = (),
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Read a lead-level CRM table (one row per lead, a converted flag, attribute columns).
+
+    Parameters
+    ----------
+    path : CSV (.csv, .csv.gz) or Parquet file.
+    target : name of the converted flag (after renaming); 1/0, true/false, yes/no, won/lost.
+    columns : mapping of new name -> export name, e.g. ``{"converted": "Converted"}``.
+    id_column : a lead id column to use as the index (kept out of the features).
+    drop : further columns to keep out of the features (free text, leakage such as a stage).
+
+    Returns
+    -------
+    (X, y) : the attribute columns as they are (numbers, categories, missing values and
+        placeholders such as "Select", which :class:`LeadScoreModel` treats as missing) and the
+        flag as booleans. An unreadable flag value is refused naming the file, column and rows.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    name = path.name.lower()
+    df = pd.read_parquet(path) if name.endswith((".parquet", ".pq")) else pd.read_csv(path)
+    if columns:
+        missing = [src for src in columns.values() if src not in df.columns]
+        if missing:
+            raise KeyError(f"{path}: the column map names {missing}, which the file lacks; it "
+                           f"has {list(df.columns)[:15]}")
+        df = df.rename(columns={src: new for new, src in columns.items()})
+    if target not in df.columns:
+        raise KeyError(f"{path}: no target column {target!r}; map it with columns="
+                       f"{{{target!r}: 'YourColumn'}}. The file has {list(df.columns)[:15]}")
+    flag = df[target].map(lambda v: str(v).strip().lower() if pd.notna(v) else "")
+    good = flag.isin(_TRUE | _FALSE)
+    if not good.all():
+        bad = df.loc[~good, target].head(5)
+        rows = ", ".join(f"line {i + 2} {v!r}" for i, v in bad.items())
+        raise ValueError(f"{path}: column {target!r} must be a converted flag (1/0, true/false, "
+                         f"yes/no); {int((~good).sum())} rows are not: {rows}")
+    y = flag.isin(_TRUE).rename(target)
+    X = df.drop(columns=[target, *drop], errors="ignore")
+    if id_column is not None:
+        if id_column not in X.columns:
+            raise KeyError(f"{path}: no id column {id_column!r}")
+        X = X.set_index(id_column)
+        y.index = X.index
+    return X, y
