@@ -37,3 +37,4 @@ clean:
 bench: $(STAMP)  ## speed and memory against a bare SimPy loop (add ARGS=--full for 1M leads)
 	$(BIN)/python benchmarks/bench_simulation.py $(ARGS)
 	$(BIN)/python benchmarks/bench_sweep.py
+	$(BIN)/python benchmarks/bench_scoring.py
