@@ -36,6 +36,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from nurturelab._yaml import load_yaml
+
 __all__ = [
     "Anchor",
     "BUILT_IN",
@@ -579,27 +581,6 @@ def _plain(hour: float) -> float | int:
 # --------------------------------------------------------------------------------------------
 # YAML
 # --------------------------------------------------------------------------------------------
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False):
-    keys = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in keys:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key {key!r} is given twice", key_node.start_mark
-            )
-        keys.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
-)
-
-
 class _Flow(list):
     """A list written in flow style (``[9, 17]``)."""
 
@@ -639,18 +620,7 @@ def read_cadence(path: str | Path) -> Cadence:
         message starts with the file name.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such cadence file.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read the cadence file: {exc}") from None
-    try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from None
-    if raw is None:
-        raise ValueError(f"{path}: the cadence file is empty; it needs 'name' and 'touches'.")
+    raw = load_yaml(path, "cadence", "'name' and 'touches'")
     return Cadence.from_dict(raw, source=str(path))
 
 

@@ -291,7 +291,6 @@ def _load(args: argparse.Namespace):
 
 
 def cmd_score_fit(args: argparse.Namespace) -> int:
-    from nurturelab import tracking
     from nurturelab.scoring import models
 
     if args.table:
@@ -336,17 +335,27 @@ def cmd_score_fit(args: argparse.Namespace) -> int:
     params = {"kind": args.kind, "horizon_days": args.horizon_days,
               "train_until": train_until.isoformat(), "test_from": test_from.isoformat(),
               "train_leads": len(split.y_train), "test_leads": len(split.y_test)}
+    extra = {f"auc.{k}": v for k, v in comparison["auc"].items()}
+    return _log_fit(model, split.X_test, split.y_test.to_numpy(), p, {**metrics, **extra},
+                    params, args.alias,
+                    {"learned_points": comparison.attrs.get("points", pd.DataFrame())})
+
+
+def _log_fit(model, X_test, y_test, p, metrics, params, alias, tables=None) -> int:
+    """One MLflow run for a fit: metrics, calibration and lift tables, the registered model."""
+    from nurturelab import tracking
+    from nurturelab.scoring import models
+
     with tracking.run("score-fit", params=params, tags={"job": "score"}) as run:
         tracking.log_metrics(metrics)
-        tracking.log_metrics({f"auc.{k}": v for k, v in comparison["auc"].items()})
-        tracking.log_table(models.calibration_table(split.y_test.to_numpy(), p), "calibration")
-        tracking.log_table(models.lift_table(split.y_test.to_numpy(), p), "lift")
-        tracking.log_table(comparison.attrs.get("points", pd.DataFrame()), "learned_points")
-        _, version = tracking.log_model(model, split.X_test.reset_index(drop=True),
-                                        alias=args.alias)
+        tracking.log_table(models.calibration_table(y_test, p), "calibration")
+        tracking.log_table(models.lift_table(y_test, p), "lift")
+        for name, table in (tables or {}).items():
+            tracking.log_table(table, name)
+        _, version = tracking.log_model(model, X_test.reset_index(drop=True), alias=alias)
         run_id = run.info.run_id
     print(f"\nModel logged in run {run_id}, registered as {tracking.MODEL_NAME!r} version "
-          f"{version} with alias {args.alias!r}")
+          f"{version} with alias {alias!r}")
     return 0
 
 
@@ -355,7 +364,6 @@ def _score_fit_table(args: argparse.Namespace) -> int:
     import yaml
     from sklearn.model_selection import train_test_split
 
-    from nurturelab import tracking
     from nurturelab.scoring import models
 
     try:
@@ -378,15 +386,7 @@ def _score_fit_table(args: argparse.Namespace) -> int:
     print("holdout: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
     params = {"kind": args.kind, "table": Path(args.table).name, "target": args.target,
               "train_leads": len(y_tr), "test_leads": len(y_te), "validation": "stratified"}
-    with tracking.run("score-fit", params=params, tags={"job": "score"}) as run:
-        tracking.log_metrics(metrics)
-        tracking.log_table(models.calibration_table(y_te.to_numpy(), p), "calibration")
-        tracking.log_table(models.lift_table(y_te.to_numpy(), p), "lift")
-        _, version = tracking.log_model(model, X_te.reset_index(drop=True), alias=args.alias)
-        run_id = run.info.run_id
-    print(f"\nModel logged in run {run_id}, registered as {tracking.MODEL_NAME!r} version "
-          f"{version} with alias {args.alias!r}")
-    return 0
+    return _log_fit(model, X_te, y_te.to_numpy(), p, metrics, params, args.alias)
 
 
 def cmd_score_apply(args: argparse.Namespace) -> int:

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from nurturelab._yaml import load_yaml
 from nurturelab.schema import (
     CHANNEL_DTYPE,
     EVENT_COLUMNS,
@@ -546,25 +547,6 @@ never below 0, no cap, no thresholds."""
 # --------------------------------------------------------------------------------------------
 # YAML
 # --------------------------------------------------------------------------------------------
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False):
-    keys = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in keys:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key {key!r} is given twice", key_node.start_mark
-            )
-        keys.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                                 _construct_mapping)
-
 _HEADER = """\
 # Point rules, written by nurturelab.scoring.points.write_point_rules.
 # rules: points per event (events.name, of any type unless 'type' is set); cap: the most points
@@ -604,18 +586,7 @@ def read_point_rules(path: str | Path) -> PointRules:
     True
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such point rules file.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read the point rules file: {exc}") from None
-    try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from None
-    if raw is None:
-        raise ValueError(f"{path}: the point rules file is empty; it needs at least 'rules'.")
+    raw = load_yaml(path, "point rules", "at least 'rules'")
     return PointRules.from_dict(raw, source=str(path))
 
 
