@@ -9,6 +9,7 @@
     nurturelab compare FILE [FILE ...] [--replications R] [--leads N] [--jobs J] [--control ARM]
     nurturelab score fit --leads F --events F [--columns MAP.yaml] [--horizon-days D] ...
     nurturelab score apply --leads F --events F [--columns MAP.yaml] [--alias champion] ...
+    nurturelab thresholds --leads F --events F --by capacity --capacity N [--scorer model] ...
 """
 
 from __future__ import annotations
@@ -421,6 +422,71 @@ def cmd_score_apply(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_thresholds(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nurturelab import tracking
+    from nurturelab.scoring.features import label, snapshot
+    from nurturelab.scoring.points import scores
+    from nurturelab.scoring.thresholds import choose_threshold
+
+    need = {"capacity": ("capacity", "--capacity"), "precision": ("precision", "--precision"),
+            "value": ("deal_value", "--deal-value")}[args.by]
+    if not getattr(args, need[0]):
+        print(f"error: --by {args.by} needs {need[1]}", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        leads, events = _load(args)
+        model = tracking.load_model(args.alias) if args.scorer == "model" else None
+    except (ExportError, ValueError, LookupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    as_of = (pd.Timestamp(args.as_of, tz="UTC") if args.as_of
+             else events["ts"].max() - pd.Timedelta(days=args.horizon_days))
+    y = label(leads, events, as_of=as_of, horizon_days=args.horizon_days)
+    if model is not None:
+        X = snapshot(leads, events, as_of=as_of).loc[y.index]
+        score = model.predict_proba(X)[:, 1]
+    else:
+        score = scores(leads, events, as_of=as_of)["score"].reindex(y.index).to_numpy()
+    try:
+        choice = choose_threshold(y.to_numpy(), score, days=args.horizon_days, by=args.by,
+                                  capacity_per_day=args.capacity,
+                                  target_precision=args.precision,
+                                  deal_value=args.deal_value or 0.0, cost_per_lead=args.cost)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"{len(y):,d} leads open at {as_of:%Y-%m-%d}, scored by "
+          f"{'the ' + args.alias + ' model' if model is not None else 'the default points'}; "
+          f"{int(y.sum()):,d} converted within {args.horizon_days:g} days\n")
+    cols = ["threshold", "flagged", "flagged_per_day", "precision", "recall", "expected_value"]
+    table = choice.table[cols]
+    print(table.iloc[:: max(1, len(table) // 12)].to_string(index=False,
+                                                         float_format=lambda v: f"{v:,.3f}"))
+    print(f"\nchosen by {args.by}: threshold {choice.threshold:.4g}")
+    print(choice.ci.to_string(float_format=lambda v: f"{v:,.3f}"))
+    params = {"by": args.by, "scorer": args.scorer, "alias": args.alias, "as_of":
+              as_of.isoformat(), "horizon_days": args.horizon_days, "capacity": args.capacity,
+              "target_precision": args.precision, "deal_value": args.deal_value,
+              "cost_per_lead": args.cost}
+    with tracking.run("thresholds", params=params, tags={"job": "thresholds"}) as run:
+        tracking.log_metrics({"threshold": choice.threshold,
+                              **{f"{m}.{c}": v for m, row in choice.ci.iterrows()
+                                 for c, v in row.items()}})
+        tracking.log_table(choice.table, "thresholds")
+        fig, ax = plt.subplots(figsize=(8, 4))
+        choice.plot(ax=ax)
+        fig.tight_layout()
+        tracking.log_figure(fig, "thresholds")
+        plt.close(fig)
+        print(f"\nMLflow run {run.info.run_id} logged to {_uri()}")
+    return 0
+
+
 def _uri() -> str:
     from nurturelab import tracking
 
@@ -487,6 +553,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also run independent streams and report the variance reduction")
     c.add_argument("--no-track", action="store_true", help="do not log an MLflow run")
     c.set_defaults(func=cmd_compare)
+
+    th = sub.add_parser("thresholds", help="choose a score threshold by capacity, precision or "
+                                           "value, on a later window's outcomes")
+    th.add_argument("--leads", required=True, help="leads file")
+    th.add_argument("--events", required=True, help="events file")
+    th.add_argument("--columns", default=None, help="column map (YAML)")
+    th.add_argument("--by", choices=["capacity", "precision", "value"], required=True)
+    th.add_argument("--capacity", type=float, default=None,
+                    help="leads the team can work a day (for --by capacity)")
+    th.add_argument("--precision", type=float, default=None,
+                    help="target precision (for --by precision)")
+    th.add_argument("--deal-value", type=float, default=None, help="value of a won deal")
+    th.add_argument("--cost", type=float, default=0.0, help="cost of working one lead")
+    th.add_argument("--scorer", choices=["model", "points"], default="model",
+                    help="the registered model (by --alias) or the default behaviour points")
+    th.add_argument("--alias", default="champion", help="model alias (default champion)")
+    th.add_argument("--horizon-days", type=float, default=30.0,
+                    help="outcome window after the snapshot; flagged leads spread over it")
+    th.add_argument("--as-of", type=_timestamp, default=None,
+                    help="snapshot (default: last event - horizon)")
+    th.set_defaults(func=cmd_thresholds)
 
     sc = sub.add_parser("score", help="fit and apply the lead-scoring model")
     ssub = sc.add_subparsers(dest="score_command", required=True)

@@ -88,3 +88,24 @@ def test_lead_table_flag_errors_name_the_rows(tmp_path):
         read_lead_table(path, columns={"converted": "Converted"})
     with pytest.raises(KeyError, match="no target column 'converted'"):
         read_lead_table(path)
+
+
+def test_thresholds_by_capacity_with_the_model_and_by_precision_with_points(export, capsys):
+    import mlflow
+
+    from nurturelab import tracking
+
+    assert main(["score", "fit", *_files(export), "--alias", "champion"]) == 0
+    capsys.readouterr()
+    assert main(["thresholds", *_files(export), "--by", "capacity", "--capacity", "10"]) == 0
+    out = capsys.readouterr().out
+    flagged = float(re.search(r"flagged_per_day\s+([0-9.]+)", out.split("chosen by")[1]).group(1))
+    assert flagged <= 10  # never more leads a day than the team can work
+    run_id = re.search(r"MLflow run ([0-9a-f]{32})", out).group(1)
+    run = mlflow.MlflowClient(tracking.tracking_uri()).get_run(run_id)
+    assert run.info.status == "FINISHED" and "threshold" in run.data.metrics
+    assert main(["thresholds", *_files(export), "--by", "precision", "--precision", "0.05",
+                 "--scorer", "points"]) == 0
+    assert "the default points" in capsys.readouterr().out
+    assert main(["thresholds", *_files(export), "--by", "capacity"]) == 2
+    assert "needs --capacity" in capsys.readouterr().err
