@@ -21,21 +21,33 @@ intent        ordered category low < medium < high,   declared intent at intake
 
 ``events`` — one row per thing that happened to a lead, sorted by ``ts`` (stable)
 
-============  ======================================  ===========================================
-column        type                                    notes
-============  ======================================  ===========================================
-lead_id       str, non-null                           must exist in ``leads``
-ts            datetime64[ns, UTC], non-null           not before the lead's ``created_at``
-type          category touch/response/activity/stage
-name          str, non-null                           e.g. call_attempt, reply, email_open, won
-channel       category call/sms/email/web, nullable
-step          Int64 >= 0, nullable                    cadence step that produced a touch
-rep_id        str, nullable                           who did it
-arm           str, nullable                           experiment arm of the lead
-============  ======================================  ===========================================
+================  ==================================  ===========================================
+column            type                                notes
+================  ==================================  ===========================================
+lead_id           str, non-null                       must exist in ``leads``
+ts                datetime64[ns, UTC], non-null       not before the lead's ``created_at``
+type              category touch/response/activity/
+                  stage
+name              str, non-null                       e.g. call_attempt, reply, email_open, won
+channel           category call/sms/email/web,
+                  nullable
+step              Int64 >= 0, nullable                cadence step that produced a touch
+rep_id            str, nullable                       who did it
+arm               str, nullable                       experiment arm of the lead
+content           str, nullable; optional             the touch's content tag (snake_case, e.g.
+                                                      ``intro``, ``pricing_objection``)
+personalisation   category token/context, nullable;   ``token``: merge fields only; ``context``:
+                  optional                            written for the lead's situation
+================  ==================================  ===========================================
 
-Labels (``source``, ``intent``, ``type``, ``name``, ``channel``) are normalised: trimmed, lower
-case, runs of other characters turned into ``_`` (``"Paid Search"`` becomes ``paid_search``).
+``content`` and ``personalisation`` describe a touch (the cadence's
+:class:`~nurturelab.cadence.Touch` that produced it); other events leave them empty. Unlike the
+other optional columns they are not added when an export lacks them: a table without them is
+valid and stays without them; when present, they are validated and placed after ``arm``.
+
+Labels (``source``, ``intent``, ``type``, ``name``, ``channel``, ``content``,
+``personalisation``) are normalised: trimmed, lower case, runs of other characters turned into
+``_`` (``"Paid Search"`` becomes ``paid_search``).
 Timestamps with an offset are converted to UTC; naive ones are read in the column map's
 ``timezone`` (UTC unless stated).
 """
@@ -65,6 +77,9 @@ __all__ = [
     "EVENT_TYPES",
     "INTENTS",
     "LEAD_COLUMNS",
+    "PERSONALISATIONS",
+    "PERSONALISATION_DTYPE",
+    "TOUCH_DETAIL_COLUMNS",
     "RESPONSE_NAMES",
     "TOUCH_NAMES",
     "ColumnMap",
@@ -85,12 +100,15 @@ __all__ = [
 EVENT_TYPES = ("touch", "response", "activity", "stage")
 CHANNELS = ("call", "sms", "email", "web")
 INTENTS = ("low", "medium", "high")
+PERSONALISATIONS = ("token", "context")
 TOUCH_NAMES = ("call_attempt", "voicemail", "sms", "email")
 RESPONSE_NAMES = ("connect", "reply", "opt_out")
 ACTIVITY_NAMES = ("email_open", "link_click", "pricing_visit", "demo_request")
 
 LEAD_COLUMNS = ("lead_id", "created_at", "source", "fit", "intent")
 EVENT_COLUMNS = ("lead_id", "ts", "type", "name", "channel", "step", "rep_id", "arm")
+# optional event columns that are validated when present but never added (see the docstring)
+TOUCH_DETAIL_COLUMNS = ("content", "personalisation")
 _REQUIRED = {
     "leads": ("lead_id", "created_at", "source"),
     "events": ("lead_id", "ts", "type", "name"),
@@ -101,12 +119,14 @@ _OPTIONAL = {
 }
 _TIME_COLUMN = {"leads": "created_at", "events": "ts"}
 _LABEL_COLUMNS = {"leads": ("source", "intent"), "events": ("type", "name", "channel")}
+_IF_PRESENT = {"leads": (), "events": TOUCH_DETAIL_COLUMNS}  # labels, checked when present
 _STR_COLUMNS = {"leads": ("lead_id",), "events": ("lead_id", "rep_id", "arm")}
 _SHOW = 5  # offending rows named in an error
 
 INTENT_DTYPE = pd.CategoricalDtype(list(INTENTS), ordered=True)
 TYPE_DTYPE = pd.CategoricalDtype(list(EVENT_TYPES))
 CHANNEL_DTYPE = pd.CategoricalDtype(list(CHANNELS))
+PERSONALISATION_DTYPE = pd.CategoricalDtype(list(PERSONALISATIONS))
 
 Table = Literal["leads", "events"]
 
@@ -284,6 +304,9 @@ EVENTS_SCHEMA = pa.DataFrameSchema(
         "step": pa.Column("Int64", checks=pa.Check.ge(0), nullable=True, coerce=True),
         "rep_id": pa.Column(object, checks=_STRING, nullable=True),
         "arm": pa.Column(object, checks=_STRING, nullable=True),
+        "content": pa.Column(object, checks=_STRING, nullable=True, required=False),
+        "personalisation": pa.Column(object, checks=pa.Check.isin(PERSONALISATIONS),
+                                     nullable=True, required=False),
     },
     strict=False,
     name="events",
@@ -515,7 +538,8 @@ def _prepare(
     df[tcol] = parsed
 
     # labels
-    for col in _LABEL_COLUMNS[table]:
+    present = tuple(c for c in _IF_PRESENT[table] if c in df.columns)
+    for col in _LABEL_COLUMNS[table] + present:
         s = df[col]
         if isinstance(s.dtype, pd.CategoricalDtype):
             s = s.astype("object")
@@ -556,7 +580,9 @@ def _prepare(
     else:
         df["type"] = df["type"].astype(TYPE_DTYPE)
         df["channel"] = df["channel"].astype(CHANNEL_DTYPE)
-    front = list(LEAD_COLUMNS if table == "leads" else EVENT_COLUMNS)
+        if "personalisation" in present:
+            df["personalisation"] = df["personalisation"].astype(PERSONALISATION_DTYPE)
+    front = list(LEAD_COLUMNS if table == "leads" else EVENT_COLUMNS) + list(present)
     return df[front + [c for c in df.columns if c not in front]]
 
 
@@ -706,7 +732,8 @@ def read_export(
 
 
 def summarize(leads: pd.DataFrame, events: pd.DataFrame) -> str:
-    """A one-screen text summary of a validated export: rows, date range, sources, event types."""
+    """A one-screen text summary of a validated export: rows, date range, sources, event types
+    (and, when the events carry them, the touches' content tags and personalisation levels)."""
     def span(s: pd.Series) -> str:
         return f"{s.min():%Y-%m-%d %H:%M} .. {s.max():%Y-%m-%d %H:%M} UTC" if len(s) else "-"
 
@@ -729,6 +756,17 @@ def summarize(leads: pd.DataFrame, events: pd.DataFrame) -> str:
     top = counts.head(12)
     more = f" (and {len(counts) - len(top)} more)" if len(counts) > len(top) else ""
     lines.append("event names:  " + ", ".join(f"{k} {v:,d}" for k, v in top.items()) + more)
+    is_touch = events["type"].astype("object").eq("touch")
+    if "content" in events.columns:
+        tags = events.loc[is_touch, "content"].astype("object").fillna("(missing)").value_counts()
+        head = tags.head(8)
+        more = f" (and {len(tags) - len(head)} more)" if len(tags) > len(head) else ""
+        lines.append("touch content: " + ", ".join(f"{k} {v:,d}" for k, v in head.items())
+                     + more)
+    if "personalisation" in events.columns:
+        levels = events.loc[is_touch, "personalisation"].astype("object").fillna("(missing)")
+        lines.append("personalisation: " + ", ".join(
+            f"{k} {v:,d}" for k, v in levels.value_counts().items()))
     known = set(TOUCH_NAMES + RESPONSE_NAMES + ACTIVITY_NAMES)
     is_stage = events["type"].astype("object").eq("stage")
     unknown = sorted(set(events.loc[~is_stage, "name"]) - known)

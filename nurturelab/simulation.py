@@ -10,7 +10,11 @@ qualified) ends its cadence. Between touches the lead browses (pricing visits, d
 a rate driven by its interest; contact leads on to qualification, proposal and won or lost.
 
 The world writes ``leads`` and ``events`` in the data contract, so the funnel, segments and
-everything after them run on simulated leads unchanged.
+everything after them run on simulated leads unchanged. Every cadence touch carries the
+``content`` tag and ``personalisation`` level of the :class:`~nurturelab.cadence.Touch` that
+produced it (other events leave them empty); the personalisation level shifts the touch's
+answer log-odds (``ResponseModel.personalisation``) through the same uniform draw, so it adds no
+random numbers and keeps common random numbers between arms.
 
 Randomness: one ``SeedSequence`` per run, spawned into one stream per random element (arrivals,
 traits, answers, opt-outs, handling times, behaviour, stages). Draws are indexed by lead and
@@ -37,7 +41,7 @@ import simpy
 
 from nurturelab.cadence import EVENT_CHANNEL, EVENT_NAME, Cadence, get_cadence
 from nurturelab.response import DEFAULT_RESPONSE, ResponseModel, expit, logit
-from nurturelab.schema import CHANNEL_DTYPE, INTENT_DTYPE, TYPE_DTYPE
+from nurturelab.schema import CHANNEL_DTYPE, INTENT_DTYPE, PERSONALISATION_DTYPE, TYPE_DTYPE
 
 __all__ = [
     "Arrivals",
@@ -840,7 +844,12 @@ class Simulation:
         step = np.frombuffer(lg.step, dtype=np.int16)[keep]
         rep = np.frombuffer(lg.rep, dtype=np.int16)[keep]
         t = t[keep]
-        order = np.lexsort((code, lead, t))
+        # by time, lead, then touches in cadence order (touches that fall due at the same
+        # instant, e.g. deferred to Monday 09:00, go out in step order), then the rest by code
+        is_touch_code = np.array([c[0] == "touch" for c in _CODES])[code]
+        touch_step = np.where(is_touch_code, step, MAX_STEPS)
+        order = np.lexsort((code, touch_step, lead, t))
+        del is_touch_code, touch_step
         lead, code, step, rep, t = lead[order], code[order], step[order], rep[order], t[order]
         del order, keep, lg  # only the sorted copies are needed from here
         table = np.array(_CODES, dtype=object)
@@ -850,8 +859,11 @@ class Simulation:
         rep_id = labels[rep.astype(np.int32) + 2]
         del rep
         touches = w.cadence.touches
+        # a touch carries its cadence step's content tag and personalisation level; other
+        # events (and the account executive's hand-off call, which has no step) carry none
         content = np.array([tc.content for tc in touches] + [None], dtype=object)
-        person = np.array([tc.personalisation for tc in touches] + [None], dtype=object)
+        person = np.array([PERSONALISATION_DTYPE.categories.get_loc(tc.personalisation)
+                           for tc in touches] + [-1], dtype=np.int8)
         type_code = np.array([TYPE_DTYPE.categories.get_loc(c[0]) for c in _CODES])[code]
         chan_code = np.array([-1 if c[2] is None else CHANNEL_DTYPE.categories.get_loc(c[2])
                               for c in _CODES])[code]
@@ -868,7 +880,8 @@ class Simulation:
             "rep_id": rep_id,
             "arm": None,
             "content": content[step_idx],
-            "personalisation": person[step_idx],
+            "personalisation": pd.Categorical.from_codes(person[step_idx],
+                                                          dtype=PERSONALISATION_DTYPE),
         }, copy=False)
         tk = self.tasks
         t_lead = np.frombuffer(tk["lead"], dtype=f"i{tk['lead'].itemsize}")

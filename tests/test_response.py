@@ -128,6 +128,14 @@ def test_touch_logit_terms():
         ({"speed_knots": ((-1, 1.0), (5, 0.0))}, r"minutes >= 0"),
         ({"speed_weight": {"call": 1.0, "voicemail": 1.0, "sms": 1.5, "email": 0.25}},
          r"ResponseModel 'speed_weight' must give every channel"),
+        ({"personalisation": {"context": 0.4}},
+         r"ResponseModel 'personalisation' must give each level \['token', 'context'\]"),
+        ({"personalisation": {"token": 0.0, "context": 0.4, "ai": 1.0}},
+         r"'personalisation' must give each level .*\(and no other\).*'ai'"),
+        ({"personalisation": {"token": 0.0, "context": math.inf}},
+         r"'personalisation' must give each level .* a finite log-odds shift"),
+        ({"personalisation": {"token": 0.0, "context": "high"}},
+         r"'personalisation' must give each level .*Got .*'high'"),
     ],
 )
 def test_response_model_validation(kwargs, match):
@@ -161,6 +169,24 @@ def test_to_dict_from_dict_round_trip():
     p = ResponseModel.from_dict({"base": {"call": 0.1}, "speed_weight": {"email": 1.0}})
     assert p.base == {**DEFAULT_RESPONSE.base, "call": 0.1}
     assert p.speed_weight == {**DEFAULT_RESPONSE.speed_weight, "email": 1.0}
+
+
+def test_personalisation_default_round_trip_and_validation_from_yaml():
+    m = ResponseModel()
+    # the documented default: context-rich touches have e^0.4 (about 1.5 times) the odds
+    assert m.personalisation == {"token": 0.0, "context": 0.4}
+    ratio = _odds(m.probability("email", minutes=600, personalisation="context")) / _odds(
+        m.probability("email", minutes=600, personalisation="token"))
+    assert ratio == pytest.approx(math.exp(0.4))
+    tuned = ResponseModel.from_dict(yaml.safe_load("personalisation: {context: 0.7}\n"))
+    assert tuned.personalisation == {"token": 0.0, "context": 0.7}
+    assert ResponseModel.from_dict(yaml.safe_load(yaml.safe_dump(tuned.to_dict()))) == tuned
+    with pytest.raises(ValueError, match=r"scenario\.yaml: ResponseModel 'personalisation' must "
+                                         r"give each level .*'bespoke'"):
+        ResponseModel.from_dict({"personalisation": {"bespoke": 1.0}}, source="scenario.yaml")
+    with pytest.raises(ValueError, match=r"touch_logit 'personalisation' must be one of "
+                                         r"\['token', 'context'\]\. Got 'ai'"):
+        m.touch_logit("sms", minutes=10, interest=0.0, personalisation="ai")
 
 
 # --------------------------------------------------------------------------------------------
@@ -252,6 +278,42 @@ def test_recent_counts_the_previous_seven_days_as_the_simulation_does():
     t = touch_table(leads, ev)
     # Simulation._lead: recent = sum(1 for s in sent if s > t_touch - 7 * DAY)
     assert t["recent"].tolist() == [0, 0]
+
+
+def test_touches_at_the_same_instant_are_taken_in_step_order():
+    """Two SMS and an e-mail deferred to the same Monday 09:00 (steps 2, 3, 4): the reply goes
+    to the last one out, step 4, even when the file lists the SMS first."""
+    leads = _leads().iloc[:1]
+    at = T("2026-01-12 09:00", tz="UTC")
+    ev = pd.DataFrame({
+        "lead_id": ["A"] * 4,
+        "ts": [at, at, at, at + pd.Timedelta("1h")],
+        "type": ["touch", "touch", "touch", "response"],
+        "name": ["sms", "sms", "email", "reply"],
+        "step": pd.array([2, 4, 3, None], dtype="Int64"),
+    })
+    t = touch_table(leads, ev)
+    assert t["channel"].tolist() == ["sms", "email", "sms"]
+    assert t["answered"].tolist() == [False, False, True]
+    assert t["gap_hours"].tolist()[2] == 0.0 and t["recent"].tolist() == [0, 1, 2]
+    assert "step" not in t.columns
+
+
+@pytest.mark.filterwarnings("ignore")  # a tiny, separable table: statsmodels warns
+def test_fit_response_notes_an_unfitted_personalisation():
+    ev = _events()
+    ev = pd.concat([ev, ev.assign(lead_id=ev["lead_id"] + "2")], ignore_index=True)
+    leads = pd.concat([_leads(), _leads().assign(lead_id=lambda d: d["lead_id"] + "2")],
+                      ignore_index=True)
+    base = ResponseModel(personalisation={"token": 0.1, "context": 0.6})
+    for events, why in ((ev.drop(columns="personalisation"), "no 'personalisation' column"),
+                        (ev.assign(personalisation="context"), "all 'context'")):
+        fit = fit_response(leads, events, base_model=base)
+        assert "personalisation@context" not in fit.summary.index
+        (note,) = [n for n in fit.notes if n.startswith("personalisation")]
+        assert why in note and "+0.5 log-odds" in note
+        # the shift is kept (token is the reference level, absorbed into the base rates)
+        assert fit.model.personalisation == {"token": 0.0, "context": pytest.approx(0.5)}
 
 
 def test_fit_response_needs_an_answer():
@@ -385,3 +447,46 @@ def test_interval_coverage_over_many_runs():
     hits = pd.concat(hits, axis=1)
     assert hits.to_numpy().mean() >= 0.90, hits.mean(axis=1)
     assert (hits.sum(axis=1) >= 5).all(), hits.sum(axis=1)
+
+
+# --------------------------------------------------------------------------------------------
+# 4. The personalisation effect: simulated with a known shift, fitted back
+# --------------------------------------------------------------------------------------------
+_MIXED = Cadence("mixed_personalisation", (
+    Touch("call", content="first_contact"),
+    Touch("email", at="30min", content="intro", personalisation="context", automated=True),
+    Touch("sms", at="1d", window=_O, content="direct_question", automated=True),
+    Touch("email", at="2d", window=_O, content="next_step", automated=True),
+    Touch("sms", at="3d", window=_O, content="case_study", personalisation="context",
+          automated=True),
+    Touch("email", at="5d", window=_O, content="social_proof", personalisation="context",
+          automated=True),
+    Touch("sms", at="7d", window=_O, content="check_in", automated=True),
+    Touch("email", at="9d", window=_O, content="pricing", automated=True),
+    Touch("email", at="12d", window=_O, content="breakup", personalisation="context",
+          automated=True),
+))
+
+
+def _personalisation_fit(shift: float, seed: int = 0) -> pd.Series:
+    truth = ResponseModel(heterogeneity=0.0, personalisation={"token": 0.0, "context": shift})
+    res = simulate(World(_MIXED, team=Team(reps=4), response=truth, leads=10_000,
+                         tail_days=20), seed=seed)
+    fit = _fit(res.leads, _cadence_only(res.events))
+    assert not [n for n in fit.notes if n.startswith("personalisation")]
+    assert fit.model.personalisation["context"] == pytest.approx(
+        fit.summary.loc["personalisation@context", "estimate"])
+    return fit.summary.loc["personalisation@context"]
+
+
+@pytest.mark.parametrize("shift", [0.7, 0.0])
+def test_personalisation_shift_is_recovered_within_its_interval(shift):
+    """A cadence of token and context SMS and e-mails, 10,000 leads (about 48,000 fitted
+    touches, 5,000 answers): the 95% interval of the fitted context shift covers the true one,
+    and with no effect it covers 0. Measured with seed 0: 0.699 (0.559, 0.840) for a shift of
+    0.7 and -0.005 (-0.164, 0.154) for none."""
+    row = _personalisation_fit(shift)
+    assert row["ci_low"] <= shift <= row["ci_high"], row.to_dict()
+    assert row["std_err"] < 0.1  # precise enough to tell 0.7 from 0 apart
+    if shift:
+        assert row["ci_low"] > 0

@@ -272,6 +272,7 @@ def test_unknown_event_type_in_parquet_names_rows(tmp_path, leads):
         ("events", "step", "1.5", "not whole numbers", "1.5"),
         ("events", "step", "first", "not numbers", "'first'"),
         ("events", "name", "", "missing values where a value is required", "None"),
+        ("events", "personalisation", "AI", "allowed set ('token', 'context')", "'ai'"),
     ],
 )
 def test_column_rule_is_refused(tmp_path, leads, table, column, bad, rule, shown):
@@ -958,3 +959,51 @@ def test_offending_rows_are_listed_in_file_order(tmp_path):
     with pytest.raises(ExportError) as exc:
         read_export(lf, ef)
     assert exc.value.problems[0].where == ("line 2", "line 3", "line 4", "line 5", "line 6")
+
+
+# --------------------------------------------------------------------------------------------
+# touch details: content and personalisation, validated when present, never added
+# --------------------------------------------------------------------------------------------
+def test_content_and_personalisation_are_validated_when_present(tmp_path, leads):
+    df = events_frame().assign(
+        content=["Intro", "pricing objection", None, "next_step"] * 2,
+        personalisation=["Context", "token", None, "TOKEN"] * 2)
+    out = read_events(write_csv(tmp_path / "events.csv", df), leads)
+    assert list(out.columns)[-2:] == ["content", "personalisation"]
+    got = out[["content", "personalisation"]].astype(object)
+    assert got.where(got.notna(), None).to_numpy().tolist()[:4] == [
+        ["intro", "context"], ["pricing_objection", "token"], [None, None],
+        ["next_step", "token"]]
+    assert out["personalisation"].dtype == pd.CategoricalDtype(["token", "context"])
+    text = summarize(leads, out)
+    line = next(ln for ln in text.splitlines() if ln.startswith("touch content: "))
+    assert set(line[len("touch content: "):].split(", ")) == {
+        "intro 2", "pricing_objection 2", "next_step 2", "(missing) 2"}
+    assert "personalisation: token 4, context 2, (missing) 2" in text
+    # an export without them stays without them
+    plain = read_events(write_csv(tmp_path / "plain.csv", events_frame()), leads)
+    assert "content" not in plain.columns and "personalisation" not in plain.columns
+    assert "personalisation:" not in summarize(leads, plain)
+
+
+def test_personalisation_outside_the_set_names_file_column_and_rows(tmp_path, leads):
+    df = events_frame().assign(personalisation=["token", "ai", "context", "bespoke"] * 2)
+    path = write_csv(tmp_path / "events.csv", df)
+    with refused(path, str(path), "column 'personalisation'",
+                 "values outside the allowed set ('token', 'context')",
+                 "4 rows: line 3 'ai', line 5 'bespoke', line 7 'ai', line 9 'bespoke'"):
+        read_events(path, leads)
+
+
+def test_column_map_maps_touch_details(tmp_path, leads):
+    df = events_frame().assign(template=["Intro"] * 8, style=["Personalised", "Merge"] * 4)
+    path = write_csv(tmp_path / "events.csv", df)
+    cmap = ColumnMap(events=TableMap(
+        columns={"content": "template", "personalisation": "style"},
+        values={"personalisation": {"Personalised": "context", "Merge": "token"}}))
+    out = read_events(path, leads, cmap)
+    assert out["content"].eq("intro").all()
+    assert out["personalisation"].astype(object).tolist() == ["context", "token"] * 4
+    filled = read_events(write_csv(tmp_path / "e2.csv", events_frame()), leads,
+                         ColumnMap(events=TableMap(constants={"personalisation": "token"})))
+    assert filled["personalisation"].eq("token").all()

@@ -431,6 +431,10 @@ def _check_invariants(res: SimulationResult) -> None:
     steps = touch["step"].astype(int)
     assert (touch["name"].to_numpy() == [cadence.touches[j].event_name for j in steps]).all()
     assert (touch["content"].to_numpy() == [cadence.touches[j].content for j in steps]).all()
+    assert (touch["personalisation"].astype(object).to_numpy()
+            == [cadence.touches[j].personalisation for j in steps]).all()
+    assert ev.loc[ev["type"] != "touch", ["content", "personalisation"]].isna().all().all()
+    assert ev["personalisation"].dtype == pd.CategoricalDtype(["token", "context"])
     assert steps.groupby(touch["lead_id"]).apply(lambda s: s.is_monotonic_increasing
                                                   and s.is_unique).all()
     # reps: rep touches name a rep of the team, automated ones none, the AE's hand-off is apart
@@ -628,3 +632,51 @@ def test_warm_up_leads_load_the_team_but_are_not_reported():
     assert warm.kpis()["speed_median_min"] > cold.kpis()["speed_median_min"]
     with pytest.raises(ValueError, match="'warmup_days'"):
         World(warmup_days=-1)
+
+
+# --------------------------------------------------------------------------------------------
+# Personalisation: no new random numbers, and a positive shift only adds answers
+# --------------------------------------------------------------------------------------------
+def _one_touch(level: str) -> Cadence:
+    return Cadence("one_email", (Touch("email", content="intro", personalisation=level,
+                                       automated=True),))
+
+
+def test_personalisation_level_changes_answers_only_through_the_shared_draw():
+    """Same seed, token against context: with no shift the tables are identical but for the
+    personalisation column; with a positive shift every lead who answered a token e-mail also
+    answers the context one (common random numbers), and more answer."""
+    none = ResponseModel(personalisation={"token": 0.0, "context": 0.0})
+    a = simulate(World(_one_touch("token"), response=none, leads=3000), seed=5)
+    b = simulate(World(_one_touch("context"), response=none, leads=3000), seed=5)
+    pd.testing.assert_frame_equal(a.events.drop(columns="personalisation"),
+                                  b.events.drop(columns="personalisation"))
+    touch = (b.events["type"] == "touch") & b.events["step"].notna()  # not the AE's call
+    assert (b.events.loc[touch, "personalisation"] == "context").all()
+    assert b.events.loc[touch, "content"].eq("intro").all()
+
+    strong = ResponseModel(personalisation={"token": 0.0, "context": 1.0})
+    c = simulate(World(_one_touch("context"), response=strong, leads=3000), seed=5)
+    replied = {name: set(r.events.loc[r.events["name"] == "reply", "lead_id"])
+               for name, r in (("token", a), ("context", c))}
+    assert replied["token"] <= replied["context"]
+    assert len(replied["context"]) > 1.5 * len(replied["token"]) > 0
+    pd.testing.assert_frame_equal(a.leads, c.leads)
+
+
+def test_touches_due_at_the_same_instant_are_logged_in_step_order():
+    """SMS, e-mail and SMS all deferred to the same Monday 09:00: the log lists them by step."""
+    cadence = Cadence("weekend", (
+        Touch("email", content="intro", automated=True),
+        Touch("sms", at="1d", window=(9, 17), content="direct_question", automated=True),
+        Touch("email", at="2d", window=(9, 17), content="next_step", automated=True),
+        Touch("sms", at="3d", window=(9, 17), content="check_in", automated=True),
+    ))
+    world = World(cadence, arrivals=Arrivals(process="fixed", per_day={"web": 1}),
+                  response=SILENT, leads=3, start="2026-01-08 20:00", tail_days=10)  # Thursday
+    ev = simulate(world, seed=0).events
+    first = ev[(ev["lead_id"] == "S000001") & (ev["type"] == "touch")]
+    monday = first[first["ts"] == first["ts"].iloc[1]]
+    assert monday["ts"].iloc[0] == T("2026-01-12 09:00", tz="UTC")
+    assert monday["step"].tolist() == [1, 2, 3]
+    assert monday["content"].tolist() == ["direct_question", "next_step", "check_in"]
