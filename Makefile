@@ -8,7 +8,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export MPLBACKEND := Agg
 
-.PHONY: demo test lab ui bench sample clean
+.PHONY: demo test lab ui bench sample clean browser
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,3 +38,11 @@ bench: $(STAMP)  ## speed and memory against a bare SimPy loop (add ARGS=--full 
 	$(BIN)/python benchmarks/bench_simulation.py $(ARGS)
 	$(BIN)/python benchmarks/bench_sweep.py
 	$(BIN)/python benchmarks/bench_scoring.py
+
+browser:  ## Debian's chromium for the headless render test (CI runs it before `make test`)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  APT="env DEBIAN_FRONTEND=noninteractive apt-get"; \
+	  if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then APT="sudo $$APT"; fi; \
+	  $$APT install -y --no-install-recommends chromium \
+	  || { $$APT update && $$APT install -y --no-install-recommends chromium; }; }
+	chromium --version
