@@ -249,3 +249,35 @@ def load_model(alias: str = "champion", *, registered_name: str = MODEL_NAME):
             f"aliases there: {sorted(aliases) or 'none (fit and register a model first)'}"
         )
     return mlflow.sklearn.load_model(f"models:/{registered_name}@{alias}")
+
+
+def model_version(alias: str = "champion", *, registered_name: str = MODEL_NAME):
+    """The registry entry an alias points at (its ``version``, ``tags`` and ``run_id``)."""
+    aliases = model_aliases(registered_name)
+    if alias not in aliases:
+        raise LookupError(
+            f"no model {registered_name!r} with alias {alias!r} in {tracking_uri()}; "
+            f"aliases there: {sorted(aliases) or 'none (fit and register a model first)'}"
+        )
+    return mlflow.MlflowClient().get_model_version_by_alias(registered_name, alias)
+
+
+def tag_model_version(alias: str, tags: Mapping[str, Any], *,
+                      registered_name: str = MODEL_NAME) -> str:
+    """Set tags on the model version an alias points at (e.g. the threshold chosen for it);
+    returns the version. Values are checked for personal data like run tags."""
+    _check_not_personal("model version tags", tags)
+    mv = model_version(alias, registered_name=registered_name)
+    client = mlflow.MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(registered_name, mv.version, key, _param(value))
+    return str(mv.version)
+
+
+def run_params(run_id: str) -> dict[str, str]:
+    """The parameters a run logged ({} if the run is gone)."""
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        return dict(mlflow.MlflowClient().get_run(run_id).data.params)
+    except mlflow.exceptions.MlflowException:
+        return {}
