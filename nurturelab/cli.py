@@ -10,6 +10,8 @@
     nurturelab score fit --leads F --events F [--columns MAP.yaml] [--horizon-days D] ...
     nurturelab score apply --leads F --events F [--columns MAP.yaml] [--alias champion] ...
     nurturelab thresholds --leads F --events F --by capacity --capacity N [--scorer model] ...
+    nurturelab audit --month 2026-10 [--model champion | --points [RULES.yaml]] [--out F.html]
+    nurturelab report [--week 2026-W43] [--leads F --events F] [--targets T.yaml] [--out F.html]
 """
 
 from __future__ import annotations
@@ -447,6 +449,12 @@ def cmd_thresholds(args: argparse.Namespace) -> int:
     as_of = (pd.Timestamp(args.as_of, tz="UTC") if args.as_of
              else events["ts"].max() - pd.Timedelta(days=args.horizon_days))
     y = label(leads, events, as_of=as_of, horizon_days=args.horizon_days)
+    from nurturelab.funnel import outcomes
+
+    # a threshold decides whom to work: choose it on the leads still open (not lost), the
+    # population `score apply` ranks and `nurturelab audit` checks
+    status = outcomes(leads, events, as_of=as_of)["status"].astype(str)
+    y = y[status.reindex(y.index).eq("open").to_numpy()]
     if model is not None:
         X = snapshot(leads, events, as_of=as_of).loc[y.index]
         score = model.predict_proba(X)[:, 1]
@@ -460,7 +468,7 @@ def cmd_thresholds(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    print(f"{len(y):,d} leads open at {as_of:%Y-%m-%d}, scored by "
+    print(f"{len(y):,d} leads open (neither won nor lost) at {as_of:%Y-%m-%d}, scored by "
           f"{'the ' + args.alias + ' model' if model is not None else 'the default points'}; "
           f"{int(y.sum()):,d} converted within {args.horizon_days:g} days\n")
     cols = ["threshold", "flagged", "flagged_per_day", "precision", "recall", "expected_value"]
@@ -484,6 +492,226 @@ def cmd_thresholds(args: argparse.Namespace) -> int:
         tracking.log_figure(fig, "thresholds")
         plt.close(fig)
         print(f"\nMLflow run {run.info.run_id} logged to {_uri()}")
+        if model is not None:
+            prec = choice.ci.loc["precision"]
+            version = tracking.tag_model_version(args.alias, {
+                "threshold": choice.threshold, "threshold.rule": args.by,
+                "threshold.precision": prec["estimate"], "threshold.precision_low": prec["low"],
+                "threshold.precision_high": prec["high"],
+                "threshold.capacity_per_day": args.capacity if args.by == "capacity" else "",
+                "threshold.days": args.horizon_days, "threshold.as_of": as_of.isoformat(),
+                "threshold.run_id": run.info.run_id})
+            print(f"recorded on {tracking.MODEL_NAME} version {version} (@{args.alias}); "
+                  f"`nurturelab audit` checks against it")
+    return 0
+
+
+def _month(text: str) -> str:
+    from nurturelab.scoring.audit import month_bounds
+
+    try:
+        month_bounds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+EXIT_AUDIT_FAILED = 1
+
+
+def _threshold_tags(mv) -> dict:
+    """The threshold recorded on a model version by ``nurturelab thresholds``."""
+    tags = dict(mv.tags or {})
+    out = {}
+    for key, name in (("threshold", "threshold"), ("threshold.precision", "set_for"),
+                      ("threshold.precision_low", "set_for_low"),
+                      ("threshold.precision_high", "set_for_high"),
+                      ("threshold.capacity_per_day", "capacity_per_day"),
+                      ("threshold.days", "days")):
+        try:
+            value = float(tags[key])
+        except (KeyError, ValueError):
+            continue
+        if pd.notna(value):
+            out[name] = value
+    if {"set_for", "set_for_low", "set_for_high"} <= set(out):
+        out["set_for"] = (out["set_for"], out.pop("set_for_low"), out.pop("set_for_high"))
+    return out
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from nurturelab import tracking
+    from nurturelab.scoring import audit as A
+
+    start, end = A.month_bounds(args.month)
+    ref_start = (pd.Timestamp(start).tz_localize(None).to_period("M")
+                 - args.reference_months).start_time.tz_localize("UTC")
+    leads_f = args.leads or str(paths.data_dir() / "leads.csv")
+    events_f = args.events or str(paths.data_dir() / "events.csv")
+    recorded: dict = {}
+    params = {"month": args.month, "reference_months": args.reference_months,
+              "leads_file": Path(leads_f).name, "events_file": Path(events_f).name}
+    try:
+        columns = read_column_map(args.columns) if args.columns else None
+        leads, events = read_export(leads_f, events_f, columns)
+        if args.points is not None:
+            from nurturelab.scoring.points import DEFAULT_RULES, read_point_rules
+
+            scorer = read_point_rules(args.points) if args.points else DEFAULT_RULES
+            scorer_name = f"points ({Path(args.points).name if args.points else 'default'})"
+            horizon = args.horizon_days or 30.0
+            params.update(scorer="points", rules=args.points or "default")
+        else:
+            mv = tracking.model_version(args.model)
+            scorer = tracking.load_model(args.model)
+            recorded = _threshold_tags(mv)
+            fit_params = tracking.run_params(mv.run_id) if mv.run_id else {}
+            horizon = args.horizon_days or float(fit_params.get("horizon_days", 30.0))
+            scorer_name = f"{tracking.MODEL_NAME}@{args.model} (version {mv.version})"
+            params.update(scorer="model", alias=args.model, model_version=mv.version)
+    except (ExportError, ValueError, LookupError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    first, last = events["ts"].min(), events["ts"].max()
+    until = pd.Timestamp(args.as_of, tz="UTC") if args.as_of else last
+    if start > until or end <= first:
+        print(f"error: {args.month} is outside the export: its events run from "
+              f"{first:%Y-%m-%d} to {last:%Y-%m-%d}" + (f" (audited as of {until:%Y-%m-%d})"
+                                                       if args.as_of else ""), file=sys.stderr)
+        return EXIT_INVALID
+    rows = {}
+    for key, (a, b) in {"reference": (ref_start, start), "month": (start, end)}.items():
+        rows[key] = A.scored_snapshots(
+            leads, events, scorer, times=A.snapshot_times(a, b, every_days=args.every_days),
+            horizon_days=horizon, observed_until=until)
+    ref_label = (f"{ref_start:%Y-%m}..{(start - pd.Timedelta(days=1)):%Y-%m}"
+                 if args.reference_months > 1 else f"{ref_start:%Y-%m}")
+    for key, label in (("month", args.month), ("reference", ref_label)):
+        if not len(rows[key]):
+            print(f"error: {label} has no open leads at its snapshots (every "
+                  f"{args.every_days:g} days from the first of the month) in {leads_f}; the "
+                  f"export's leads were created from {leads['created_at'].min():%Y-%m-%d} to "
+                  f"{leads['created_at'].max():%Y-%m-%d}" + ("; use --reference-months"
+                                                             if key == "reference" else ""),
+                  file=sys.stderr)
+            return EXIT_INVALID
+    threshold = args.threshold if args.threshold is not None else recorded.get("threshold")
+    rules = A.AuditRules(n_boot=args.n_boot)
+    result = A.audit(rows["reference"], rows["month"], threshold=threshold,
+                     set_for=recorded.get("set_for") if args.threshold is None else None,
+                     capacity_per_day=args.capacity or recorded.get("capacity_per_day"),
+                     days=recorded.get("days"), rules=rules, seed=args.seed,
+                     labels=(ref_label, args.month))
+    result.meta["scorer"] = scorer_name
+    print(f"Audit of {args.month} against {ref_label}: {scorer_name}, conversion within "
+          f"{horizon:g} days, threshold {result.meta['threshold']:.4g} "
+          f"({result.meta['threshold_source']}); data until {until:%Y-%m-%d %H:%M} UTC\n")
+    print(result.summary())
+    out = Path(args.out or f"audit-{args.month}.html")
+    params.update(horizon_days=horizon, threshold=result.meta["threshold"],
+                  threshold_source=result.meta["threshold_source"], as_of=until.isoformat(),
+                  n_boot=args.n_boot, seed=args.seed, every_days=args.every_days)
+    if args.no_track:
+        result.to_html(out)
+    else:
+        with tracking.run("audit", params=params, tags={"job": "audit",
+                                                       "audit_status": result.status}) as run:
+            result.to_html(out)
+            checks = result.checks
+            tracking.log_metrics({
+                f"{g}.{c}".lower().replace(" ", "_"): v
+                for g, c, v in zip(checks["group"], checks["check"], checks["value"],
+                                   strict=True)})
+            tracking.log_table(checks, "checks")
+            tracking.log_table(result.drift, "drift")
+            tracking.log_table(result.deciles, "deciles")
+            tracking.log_file(out, "report")
+            print(f"\nMLflow run {run.info.run_id} logged to {_uri()}")
+    print(f"report: {out}  (overall: {result.status})")
+    return EXIT_AUDIT_FAILED if result.status == "fail" else 0
+
+
+def _week(text: str) -> str:
+    from nurturelab.report import week_bounds
+
+    if text == "last":
+        return text
+    try:
+        week_bounds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from nurturelab import tracking
+    from nurturelab.report import read_targets, week_bounds, week_label, weekly_report
+
+    leads_f = args.leads or str(paths.data_dir() / "leads.csv")
+    events_f = args.events or str(paths.data_dir() / "events.csv")
+    targets_f = args.targets
+    if targets_f is None and (paths.data_dir() / "targets.yaml").is_file():
+        targets_f = str(paths.data_dir() / "targets.yaml")
+    try:
+        columns = read_column_map(args.columns) if args.columns else None
+        leads, events = read_export(leads_f, events_f, columns)
+        targets = read_targets(targets_f) if targets_f and targets_f != "none" else ()
+        rules = None
+        if args.points:
+            from nurturelab.scoring.points import read_point_rules
+
+            rules = read_point_rules(args.points)
+        week = args.week
+        if week == "last":  # the last week the export covers to its final day (Sunday)
+            last = events["ts"].max()
+            week = week_label(last)
+            if last < week_bounds(week)[1] - pd.Timedelta(days=1):
+                week = week_label(week_bounds(week)[0] - pd.Timedelta(days=1))
+        report = weekly_report(leads, events, week=week, weeks=args.weeks, targets=targets,
+                               threshold=args.threshold, rules=rules, cadence=args.cadence)
+    except (ExportError, ValueError, KeyError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    pd.set_option("display.width", 160)
+    print(f"Weekly report {week} (weeks {report.weeks[0]} to {week}; data until "
+          f"{report.as_of:%Y-%m-%d %H:%M} UTC) from {Path(leads_f).name} + "
+          f"{Path(events_f).name}\n")
+    head = report.headline()[["metric_label", "this_week", "last_week", "change"]]
+    print(head.to_string(float_format=lambda v: f"{v:,.3f}"))
+    for name, why in report.unavailable.items():
+        print(f"unavailable: {name}: {why}")
+    if len(report.targets):
+        print("\nTargets:")
+        print(report.targets[["target", "segment", "goal", "value", "status", "trend",
+                              "detail"]].to_string(index=False,
+                                                   float_format=lambda v: f"{v:,.3f}"))
+    if report.loss:
+        lo = report.loss
+        print(f"\nBiggest loss against last week: {lo['metric']} ({lo['segment']}) "
+              f"{lo['before']:.1%} -> {lo['after']:.1%} over {lo['leads']:,d} leads")
+    out = Path(args.out or f"weekly-{week}.html")
+    if args.no_track:
+        report.to_html(out)
+    else:
+        params = {"week": week, "weeks": args.weeks, "leads_file": Path(leads_f).name,
+                  "events_file": Path(events_f).name,
+                  "targets": Path(targets_f).name if targets_f else "none",
+                  "threshold": args.threshold}
+        with tracking.run("weekly-report", params=params, tags={"job": "report"}) as run:
+            report.to_html(out)
+            tracking.log_metrics({k: v for k, v in report.headline()["this_week"].items()})
+            tracking.log_table(report.table, "metrics")
+            if len(report.targets):
+                tracking.log_table(report.targets, "targets")
+            tracking.log_file(out, "report")
+            print(f"\nMLflow run {run.info.run_id} logged to {_uri()}")
+    print(f"report: {out}")
     return 0
 
 
@@ -574,6 +802,57 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("--as-of", type=_timestamp, default=None,
                     help="snapshot (default: last event - horizon)")
     th.set_defaults(func=cmd_thresholds)
+
+    au = sub.add_parser("audit", help="the monthly scoring audit: drift, discrimination, "
+                        "calibration, threshold, decay, stuck leads; an HTML report")
+    au.add_argument("--month", type=_month, required=True, help="the month audited, YYYY-MM")
+    au.add_argument("--model", default="champion",
+                    help="registry alias of the model audited (default champion)")
+    au.add_argument("--points", nargs="?", const="", default=None, metavar="RULES.yaml",
+                    help="audit behaviour points instead of a model (default rules, or a file)")
+    au.add_argument("--leads", default=None, help="leads file (default: the sample in data/)")
+    au.add_argument("--events", default=None, help="events file (default: the sample)")
+    au.add_argument("--columns", default=None, help="column map (YAML)")
+    au.add_argument("--reference-months", type=_positive_int, default=3,
+                    help="months before the audited one used as reference (default 3)")
+    au.add_argument("--horizon-days", type=float, default=None,
+                    help="outcome: conversion within this many days (default: the model's)")
+    au.add_argument("--threshold", type=float, default=None,
+                    help="flag score >= this (default: recorded by `nurturelab thresholds`)")
+    au.add_argument("--capacity", type=float, default=None,
+                    help="leads per day the team can work (default: recorded with the "
+                         "threshold)")
+    au.add_argument("--as-of", type=_timestamp, default=None,
+                    help="audit as if the export were taken then (default: its last event)")
+    au.add_argument("--every-days", type=float, default=7.0, help="days between snapshots")
+    au.add_argument("--n-boot", type=_positive_int, default=200, help="bootstrap resamples")
+    au.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    au.add_argument("--out", default=None, help="HTML report (default audit-YYYY-MM.html)")
+    au.add_argument("--no-track", action="store_true", help="do not log an MLflow run")
+    au.set_defaults(func=cmd_audit)
+
+    rp = sub.add_parser("report", help="the weekly full-path report against the team's "
+                        "targets; an HTML report")
+    rp.add_argument("--week", type=_week, default="last",
+                    help="ISO week, YYYY-Www (default: the last full week of the export)")
+    rp.add_argument("--leads", default=None, help="leads file (default: the sample in data/); "
+                    "a simulation's leads.parquet works too")
+    rp.add_argument("--events", default=None, help="events file (default: the sample)")
+    rp.add_argument("--columns", default=None, help="column map (YAML)")
+    rp.add_argument("--targets", default=None,
+                    help="targets YAML (default data/targets.yaml; 'none' for no targets)")
+    rp.add_argument("--weeks", type=_positive_int, default=8, help="weeks shown (default 8)")
+    rp.add_argument("--threshold", type=float, default=None,
+                    help="score threshold (default: the point rules' own, else the 80th "
+                         "percentile)")
+    rp.add_argument("--points", default=None, metavar="RULES.yaml",
+                    help="point rules (default: the built-in rules)")
+    rp.add_argument("--cadence", default=None, metavar="NAME|FILE",
+                    help="the cadence the team runs (built-in name or YAML): when steps are "
+                         "due (default: the fastest tenth of the observed times)")
+    rp.add_argument("--out", default=None, help="HTML report (default weekly-YYYY-Www.html)")
+    rp.add_argument("--no-track", action="store_true", help="do not log an MLflow run")
+    rp.set_defaults(func=cmd_report)
 
     sc = sub.add_parser("score", help="fit and apply the lead-scoring model")
     ssub = sc.add_subparsers(dest="score_command", required=True)

@@ -1,0 +1,302 @@
+"""The weekly full-path report: each metric against a hand count, the targets, the refusals,
+and the report on simulated leads, where known causes must show in the metrics."""
+
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nurturelab import report as R
+from nurturelab.cadence import get_cadence
+from nurturelab.report import METRICS, Target, attainment, metric_table, prepare, read_targets
+
+WEEK = "2026-W41"  # Monday 5 October to Sunday 11 October 2026
+MON = pd.Timestamp("2026-10-05", tz="UTC")
+
+
+def ts(day: float, hours: float = 0, minutes: float = 0) -> pd.Timestamp:
+    """A time ``day`` days after Monday 5 October."""
+    return MON + pd.Timedelta(days=day, hours=hours, minutes=minutes)
+
+
+def export(leads: list[tuple], events: list[tuple]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ld = pd.DataFrame(leads, columns=["lead_id", "created_at", "source", "intent", "fit"])
+    ev = pd.DataFrame(events, columns=["lead_id", "ts", "type", "name", "channel", "step"])
+    ev["step"] = ev["step"].astype("Int64")
+    for col in ("rep_id", "arm"):
+        ev[col] = None
+    return ld, ev.sort_values("ts", kind="stable").reset_index(drop=True)
+
+
+def value(table: pd.DataFrame, metric: str, segment: str = "all", week: str = WEEK) -> float:
+    v = table[(table["metric"] == metric) & (table["segment"] == segment)
+              & (table["week"] == week)]["value"]
+    assert len(v) == 1, (metric, segment, week)
+    return float(v.iloc[0])
+
+
+@pytest.fixture
+def small():
+    leads = [
+        ("a", ts(0, 9), "ads", "high", 0.9),
+        ("b", ts(0, 10), "ads", "low", 0.2),
+        ("c", ts(1, 10), "form", "high", 0.8),
+        ("d", ts(6, 23), "form", "low", 0.1),  # created an hour before the week ends
+        ("z", ts(6, 23, 30), "ads", "low", 0.1),  # so the export runs to the week's end
+    ]
+    events = [
+        ("a", ts(0, 9, 3), "touch", "call_attempt", "call", 0),   # 3 minutes
+        ("a", ts(0, 9, 4), "response", "connect", "call", None),  # answered: contacted
+        ("b", ts(0, 10, 10), "touch", "sms", "sms", 0),           # 10 minutes
+        ("b", ts(1, 10), "touch", "email", "email", 1),
+        ("b", ts(2, 10), "response", "reply", "email", None),     # email answered in a day
+        ("b", ts(3, 10), "response", "opt_out", "email", None),
+        ("c", ts(1, 10, 2), "touch", "call_attempt", "call", 0),  # 2 minutes, no answer
+        ("c", ts(5, 10), "touch", "sms", "sms", 1),               # too recent to judge
+        ("a", ts(2), "stage", "qualified", None, None),
+        ("a", ts(4), "stage", "won", None, None),
+        ("z", ts(6, 23, 59), "activity", "email_open", "email", None),
+    ]
+    return export(leads, events)
+
+
+# --------------------------------------------------------------------------------------------
+# Weeks
+# --------------------------------------------------------------------------------------------
+def test_weeks_round_trip_and_refusals():
+    start, end = R.week_bounds("2026-W01")
+    assert R.week_label(start) == "2026-W01" and end - start == pd.Timedelta(days=7)
+    assert R.week_bounds("2020-W53")[0] == pd.Timestamp("2020-12-28", tz="UTC")
+    assert R.week_label(R.week_bounds("2026-W53")[0]) == "2026-W53"  # 2026 has 53 weeks
+    with pytest.raises(ValueError, match="not a week of 2025"):
+        R.week_bounds("2025-W53")
+    with pytest.raises(ValueError, match="YYYY-Www"):
+        R.week_bounds("2026-47")
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics against hand counts
+# --------------------------------------------------------------------------------------------
+def test_intake_metrics_by_hand(small):
+    leads, events = small
+    t, _ = metric_table(prepare(leads, events, week=WEEK, weeks=1),
+                        ["speed_to_first_contact_min", "first_contact_within_5min",
+                         "source_coverage", "contact_rate"])
+    # a 3, b 10, c 2 minutes; d and z not touched: they count the time waited (60 and 30 min)
+    assert value(t, "speed_to_first_contact_min") == pytest.approx(np.median([3, 10, 2, 60, 30]))
+    # d and z waited more than 5 minutes without a touch: both count as misses
+    assert value(t, "first_contact_within_5min") == pytest.approx(2 / 5)
+    assert value(t, "first_contact_within_5min", "intent=high") == pytest.approx(1.0)
+    assert value(t, "source_coverage") == 1.0
+    # contact within 2 days: a yes, b yes (reply after a day), c no; d and z too young
+    assert value(t, "contact_rate") == pytest.approx(2 / 3)
+    assert value(t, "contact_rate", "source=form") == pytest.approx(0.0)
+
+
+def test_stage_flow_and_conversion_by_hand(small):
+    leads, events = small
+    t, _ = metric_table(prepare(leads, events, week=WEEK, weeks=1),
+                        ["stage_conversion.new", "stage_conversion.qualified", "conversion",
+                         "opt_out_rate"])
+    # in 'new' during the week: all five; a (connect) and b (reply) moved on
+    assert value(t, "stage_conversion.new") == pytest.approx(2 / 5)
+    # a entered qualified and moved on (won) in the week
+    assert value(t, "stage_conversion.qualified") == pytest.approx(1.0)
+    # open during the week: all five; a won, b opted out
+    assert value(t, "conversion") == pytest.approx(1 / 5)
+    assert value(t, "opt_out_rate") == pytest.approx(1 / 5)
+
+
+def test_reply_rate_judges_only_closed_windows(small):
+    leads, events = small
+    t, _ = metric_table(prepare(leads, events, week=WEEK, weeks=1), ["reply_rate"])
+    # judged touches (3 days passed): a call (connect: yes), b sms (no), b email (reply: yes),
+    # c call (no); c's sms on day 5 is still open and not counted
+    assert value(t, "reply_rate") == pytest.approx(2 / 4)
+    assert value(t, "reply_rate", "channel=email") == 1.0
+    n = t[(t["metric"] == "reply_rate") & (t["segment"] == "all")]["n"].iloc[0]
+    assert n == 4
+
+
+def test_missing_inputs_are_named_not_zero(small):
+    leads, events = small
+    t, why = metric_table(prepare(leads, events, week=WEEK, weeks=1),
+                          ["content_engagement", "objection_resolution",
+                           "reply_rate_by_personalisation"])
+    assert t.empty
+    assert "['content']" in why["content_engagement"]
+    assert "['personalisation']" in why["reply_rate_by_personalisation"]
+    tagged = events.assign(content=np.where(events["type"] == "touch", "intro", None))
+    _, why = metric_table(prepare(leads, tagged, week=WEEK, weeks=1), ["objection_resolution"])
+    assert "names an objection" in why["objection_resolution"]
+
+
+def test_objection_resolution_by_hand():
+    leads, events = export(
+        [("a", ts(-14), "ads", "high", 0.9), ("b", ts(-14), "ads", "high", 0.9),
+         ("z", ts(13), "ads", "low", 0.1)],
+        [("a", ts(0, 10), "touch", "email", "email", 3), ("b", ts(0, 10), "touch", "email",
+                                                          "email", 3),
+         ("a", ts(3), "stage", "qualified", None, None),  # resolved within 7 days
+         ("b", ts(9), "stage", "qualified", None, None)])  # too late
+    events["content"] = np.where(events["type"] == "touch", "pricing_objection", None)
+    t, why = metric_table(prepare(leads, events, week="2026-W42", weeks=2),
+                          ["objection_resolution"])
+    assert value(t, "objection_resolution") == pytest.approx(0.5)
+
+
+def test_every_metric_runs_on_a_simulated_week():
+    from nurturelab.simulation import World, simulate
+
+    res = simulate(World(leads=1200, start="2026-08-31", tail_days=0), seed=4)
+    t, why = metric_table(prepare(res.leads, res.events, week="2026-W37", weeks=2))
+    assert set(t["metric"]) | set(why) == set(METRICS)
+    assert set(why) == {"objection_resolution"}  # the built-in cadences tag no objection
+    rates = t[t["metric"].map(lambda m: METRICS[m].unit == "share")]
+    assert (t["n"] > 0).all()
+    # no value only where the answer is not due yet: conversion within 7 days of Monday
+    assert set(rates.loc[rates["value"].isna(), "metric"]) <= {"score_to_conversion"}
+    assert rates["value"].dropna().between(0, 1).all()
+    ok = rates["low"].notna()
+    assert (rates.loc[ok, "low"] <= rates.loc[ok, "value"] + 1e-12).all()
+    assert (rates.loc[ok, "value"] <= rates.loc[ok, "high"] + 1e-12).all()
+
+
+def test_personalisation_effect_shows_within_a_channel():
+    from nurturelab.cadence import Cadence, Touch
+    from nurturelab.response import DEFAULT_RESPONSE
+    from nurturelab.simulation import World, simulate
+
+    # e-mails in the order context, token, token, context: the two levels share a channel
+    # and, on average, their place in the sequence (so fatigue does not favour either)
+    cadence = Cadence("mixed", (
+        Touch("email", at="1d", personalisation="context", automated=True),
+        Touch("email", at="2d", personalisation="token", automated=True),
+        Touch("email", at="3d", personalisation="token", automated=True),
+        Touch("email", at="4d", personalisation="context", automated=True),
+    ))
+    out = {}
+    for shift in (0.0, 1.5):
+        response = dataclasses.replace(DEFAULT_RESPONSE,
+                                       personalisation={"token": 0.0, "context": shift})
+        res = simulate(World(leads=6000, start="2026-08-31", cadence=cadence, tail_days=0,
+                             response=response), seed=8)
+        t, _ = metric_table(prepare(res.leads, res.events, week="2026-W38", weeks=3),
+                            ["reply_rate_by_personalisation"])
+        rows = t[t["week"] == "2026-W37"].set_index("segment")
+        out[shift] = rows
+    hi = out[1.5]
+    assert hi.loc["personalisation=context", "low"] > hi.loc["personalisation=token", "high"]
+    flat = out[0.0]
+    assert flat.loc["personalisation=context", "low"] < flat.loc["personalisation=token", "high"]
+
+
+def test_queue_metrics_see_an_understaffed_team():
+    from nurturelab.simulation import Team, World, simulate
+
+    got = {}
+    for reps in (1, 12):
+        res = simulate(World(leads=1500, start="2026-08-31", team=Team(reps=reps),
+                             tail_days=0), seed=9)
+        data = prepare(res.leads, res.events, week="2026-W37", weeks=2,
+                       cadence="seed_14_day")  # the world's cadence: when steps are due
+        t, _ = metric_table(data, ["task_completion", "overdue_tasks", "dropoff",
+                                   "speed_to_first_contact_min"])
+        got[reps] = t
+    for week in ("2026-W36", "2026-W37"):
+        assert value(got[1], "overdue_tasks", week=week) > value(got[12], "overdue_tasks",
+                                                                  week=week)
+    last = len(get_cadence("seed_14_day")) - 1
+    assert not got[12]["segment"].eq(f"step={last}").any()  # nothing follows the last step
+    assert value(got[1], "task_completion", week="2026-W36") < value(
+        got[12], "task_completion", week="2026-W36")
+    assert value(got[1], "speed_to_first_contact_min", week="2026-W37") > value(
+        got[12], "speed_to_first_contact_min", week="2026-W37")
+
+
+# --------------------------------------------------------------------------------------------
+# Targets
+# --------------------------------------------------------------------------------------------
+def test_targets_read_and_refusals(tmp_path):
+    f = tmp_path / "targets.yaml"
+    f.write_text(textwrap.dedent("""\
+        targets:
+          - name: fast
+            metric: speed_to_first_contact_min
+            segment: intent=high
+            target: "< 5"
+            deadline: 2026-12-31
+          - name: replies
+            metric: reply_rate
+            target: ">= 12%"
+            deadline: 2026-10-01
+    """))
+    a, b = read_targets(f)
+    assert (a.op, a.value, a.segment) == ("<", 5.0, "intent=high")
+    assert (b.op, b.value, b.segment) == (">=", 0.12, "all")
+    f.write_text("targets:\n  - {name: x, metric: speed_to_lead, target: '< 5', "
+                 "deadline: 2026-12-31}\n")
+    with pytest.raises(ValueError, match=r"targets\[0\].*unknown metric 'speed_to_lead'.*known"):
+        read_targets(f)
+    f.write_text("targets:\n  - {name: x, metric: reply_rate, target: 'about 5', "
+                 "deadline: 2026-12-31}\n")
+    with pytest.raises(ValueError, match="comparison"):
+        read_targets(f)
+    f.write_text("targets:\n  - {name: x, metric: reply_rate, target: '> 1'}\n")
+    with pytest.raises(ValueError, match=r"missing \['deadline'\]"):
+        read_targets(f)
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        read_targets(tmp_path / "nope.yaml")
+
+
+def test_attainment_statuses_and_trend():
+    weeks = ["2026-W38", "2026-W39", "2026-W40", "2026-W41"]
+    table = pd.DataFrame({"metric": "reply_rate", "week": weeks, "segment": "all",
+                          "value": [0.08, 0.09, 0.10, 0.11], "n": 100, "low": np.nan,
+                          "high": np.nan})
+    targets = [Target("met", "reply_rate", ">= 0.1", "2026-12-31"),
+               Target("ahead", "reply_rate", ">= 0.2", "2026-12-31"),
+               Target("late", "reply_rate", ">= 0.2", "2026-10-01"),
+               Target("nodata", "reply_rate", ">= 0.2", "2026-12-31", segment="channel=fax")]
+    att = attainment(table, targets, "2026-W41").set_index("target")
+    assert att["status"].to_dict() == {"met": "pass", "ahead": "warn", "late": "fail",
+                                       "nodata": "pending"}
+    assert att.loc["met", "trend"] == "improving"
+    assert att.loc["met", "slope_per_week"] == pytest.approx(0.01)
+    assert "no value for channel=fax" in att.loc["nodata", "detail"]
+
+
+def test_biggest_loss_is_weighted_by_leads():
+    table = pd.DataFrame({
+        "metric": ["stage_conversion.new"] * 2 + ["stage_conversion.contacted"] * 2
+        + ["dropoff"] * 2,
+        "week": ["W1", "W2"] * 3, "segment": ["all"] * 4 + ["step=2"] * 2,
+        "value": [0.30, 0.25, 0.50, 0.30, 0.10, 0.12], "n": [1000, 1000, 40, 40, 500, 500]})
+    loss = R.biggest_loss(table, "W2", "W1")
+    assert loss["metric"] == "stage_conversion.new"  # -5 pts on 1000 beats -20 on 40
+
+
+# --------------------------------------------------------------------------------------------
+# The whole report
+# --------------------------------------------------------------------------------------------
+def test_empty_week_is_refused_with_the_range(small):
+    leads, events = small
+    with pytest.raises(ValueError, match=r"2027-W02 has no leads and no events.*2026-10-05"):
+        prepare(leads, events, week="2027-W02")
+
+
+def test_weekly_report_leaves_inputs_alone_and_renders(small, tmp_path):
+    leads, events = small
+    before = (leads.copy(), events.copy())
+    rep = R.weekly_report(leads, events, week=WEEK, weeks=2,
+                          targets=[Target("fast", "first_contact_within_5min", ">= 0.5",
+                                          "2026-12-31")])
+    pd.testing.assert_frame_equal(leads, before[0])
+    pd.testing.assert_frame_equal(events, before[1])
+    assert rep.targets.loc[0, "status"] == "warn"  # 0.4 < 0.5, deadline ahead
+    page = rep.to_html(tmp_path / "w.html").read_text()
+    assert "Weekly full-path report: 2026-W41" in page and "unavailable" in page
