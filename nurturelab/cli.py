@@ -326,9 +326,14 @@ def cmd_score_fit(args: argparse.Namespace) -> int:
     model = models.LeadScoreModel(kind=args.kind).fit(split.X_train, split.y_train.to_numpy())
     p = model.predict_proba(split.X_test)[:, 1]
     metrics = models.evaluate(split.y_test.to_numpy(), p)
-    comparison = models.compare_points(leads, events, train_until=train_until,
-                                       test_from=test_from, horizon_days=args.horizon_days,
-                                       model=models.LeadScoreModel(kind=args.kind), split=split)
+    try:
+        comparison = models.compare_points(leads, events, train_until=train_until,
+                                           test_from=test_from, horizon_days=args.horizon_days,
+                                           model=models.LeadScoreModel(kind=args.kind),
+                                           split=split)
+    except ValueError as exc:  # learned points need an event that raises the odds
+        print(f"note: no learned points to compare: {exc}", file=sys.stderr)
+        comparison = pd.DataFrame({"auc": {"model": metrics["auc"]}})
     print(f"Trained on {len(split.y_train):,d} open leads at {train_until:%Y-%m-%d}, tested on "
           f"{len(split.y_test):,d} at {test_from:%Y-%m-%d} (converted within "
           f"{args.horizon_days:g} days)\n")
@@ -446,6 +451,12 @@ def cmd_thresholds(args: argparse.Namespace) -> int:
     except (ExportError, ValueError, LookupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    if args.horizon_days is None:  # the model's own outcome window, else 30 days
+        args.horizon_days = 30.0
+        if model is not None:
+            mv = tracking.model_version(args.alias)
+            fitted = tracking.run_params(mv.run_id) if mv.run_id else {}
+            args.horizon_days = float(fitted.get("horizon_days", 30.0))
     as_of = (pd.Timestamp(args.as_of, tz="UTC") if args.as_of
              else events["ts"].max() - pd.Timedelta(days=args.horizon_days))
     y = label(leads, events, as_of=as_of, horizon_days=args.horizon_days)
@@ -471,12 +482,16 @@ def cmd_thresholds(args: argparse.Namespace) -> int:
     print(f"{len(y):,d} leads open (neither won nor lost) at {as_of:%Y-%m-%d}, scored by "
           f"{'the ' + args.alias + ' model' if model is not None else 'the default points'}; "
           f"{int(y.sum()):,d} converted within {args.horizon_days:g} days\n")
-    cols = ["threshold", "flagged", "flagged_per_day", "precision", "recall", "expected_value"]
+    cols = ["threshold", "flagged", "flagged_per_day", "precision", "recall"]
+    if args.deal_value or args.cost:
+        cols.append("expected_value")
     table = choice.table[cols]
     print(table.iloc[:: max(1, len(table) // 12)].to_string(index=False,
                                                          float_format=lambda v: f"{v:,.3f}"))
     print(f"\nchosen by {args.by}: threshold {choice.threshold:.4g}")
-    print(choice.ci.to_string(float_format=lambda v: f"{v:,.3f}"))
+    shown = choice.ci if (args.deal_value or args.cost) else choice.ci.drop(
+        index="expected_value")
+    print(shown.to_string(float_format=lambda v: f"{v:,.3f}"))
     params = {"by": args.by, "scorer": args.scorer, "alias": args.alias, "as_of":
               as_of.isoformat(), "horizon_days": args.horizon_days, "capacity": args.capacity,
               "target_precision": args.precision, "deal_value": args.deal_value,
@@ -572,7 +587,21 @@ def cmd_audit(args: argparse.Namespace) -> int:
             horizon = args.horizon_days or float(fit_params.get("horizon_days", 30.0))
             scorer_name = f"{tracking.MODEL_NAME}@{args.model} (version {mv.version})"
             params.update(scorer="model", alias=args.model, model_version=mv.version)
-    except (ExportError, ValueError, LookupError, OSError) as exc:
+            tags = dict(mv.tags or {})
+            if recorded and "threshold.days" in tags:
+                if abs(float(tags["threshold.days"]) - horizon) > 1e-9:
+                    print(f"note: the threshold recorded on version {mv.version} was chosen "
+                          f"for conversion within {float(tags['threshold.days']):g} days, this "
+                          f"audit judges {horizon:g}; its precision and capacity are not used "
+                          "(rerun `nurturelab thresholds` with the same --horizon-days)",
+                          file=sys.stderr)
+                    recorded = {"threshold": recorded["threshold"]} if args.threshold is None \
+                        else {}
+            if recorded.get("threshold") is not None:
+                recorded["source"] = (f"recorded on version {mv.version}, chosen by "
+                                      f"{tags.get('threshold.rule', '?')} at "
+                                      f"{tags.get('threshold.as_of', '?')[:10]}")
+    except (ExportError, ValueError, LookupError, OSError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     first, last = events["ts"].min(), events["ts"].max()
@@ -582,13 +611,27 @@ def cmd_audit(args: argparse.Namespace) -> int:
               f"{first:%Y-%m-%d} to {last:%Y-%m-%d}" + (f" (audited as of {until:%Y-%m-%d})"
                                                        if args.as_of else ""), file=sys.stderr)
         return EXIT_INVALID
-    rows = {}
-    for key, (a, b) in {"reference": (ref_start, start), "month": (start, end)}.items():
-        rows[key] = A.scored_snapshots(
-            leads, events, scorer, times=A.snapshot_times(a, b, every_days=args.every_days),
-            horizon_days=horizon, observed_until=until)
-    ref_label = (f"{ref_start:%Y-%m}..{(start - pd.Timedelta(days=1)):%Y-%m}"
-                 if args.reference_months > 1 else f"{ref_start:%Y-%m}")
+    def times(first_month: pd.Timestamp, n: int) -> list:
+        """Snapshots every --every-days from the first of each month."""
+        out = []
+        for k in range(n):
+            a = (first_month.tz_localize(None).to_period("M") + k).start_time.tz_localize("UTC")
+            out += list(A.snapshot_times(a, A.month_bounds(f"{a:%Y-%m}")[1],
+                                         every_days=args.every_days))
+        return out
+
+    rows = {key: A.scored_snapshots(leads, events, scorer, times=t, horizon_days=horizon,
+                                    observed_until=until)
+            for key, t in (("reference", times(ref_start, args.reference_months)),
+                           ("month", times(start, 1)))}
+    months = (sorted({f"{t:%Y-%m}" for t in rows["reference"]["as_of"]})
+              if len(rows["reference"]) else [])
+    asked = f"{ref_start:%Y-%m}..{(start - pd.Timedelta(days=1)):%Y-%m}"
+    ref_label = (months[0] if len(months) == 1 else f"{months[0]}..{months[-1]}") if months \
+        else asked
+    if months and len(months) < args.reference_months:
+        print(f"note: of the reference months {asked}, only {', '.join(months)} had open "
+              "leads; the reference is those", file=sys.stderr)
     for key, label in (("month", args.month), ("reference", ref_label)):
         if not len(rows[key]):
             print(f"error: {label} has no open leads at its snapshots (every "
@@ -599,12 +642,18 @@ def cmd_audit(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return EXIT_INVALID
     threshold = args.threshold if args.threshold is not None else recorded.get("threshold")
+    source = ("given (--threshold)" if args.threshold is not None
+              else recorded.get("source", "given"))
     rules = A.AuditRules(n_boot=args.n_boot)
-    result = A.audit(rows["reference"], rows["month"], threshold=threshold,
-                     set_for=recorded.get("set_for") if args.threshold is None else None,
-                     capacity_per_day=args.capacity or recorded.get("capacity_per_day"),
-                     days=recorded.get("days"), rules=rules, seed=args.seed,
-                     labels=(ref_label, args.month))
+    try:
+        result = A.audit(rows["reference"], rows["month"], threshold=threshold,
+                         set_for=recorded.get("set_for") if args.threshold is None else None,
+                         capacity_per_day=args.capacity or recorded.get("capacity_per_day"),
+                         days=recorded.get("days"), rules=rules, seed=args.seed,
+                         labels=(ref_label, args.month), threshold_source=source)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     result.meta["scorer"] = scorer_name
     print(f"Audit of {args.month} against {ref_label}: {scorer_name}, conversion within "
           f"{horizon:g} days, threshold {result.meta['threshold']:.4g} "
@@ -675,7 +724,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 week = week_label(week_bounds(week)[0] - pd.Timedelta(days=1))
         report = weekly_report(leads, events, week=week, weeks=args.weeks, targets=targets,
                                threshold=args.threshold, rules=rules, cadence=args.cadence)
-    except (ExportError, ValueError, KeyError, OSError) as exc:
+    except (ExportError, ValueError, KeyError, OSError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     pd.set_option("display.width", 160)
@@ -719,6 +768,13 @@ def _uri() -> str:
     from nurturelab import tracking
 
     return tracking.tracking_uri()
+
+
+def _sample_export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--leads", default=None, help="leads file, CSV or Parquet (default: the "
+                   "sample in data/); a simulation's leads.parquet works too")
+    p.add_argument("--events", default=None, help="events file (default: the sample)")
+    p.add_argument("--columns", default=None, help="column map (YAML) for the export's names")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -797,8 +853,9 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("--scorer", choices=["model", "points"], default="model",
                     help="the registered model (by --alias) or the default behaviour points")
     th.add_argument("--alias", default="champion", help="model alias (default champion)")
-    th.add_argument("--horizon-days", type=float, default=30.0,
-                    help="outcome window after the snapshot; flagged leads spread over it")
+    th.add_argument("--horizon-days", type=float, default=None,
+                    help="outcome window after the snapshot; flagged leads spread over it "
+                         "(default: the model's, else 30)")
     th.add_argument("--as-of", type=_timestamp, default=None,
                     help="snapshot (default: last event - horizon)")
     th.set_defaults(func=cmd_thresholds)
@@ -810,9 +867,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="registry alias of the model audited (default champion)")
     au.add_argument("--points", nargs="?", const="", default=None, metavar="RULES.yaml",
                     help="audit behaviour points instead of a model (default rules, or a file)")
-    au.add_argument("--leads", default=None, help="leads file (default: the sample in data/)")
-    au.add_argument("--events", default=None, help="events file (default: the sample)")
-    au.add_argument("--columns", default=None, help="column map (YAML)")
+    _sample_export_args(au)
     au.add_argument("--reference-months", type=_positive_int, default=3,
                     help="months before the audited one used as reference (default 3)")
     au.add_argument("--horizon-days", type=float, default=None,
@@ -835,10 +890,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "targets; an HTML report")
     rp.add_argument("--week", type=_week, default="last",
                     help="ISO week, YYYY-Www (default: the last full week of the export)")
-    rp.add_argument("--leads", default=None, help="leads file (default: the sample in data/); "
-                    "a simulation's leads.parquet works too")
-    rp.add_argument("--events", default=None, help="events file (default: the sample)")
-    rp.add_argument("--columns", default=None, help="column map (YAML)")
+    _sample_export_args(rp)
     rp.add_argument("--targets", default=None,
                     help="targets YAML (default data/targets.yaml; 'none' for no targets)")
     rp.add_argument("--weeks", type=_positive_int, default=8, help="weeks shown (default 8)")

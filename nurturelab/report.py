@@ -39,7 +39,7 @@ import pandas as pd
 
 from nurturelab._util import rate_ci
 from nurturelab.funnel import DEFAULT_FUNNEL, POSITIVE_RESPONSES, Funnel, outcomes
-from nurturelab.segments import DEFAULT_ICP, segments
+from nurturelab.segments import segments
 
 __all__ = [
     "METRICS",
@@ -180,6 +180,12 @@ def prepare(
     from nurturelab.cadence import get_cadence
     from nurturelab.scoring.points import DEFAULT_RULES
 
+    for name, df, col in (("leads", leads, "created_at"), ("events", events, "ts")):
+        if not (isinstance(df, pd.DataFrame) and col in df.columns
+                and isinstance(df[col].dtype, pd.DatetimeTZDtype)):
+            raise TypeError(f"'{name}' must be a validated table with a UTC '{col}' column, as "
+                            "nurturelab.schema.read_export returns (read CSV files with it, "
+                            "not with pd.read_csv)")
     start, end = week_bounds(week)
     if not (isinstance(weeks, int | np.integer) and weeks >= 1):
         raise ValueError(f"'weeks' must be a whole number >= 1. Got {weeks!r} instead.")
@@ -195,8 +201,8 @@ def prepare(
     as_of = max(as_of, start)
     ev = events.loc[(events["ts"] <= as_of).to_numpy()]
     ld = leads.loc[(leads["created_at"] <= as_of).to_numpy()]
-    # the export's own fit when it has one, else the ICP rules' score from firmographics
-    seg = segments(ld if ld["fit"].notna().any() else DEFAULT_ICP.apply(ld))
+    # the export's own fit and intent (a lead without them is in the 'unknown' band)
+    seg = segments(ld)
     dims = pd.DataFrame({"lead_id": ld["lead_id"].astype(object).to_numpy()})
     for d in DIMENSIONS:
         if d in seg.columns:
@@ -487,6 +493,7 @@ def _objection(data: ReportData) -> pd.DataFrame:
 
 
 def _reply_rate(data: ReportData) -> pd.DataFrame:
+    _need_columns(data, "channel", why="the channel a touch and its answer came on")
     t = data.touches()
     t = t[t["channel"].notna()]
     hit = _answered_within(data, t, POSITIVE_RESPONSES, 3, same_channel=True)
@@ -594,11 +601,13 @@ def _tasks(data: ReportData, late_hours: float = 24.0) -> pd.DataFrame:
 
 
 def _completion(data: ReportData, on_time: bool) -> pd.DataFrame:
+    """Tasks due in the week done within a fixed window of their due time (a day on time,
+    three days at all), judged once the window has closed, so every week has had the same
+    time to finish its tasks."""
     tasks = _tasks(data)
-    grace = pd.Timedelta(hours=float(tasks["late_hours"].iloc[0])) if len(tasks) else _DAY
-    judged = (tasks["due"] + grace <= data.as_of).to_numpy()
-    ok = tasks["done"].notna() & (
-        (tasks["done"] <= tasks["due"] + grace) if on_time else True)
+    window = _DAY if on_time else 3 * _DAY
+    judged = (tasks["due"] + window <= data.as_of).to_numpy()
+    ok = tasks["done"].notna() & (tasks["done"] <= tasks["due"] + window)
     value = pd.Series(np.where(judged, ok.to_numpy(), np.nan), dtype=object)
     items = _rate_items(data.week_of(tasks["due"]), value, tasks["lead_id"],
                         step=tasks["step"].astype(str).to_numpy())
@@ -730,7 +739,7 @@ def _build_metrics() -> dict[str, Metric]:
                "touches answered (connect or reply) on the same channel within 3 days"),
         Metric("cadence_completion", "steps done on time", "cadence", "share", "higher",
                lambda d: _completion(d, on_time=True), "cadence steps due in the week done "
-               "within a day of when they were due"),
+               "within a day of when they were due (judged once the day has passed)"),
         Metric("time_between_touches_hours", "time between touches (mean hours)", "cadence",
                "hours", "lower", _time_between, "hours since the lead's previous touch, for "
                "each touch in the week"),
@@ -756,7 +765,8 @@ def _build_metrics() -> dict[str, Metric]:
                "start that are below it at its end, still open"),
         Metric("task_completion", "cadence tasks done", "queues", "share", "higher",
                lambda d: _completion(d, on_time=False), "cadence steps due in the week "
-               "(a day's grace) done by the end of the report, late or not"),
+               "done within 3 days of their due time, late or not (judged once the 3 days "
+               "have passed)"),
         Metric("overdue_tasks", "overdue tasks at the week's end", "queues", "count", "lower",
                lambda d: _overdue(d, "count"), "steps more than a day past due, not done, lead "
                "still uncontacted and open"),
@@ -814,6 +824,9 @@ def metric_table(data: ReportData, names: Iterable[str] | None = None
 # Targets
 # --------------------------------------------------------------------------------------------
 _OPS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}
+SEGMENT_DIMS = (*DIMENSIONS, "channel", "content", "stage", "content_stage", "personalisation",
+                "personalisation_channel", "step", "handoff")
+"""The dimensions a target's segment may name (``dimension=value``)."""
 _TARGET_RE = re.compile(r"^\s*(<=|>=|<|>)\s*(-?[0-9.]+)\s*(%?)\s*$")
 
 
@@ -846,14 +859,21 @@ class Target:
         value = float(m.group(2)) / (100 if m.group(3) else 1)
         object.__setattr__(self, "op", m.group(1))
         object.__setattr__(self, "value", value)
+        import datetime as _dt
+
         try:
-            pd.Timestamp(self.deadline)
+            _dt.date.fromisoformat(str(self.deadline))
         except (ValueError, TypeError):
-            raise ValueError(f"{me} 'deadline' must be a date such as 2026-12-31. Got "
-                             f"{self.deadline!r} instead.") from None
-        if self.segment != "all" and "=" not in str(self.segment):
-            raise ValueError(f"{me} 'segment' must be 'all' or 'dimension=value' (e.g. "
-                             f"intent=high). Got {self.segment!r} instead.")
+            raise ValueError(f"{me} 'deadline' must be a date written YYYY-MM-DD, such as "
+                             f"2026-12-31. Got {self.deadline!r} instead.") from None
+        dim = str(self.segment).split("=")[0]
+        if self.segment != "all" and ("=" not in str(self.segment) or dim not in SEGMENT_DIMS):
+            raise ValueError(f"{me} 'segment' must be 'all' or 'dimension=value' with a "
+                             f"dimension among {', '.join(SEGMENT_DIMS)} (e.g. intent=high). "
+                             f"Got {self.segment!r} instead.")
+        if METRICS[self.metric].unit == "share" and not 0 <= value <= 1:
+            raise ValueError(f"{me} compares a share ({self.metric}) with {self.target!r}; a "
+                             "share lies between 0 and 1 (write e.g. '>= 0.3' or '>= 30%').")
 
     def met(self, value: float) -> bool:
         return bool(_OPS[self.op](value, self.value))
@@ -890,12 +910,18 @@ def read_targets(path: str | Path) -> tuple[Target, ...]:
     return tuple(out)
 
 
-def _trend(values: np.ndarray) -> float:
+def _trend(values: np.ndarray) -> tuple[float, float]:
+    """Least-squares slope per week and its two-sided p-value (NaN with fewer than 3 weeks)."""
+    from scipy.stats import linregress
+
     ok = np.isfinite(values)
     if ok.sum() < 3:
-        return np.nan
+        return np.nan, np.nan
     x = np.arange(len(values))[ok]
-    return float(np.polyfit(x, values[ok], 1)[0])
+    if np.ptp(values[ok]) == 0:
+        return 0.0, 1.0
+    fit = linregress(x, values[ok])
+    return float(fit.slope), float(fit.pvalue)
 
 
 def attainment(table: pd.DataFrame, targets: Sequence[Target], week: str,
@@ -912,17 +938,26 @@ def attainment(table: pd.DataFrame, targets: Sequence[Target], week: str,
         series = table[(table["metric"] == t.metric) & (table["segment"] == t.segment)]
         now = series[series["week"] == week]["value"]
         value = float(now.iloc[0]) if len(now) else np.nan
-        slope = _trend(series["value"].to_numpy(dtype=float))
+        slope, p = _trend(series["value"].to_numpy(dtype=float))
         better = METRICS[t.metric].better
-        direction = ("flat" if not np.isfinite(slope) or abs(slope) < 1e-12 else
+        # a direction only when the weekly values move more than their noise (p < 0.1)
+        direction = ("flat" if not np.isfinite(slope) or not p < 0.1 else
                      "improving" if (slope > 0) == (better == "higher") else "worsening")
         deadline = pd.Timestamp(t.deadline)
         deadline = deadline.tz_localize("UTC") if deadline.tzinfo is None else deadline
         if not np.isfinite(value):
             status = "pending"
-            detail = why.get(t.metric) or (
-                f"no value for {t.segment} in {week}: no leads or touches there, or their "
-                "answer windows have not closed by the end of the week")
+            seen = table.loc[table["metric"] == t.metric, "segment"].unique()
+            if t.metric in why:
+                detail = why[t.metric]
+            elif len(seen) and t.segment not in seen:
+                dim = t.segment.split("=")[0] + "="
+                known = sorted(x for x in seen if x.startswith(dim)) or sorted(seen)[:8]
+                detail = (f"{t.metric} has no segment {t.segment} in the weeks shown; it has "
+                          f"{', '.join(known)}")
+            else:
+                detail = (f"no value for {t.segment} in {week}: no leads or touches there, or "
+                          "their answer windows have not closed by the end of the week")
         elif t.met(value):
             status, detail = "pass", "met"
         else:
@@ -1065,8 +1100,11 @@ class WeeklyReport:
                               & (self.table["week"] == self.week)
                               & (self.table["segment"] != "all")]
             if len(week):
-                rep.table(week.drop(columns="week").head(60),
-                          f"{self.week} by segment (at most 60 rows)")
+                order = {m: i for i, m in enumerate(METRICS)}
+                week = week.sort_values(["metric", "segment"],
+                                        key=lambda c: c.map(order) if c.name == "metric"
+                                        else c)
+                rep.table(week.drop(columns="week"), f"{self.week} by segment")
         rep.heading("Definitions")
         rep.table(pd.DataFrame([{"metric": m.name, "group": m.group, "unit": m.unit,
                                  "better": m.better, "definition": m.description or m.label}

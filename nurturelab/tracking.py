@@ -242,12 +242,7 @@ def load_model(alias: str = "champion", *, registered_name: str = MODEL_NAME):
     """Load the scikit-learn model an alias points at, with a clear error if there is none."""
     import mlflow.sklearn
 
-    aliases = model_aliases(registered_name)
-    if alias not in aliases:
-        raise LookupError(
-            f"no model {registered_name!r} with alias {alias!r} in {tracking_uri()}; "
-            f"aliases there: {sorted(aliases) or 'none (fit and register a model first)'}"
-        )
+    model_version(alias, registered_name=registered_name)  # a clear error if there is none
     return mlflow.sklearn.load_model(f"models:/{registered_name}@{alias}")
 
 

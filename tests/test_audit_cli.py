@@ -78,12 +78,13 @@ def test_model_audit_uses_the_threshold_recorded_for_it(exports, tmp_path, capsy
     assert main(["thresholds", *files, "--by", "capacity", "--capacity", "8"]) == 0
     mv = tracking.model_version("champion")
     recorded = float(mv.tags["threshold"])
+    assert float(mv.tags["threshold.days"]) == 30  # the model's own horizon by default
     capsys.readouterr()
     target = tmp_path / "audit.html"
     rc = main(["audit", "--month", "2026-10", *files, "--n-boot", "50", "--out", str(target)])
     out = capsys.readouterr().out
     assert rc in (0, 1) and rc == (1 if "(overall: fail)" in out else 0)
-    assert f"threshold {recorded:.4g} (given)" in out
+    assert f"threshold {recorded:.4g} (recorded on version {mv.version}, chosen by capacity" in out
     assert "recorded when the threshold was chosen" in target.read_text()
     assert _status(out, "flagged per day") in ("pass", "warn", "fail")  # a capacity was known
     run_id = re.search(r"MLflow run (\w+)", out).group(1)
@@ -94,6 +95,28 @@ def test_model_audit_uses_the_threshold_recorded_for_it(exports, tmp_path, capsy
     assert "discrimination.auc" in run.data.metrics
     arts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "report")}
     assert "report/audit.html" in arts
+
+
+def test_a_threshold_chosen_for_another_horizon_is_not_held_against_it(exports, capsys):
+    files = exports["stable"]
+    assert main(["score", "fit", *files, "--alias", "champion"]) == 0
+    assert main(["thresholds", *files, "--by", "capacity", "--capacity", "8",
+                 "--horizon-days", "14"]) == 0
+    capsys.readouterr()
+    main(["audit", "--month", "2026-10", *files, "--n-boot", "20", "--no-track",
+          "--out", "/dev/null"])
+    captured = capsys.readouterr()
+    assert "chosen for conversion within 14 days, this audit judges 30" in captured.err
+    assert "recorded when the threshold was chosen" not in captured.out
+    assert re.search(r"flagged per day\s+skip", captured.out)  # its capacity is not used
+
+
+def test_reference_names_the_months_that_had_leads(capsys):
+    main(["audit", "--month", "2026-10", "--points", "--reference-months", "12", "--n-boot",
+          "20", "--no-track", "--out", "/dev/null"])
+    captured = capsys.readouterr()
+    assert "only 2026-09 had open leads" in captured.err
+    assert "Audit of 2026-10 against 2026-09:" in captured.out
 
 
 def test_sample_report_renders_in_chromium_without_personal_data(tmp_path, capsys):

@@ -267,7 +267,40 @@ def test_attainment_statuses_and_trend():
                                        "nodata": "pending"}
     assert att.loc["met", "trend"] == "improving"
     assert att.loc["met", "slope_per_week"] == pytest.approx(0.01)
-    assert "no value for channel=fax" in att.loc["nodata", "detail"]
+    assert "no segment channel=fax" in att.loc["nodata", "detail"]
+
+
+def test_targets_refuse_unknown_dimensions_impossible_shares_and_loose_dates():
+    with pytest.raises(ValueError, match="dimension among"):
+        Target("x", "reply_rate", ">= 0.1", "2026-12-31", segment="intnt=high")
+    with pytest.raises(ValueError, match="share lies between 0 and 1"):
+        Target("x", "reply_rate", "> 110%", "2026-12-31")
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        Target("x", "reply_rate", ">= 0.1", "31/10/2026")
+    assert Target("x", "overdue_tasks", "< 120", "2026-12-31").value == 120
+
+
+def test_trend_needs_more_than_noise():
+    weeks = [f"2026-W{w}" for w in range(36, 44)]
+    noisy = [0.10, 0.12, 0.09, 0.11, 0.10, 0.12, 0.09, 0.115]
+    table = pd.DataFrame({"metric": "reply_rate", "week": weeks, "segment": "all",
+                          "value": noisy, "n": 100, "low": np.nan, "high": np.nan})
+    att = attainment(table, [Target("r", "reply_rate", ">= 0.2", "2026-12-31")], weeks[-1])
+    assert att.loc[0, "trend"] == "flat"
+
+
+def test_flows_of_a_past_week_do_not_change_as_weeks_pass():
+    """A week's flow rates are about that week only: the report two weeks later agrees."""
+    from nurturelab.simulation import World, simulate
+
+    res = simulate(World(leads=2500, start="2026-08-31", tail_days=0), seed=12)
+    flows = ["stage_conversion.new", "stage_conversion.contacted", "conversion",
+             "opt_out_rate", "time_between_touches_hours"]
+    now, _ = metric_table(prepare(res.leads, res.events, week="2026-W37", weeks=1), flows)
+    later, _ = metric_table(prepare(res.leads, res.events, week="2026-W39", weeks=3), flows)
+    a = now.set_index(["metric", "segment"])["value"]
+    b = later[later["week"] == "2026-W37"].set_index(["metric", "segment"])["value"]
+    pd.testing.assert_series_equal(a.sort_index(), b.reindex(a.index).sort_index())
 
 
 def test_biggest_loss_is_weighted_by_leads():

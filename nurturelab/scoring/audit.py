@@ -227,6 +227,12 @@ def scored_snapshots(
         seen) and the snapshot's feature columns. ``attrs``
         holds ``horizon_days``, ``observed_until`` and ``probability``.
     """
+    for name, df, col in (("leads", leads, "created_at"), ("events", events, "ts")):
+        if not (isinstance(df, pd.DataFrame) and col in df.columns
+                and isinstance(df[col].dtype, pd.DatetimeTZDtype)):
+            raise TypeError(f"'{name}' must be a validated table with a UTC '{col}' column, as "
+                            "nurturelab.schema.read_export returns (read CSV files with it, "
+                            "not with pd.read_csv)")
     kind = _scorer_kind(scorer)
     if probability is None:
         probability = kind == "probability"
@@ -242,6 +248,8 @@ def scored_snapshots(
                    ["lead_id", "ts"]]
     touch = touch.assign(lead_id=touch["lead_id"].astype(object)).sort_values("ts")
     frames = []
+    if isinstance(times, str | pd.Timestamp):
+        times = [times]
     for t in pd.DatetimeIndex([_utc(x, "times") for x in times]).unique().sort_values():
         if t > until:
             continue
@@ -539,11 +547,15 @@ class AuditResult:
         def fmt(v: Any) -> str:
             return "" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.3g}"
 
+        def short(text: str) -> str:
+            return text if len(text) <= 70 else text[:67] + "..."
+
         tab = self.checks.assign(
             value=self.checks["value"].map(fmt), low=self.checks["low"].map(fmt),
-            high=self.checks["high"].map(fmt), reference=self.checks["reference"].map(fmt))
-        return tab[["group", "check", "status", "value", "low", "high",
-                    "reference"]].to_string(index=False)
+            high=self.checks["high"].map(fmt), reference=self.checks["reference"].map(fmt),
+            detail=self.checks["detail"].map(short))
+        return tab[["group", "check", "status", "value", "low", "high", "reference",
+                    "detail"]].to_string(index=False, justify="left")
 
     # Figures ------------------------------------------------------------------------------
     def plot_scores(self, ax=None):
@@ -689,7 +701,8 @@ class AuditResult:
             rep.heading("Calibration")
             rep.figure(figs["calibration"], "Observed against expected conversion by decile",
                        alt="calibration plot by decile")
-            rep.table(self.deciles, "Deciles of the month's score")
+            rep.table(self.deciles, "The month's score in deciles (bins merge where scores "
+                      "tie); leads counted once per snapshot")
             rep.heading("Score decay")
             rep.figure(figs["decay"], "AUC by snapshot (snapshots followed for the horizon)",
                        alt="AUC by snapshot date")
@@ -797,6 +810,7 @@ def audit(
     rules: AuditRules = AuditRules(),
     seed: int | np.random.SeedSequence = 0,
     labels: tuple[str, str] = ("reference", "month"),
+    threshold_source: str = "given",
 ) -> AuditResult:
     """Audit a month of scored leads against a reference period.
 
@@ -827,6 +841,8 @@ def audit(
         Seed of the bootstrap; the same seed gives the same intervals.
     labels : (str, str)
         Names of the two periods in the report, e.g. ``("2026-07..2026-09", "2026-10")``.
+    threshold_source : str, default "given"
+        Where the threshold comes from, for the report (e.g. "recorded on version 3").
 
     Returns
     -------
@@ -850,7 +866,14 @@ def audit(
         probability = bool(month.attrs.get("probability", False))
     ref = reference.reset_index(drop=True)
     cur = month.reset_index(drop=True)
-    threshold_source = "given"
+    for name, value in (("threshold", threshold), ("capacity_per_day", capacity_per_day),
+                        ("days", days)):
+        if value is not None and not (isinstance(value, int | float | np.integer | np.floating)
+                                      and not isinstance(value, bool) and np.isfinite(value)):
+            raise ValueError(f"'{name}' must be a finite number or None. Got {value!r} instead.")
+    for name, value in (("capacity_per_day", capacity_per_day), ("days", days)):
+        if value is not None and value <= 0:
+            raise ValueError(f"'{name}' must be > 0. Got {value!r} instead.")
     if threshold is None:
         threshold = float(np.quantile(ref["score"], 0.8))
         threshold_source = "the reference's 80th percentile (none was recorded)"
@@ -918,7 +941,6 @@ def audit(
         status = ("fail" if share > rules.stuck_fail else "warn" if share > rules.stuck_warn
                   else "pass")
         checks.append(_check("operations", "stuck above threshold", status, share,
-                             reference=rules.stuck_warn,
                              rule=f"no touch within {rules.stuck_days:g} days: warn above "
                                   f"{rules.stuck_warn:.0%}, fail above {rules.stuck_fail:.0%}",
                              detail=f"{int(stuck_mask.sum())} of {int(judged.sum())} flagged "
@@ -1065,7 +1087,10 @@ def audit(
     boot_slopes = np.array([_trend(tdays, boot[cols].to_numpy(dtype=float)[b], n_known)
                             for b in range(len(boot))]) if len(boot) else np.array([])
     boot_slopes = boot_slopes[np.isfinite(boot_slopes)]
-    if np.isfinite(slope) and len(boot_slopes) >= 0.5 * rules.n_boot:
+    if not cur_ok:
+        checks.append(_check("score decay", "AUC trend per 30 days", "pending",
+                             detail=cur_why))
+    elif np.isfinite(slope) and len(boot_slopes) >= 0.5 * rules.n_boot:
         slo, shi = np.quantile(boot_slopes, [a / 2, 1 - a / 2])
         status = ("fail" if shi < -rules.decay_fail_per_30d else "warn" if shi < 0
                   else "pass")

@@ -1,0 +1,88 @@
+"""Speed and memory of the monthly scoring audit and the weekly report, against a plain pandas
+groupby of the same events measured in the same run.
+
+    python benchmarks/bench_reports.py                  # 50,000 simulated leads over 4 months
+    python benchmarks/bench_reports.py --leads 10000    # a quick run
+
+Targets (chosen for the audit and report issue: a month's audit and a week's report of a
+mid-sized team should run in the time of a coffee, not of a batch job): the audit of one month
+against three (points scorer, weekly snapshots, 200 bootstrap resamples) in at most 60 s, the
+weekly report (8 weeks, every metric) in at most 60 s, both at 50,000 leads. The export is the
+SimPy simulation's, so it has every column the metrics read. The baseline is
+``events.groupby(["lead_id", "name"])`` (``size`` and ``ts.max``); each figure is printed with
+its ratio to its target and to the baseline. Nothing here is a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+import pandas as pd
+
+from nurturelab.report import week_label, weekly_report
+from nurturelab.scoring.audit import audit, month_bounds, scored_snapshots, snapshot_times
+from nurturelab.scoring.points import DEFAULT_RULES
+from nurturelab.simulation import Arrivals, Team, World, simulate
+
+RATES = {"paid_search": 150, "web_form": 110, "organic_search": 60, "referral": 45,
+         "partner": 35}  # 400 leads a day
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(fn, *args, **kwargs):
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--leads", type=int, default=50_000)
+    p.add_argument("--target", type=float, default=60.0, help="seconds, each of the two")
+    args = p.parse_args()
+    per_day = sum(RATES.values())
+    scale = args.leads / (per_day * 125)  # about four months of arrivals from 1 June
+    world = World(leads=args.leads, start="2026-06-01", tail_days=0,
+                  arrivals=Arrivals(per_day={k: v * scale for k, v in RATES.items()}),
+                  team=Team(reps=max(4, round(40 * scale))))
+    res, t_sim = timed(simulate, world, seed=1)
+    leads, events = res.leads, res.events
+    print(f"{len(leads):,d} leads, {len(events):,d} events from {events['ts'].min():%Y-%m-%d} "
+          f"to {events['ts'].max():%Y-%m-%d} (simulated in {t_sim:.1f} s)")
+
+    _, t_base = timed(lambda: events.groupby(["lead_id", "name"], observed=True)
+                      .agg(n=("ts", "size"), last=("ts", "max")))
+    print(f"baseline groupby: {t_base:.2f} s")
+
+    start, end = month_bounds("2026-09")
+    ref_start = pd.Timestamp("2026-06-01", tz="UTC")
+
+    def run_audit():
+        ref = scored_snapshots(leads, events, DEFAULT_RULES, times=snapshot_times(ref_start, start),
+                               horizon_days=30)
+        cur = scored_snapshots(leads, events, DEFAULT_RULES, times=snapshot_times(start, end),
+                               horizon_days=30)
+        return audit(ref, cur, seed=0)
+
+    result, t_audit = timed(run_audit)
+    print(f"audit of 2026-09 ({result.meta['month_rows']:,d} scored rows against "
+          f"{result.meta['reference_rows']:,d}): {t_audit:.1f} s (target {args.target:g} s, "
+          f"ratio {t_audit / args.target:.2f}); {t_audit / t_base:.0f} x baseline; "
+          f"overall {result.status}")
+
+    last = events["ts"].max()
+    week = week_label(last - pd.Timedelta(days=7))
+    rep, t_rep = timed(weekly_report, leads, events, week=week, cadence=world.cadence)
+    print(f"weekly report {week} ({len(rep.table):,d} figures, {len(rep.unavailable)} "
+          f"unavailable): {t_rep:.1f} s (target {args.target:g} s, ratio "
+          f"{t_rep / args.target:.2f}); {t_rep / t_base:.0f} x baseline")
+    print(f"peak memory {peak_mb():,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
