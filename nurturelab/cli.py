@@ -163,10 +163,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         fig.tight_layout()
         tracking.log_figure(fig, "funnel")
         plt.close(fig)
+        weekly = _demo_weekly(leads, events, report.as_of)
         run_id = active.info.run_id
         chart = active.info.artifact_uri.rstrip("/") + "/figures/funnel.png"
     print(f"MLflow run {run_id} logged to {tracking.tracking_uri()}")
-    print(f"Funnel chart: {chart}\n")
+    print(f"Funnel chart: {chart}")
+    if weekly:
+        name, summary = weekly
+        print(f"{summary}\nWeekly report: {active.info.artifact_uri.rstrip('/')}/report/"
+              f"{name} (`nurturelab report` writes it where you are)")
+    print()
 
     # the same funnel, simulated: a small speed-to-lead scenario
     from nurturelab.scenario import read_scenario, run_scenario
@@ -183,6 +189,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"MLflow run {run.run_id} (scenario, with a child run per variant)")
     print("\nSee it all in the MLflow UI: make ui   (then open http://127.0.0.1:5000)")
     return 0
+
+
+def _demo_weekly(leads, events, as_of) -> tuple[str, str] | None:
+    """The weekly full-path report of the last full week before ``as_of``, logged to the
+    active run as report/weekly-YYYY-Www.html; returns its file name and a one-line summary
+    (None when that week has no data)."""
+    import tempfile
+
+    from nurturelab import tracking
+    from nurturelab.report import read_targets, week_bounds, week_label, weekly_report
+
+    week = week_label(as_of)
+    if as_of < week_bounds(week)[1] - pd.Timedelta(days=1):
+        week = week_label(week_bounds(week)[0] - pd.Timedelta(days=1))
+    targets_f = paths.data_dir() / "targets.yaml"
+    try:
+        rep = weekly_report(leads, events[events["ts"] <= as_of], week=week,
+                            targets=read_targets(targets_f) if targets_f.is_file() else ())
+    except ValueError:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = rep.to_html(Path(tmp) / f"weekly-{week}.html")
+        tracking.log_file(path, "report")
+    met = int((rep.targets["status"] == "pass").sum()) if len(rep.targets) else 0
+    loss = (f"; biggest loss against last week: {rep.loss['metric']} ({rep.loss['segment']})"
+            if rep.loss else "")
+    return (f"weekly-{week}.html",
+            f"Weekly report {week}: {met} of {len(rep.targets)} targets met{loss}")
 
 
 class _Progress:

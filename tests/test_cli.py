@@ -77,6 +77,10 @@ def test_demo_logs_a_finished_run_and_no_personal_data(_private_mlflow_store, ca
     arts = {a.path for a in client.list_artifacts(run_id, "tables")}
     assert "tables/stage_conversion.csv" in arts and "tables/weekly_cohorts.csv" in arts
     assert [a.path for a in client.list_artifacts(run_id, "figures")] == ["figures/funnel.png"]
+    # the weekly full-path report of the sample's last full week, in the same run
+    assert [a.path for a in client.list_artifacts(run_id, "report")] == [
+        "report/weekly-2026-W44.html"]
+    assert "Weekly report 2026-W44: 2 of 6 targets met" in out
 
     # no name, e-mail or phone of the sample anywhere: the database, the artifacts, stdout
     personal = _personal_values()
