@@ -159,6 +159,15 @@ def test_psi_no_drift_level_is_small_and_shift_is_large():
     assert psi(a, rng.normal(0.8, 1, 3000))[0] > 0.25
 
 
+def test_psi_no_drift_level_matches_its_sampling_expectation():
+    """The 'expected from sampling alone' figure the drift checks print: (k - 1)(1/n + 1/m)."""
+    rng = np.random.default_rng(9)
+    n, m, k = 800, 500, 10
+    values = [psi(rng.normal(size=n), rng.normal(size=m), bins=k)[0] for _ in range(300)]
+    expected = (k - 1) * (1 / n + 1 / m)
+    assert np.mean(values) == pytest.approx(expected, rel=0.2)
+
+
 def test_rules_are_checked():
     with pytest.raises(ValueError, match="psi_warn"):
         AuditRules(psi_warn=0.3)
@@ -297,6 +306,7 @@ def test_false_alarms_and_interval_coverage():
     """Stable months: no check fails, warnings stay near the nominal rate, and the interval
     on conversion above the threshold covers the truth about 95 % of the time."""
     reps, fails, warns, covered = 40, 0, 0, 0
+    calibrated = {"calibration slope": (0, 1.0), "calibration intercept": (0, 0.0)}
     rules = AuditRules(n_boot=100)
     for r in range(reps):
         ref = make_rows(300, seed=100 + r)
@@ -309,12 +319,18 @@ def test_false_alarms_and_interval_coverage():
         x = np.random.default_rng(0).normal(0, 1, 2_000_000)
         p = 1 / (1 + np.exp(2 - x))
         truth = p[p >= 0.3].mean()
-        row = res.checks.set_index("check").loc["conversion above threshold"]
+        by_check = res.checks.set_index("check")
+        row = by_check.loc["conversion above threshold"]
         covered += int(row["low"] <= truth <= row["high"])
+        for name, (hits, ideal) in calibrated.items():  # the score is calibrated by design
+            ok = by_check.loc[name, "low"] <= ideal <= by_check.loc[name, "high"]
+            calibrated[name] = (hits + int(ok), ideal)
     n_checks = len(res.checks)
     assert fails == 0
     assert warns / (reps * n_checks) < 0.06
     assert covered / reps >= 0.85
+    for name, (hits, _) in calibrated.items():
+        assert hits / reps >= 0.85, name
 
 
 # --------------------------------------------------------------------------------------------

@@ -684,8 +684,15 @@ class AuditResult:
         if len(pending):
             rep.note("Pending: " + "; ".join(sorted(set(pending["detail"]))) + ". Outcomes "
                      "not yet due are censored, never counted as losses.", "pending")
-        shown = self.checks.drop(columns=["group"])
-        rep.heading("Checks").table(shown, status_column="status", float_format="{:,.3f}")
+        # the outcome and operations checks first; of the features' drift, only what moved
+        c = self.checks
+        quiet = (c["group"] == "drift") & (c["check"] != "PSI score") & (c["status"] == "pass")
+        shown = pd.concat([c[c["group"] != "drift"], c[(c["group"] == "drift") & ~quiet]])
+        rep.heading("Checks").table(shown.drop(columns=["group"]), status_column="status",
+                                    float_format="{:,.3f}")
+        if quiet.any():
+            rep.paragraph(f"{int(quiet.sum())} more features pass the drift check; every "
+                          "feature's PSI is in the Drift section.")
         figs = self.figures()
         try:
             rep.heading("Drift")
