@@ -326,6 +326,9 @@ def test_false_alarms_and_interval_coverage():
             ok = by_check.loc[name, "low"] <= ideal <= by_check.loc[name, "high"]
             calibrated[name] = (hits + int(ok), ideal)
     n_checks = len(res.checks)
+    print(f"\n{reps} stable months: {fails} with a fail; warnings on {warns}/{reps * n_checks} "
+          f"checks; coverage: conversion above threshold {covered / reps:.3f}, "
+          + ", ".join(f"{k} {v[0] / reps:.3f}" for k, v in calibrated.items()))
     assert fails == 0
     assert warns / (reps * n_checks) < 0.06
     assert covered / reps >= 0.85
