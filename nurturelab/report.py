@@ -562,7 +562,14 @@ def _dropoff(data: ReportData) -> pd.DataFrame:
     return _aggregate(data, items, "rate", dims=(), extra=("step",))
 
 
-def _tasks(data: ReportData, late_hours: float = 24.0) -> pd.DataFrame:
+def _opted_out_at(data: ReportData) -> pd.Series:
+    """When each lead opted out (NaT if never), indexed like the outcomes."""
+    ev = data.events
+    opt = ev[ev["name"].astype(object).eq("opt_out").to_numpy()]
+    return opt.groupby(opt["lead_id"].astype(object))["ts"].min().reindex(data.out.index)
+
+
+def _tasks(data: ReportData) -> pd.DataFrame:
     """Cadence steps as tasks: each step a lead received, and each step it was due but never
     got while still uncontacted and open. Due = creation + the step's offset in the cadence
     when one is given; otherwise the fastest tenth of the observed offsets, so that a slow
@@ -579,10 +586,7 @@ def _tasks(data: ReportData, late_hours: float = 24.0) -> pd.DataFrame:
     done = t.drop_duplicates(["lead_id", "step"])[["lead_id", "step", "ts"]]
     contacted = data.out[f"entered_{data.funnel.names[1]}"]
     closed = data.out["converted_at"].combine_first(data.out["lost_at"])
-    ev = data.events
-    opt = ev[ev["name"].astype(object).eq("opt_out").to_numpy()]
-    opt_at = opt.groupby(opt["lead_id"].astype(object))["ts"].min().reindex(data.out.index)
-    stop = pd.concat([contacted, closed, opt_at], axis=1).min(axis=1)
+    stop = pd.concat([contacted, closed, _opted_out_at(data)], axis=1).min(axis=1)
     ids = data.out.index.to_numpy(dtype=object)
     frames = []
     for step, off in usual.items():
@@ -595,7 +599,6 @@ def _tasks(data: ReportData, late_hours: float = 24.0) -> pd.DataFrame:
     tasks = pd.concat(frames, ignore_index=True)
     tasks["done"] = pd.to_datetime(tasks["done"], utc=True)
     tasks["due"] = pd.to_datetime(tasks["due"], utc=True)
-    tasks["late_hours"] = late_hours
     data._cache["tasks"] = tasks
     return tasks
 
@@ -617,14 +620,16 @@ def _completion(data: ReportData, on_time: bool) -> pd.DataFrame:
 def _overdue(data: ReportData, what: str) -> pd.DataFrame:
     tasks = _tasks(data)
     grace = _DAY
+    opted = _opted_out_at(data)
     rows = []
     for s, lab in zip(data.starts, data.labels, strict=True):
         t = min(s + _WEEK, data.as_of)
         late = (tasks["due"] + grace <= t) & ~(tasks["done"] <= t)
-        # only while the lead is still uncontacted and open at t
+        # only while the lead is still uncontacted, open and not opted out at t
         out = data.outcomes_at(t)
         live = out.index[out["status"].astype(object).eq("open").to_numpy()
-                         & out["stage_index"].eq(0).to_numpy()]
+                         & out["stage_index"].eq(0).to_numpy()
+                         & ~(opted.reindex(out.index) <= t).to_numpy()]
         late &= tasks["lead_id"].isin(live)
         age = (t - tasks.loc[late, "due"]) / pd.Timedelta(hours=1)
         value = float(late.sum()) if what == "count" else (float(age.median()) if len(age)
@@ -769,7 +774,7 @@ def _build_metrics() -> dict[str, Metric]:
                "have passed)"),
         Metric("overdue_tasks", "overdue tasks at the week's end", "queues", "count", "lower",
                lambda d: _overdue(d, "count"), "steps more than a day past due, not done, lead "
-               "still uncontacted and open"),
+               "still uncontacted, open and not opted out"),
         Metric("overdue_task_age_hours", "age of overdue tasks (median hours)", "queues",
                "hours", "lower", lambda d: _overdue(d, "age"), "hours since the overdue "
                "tasks at the week's end fell due"),

@@ -195,6 +195,23 @@ def test_personalisation_effect_shows_within_a_channel():
     assert flat.loc["personalisation=context", "low"] < flat.loc["personalisation=token", "high"]
 
 
+def test_overdue_tasks_by_hand():
+    cadence = get_cadence("seed_14_day")
+    leads, events = export(
+        [("a", ts(0), "ads", "high", 0.9), ("b", ts(0), "ads", "high", 0.9),
+         ("c", ts(0), "ads", "high", 0.9)],
+        [("a", ts(0, 0, 1), "touch", "call_attempt", "call", 0),  # a gets only step 0
+         ("b", ts(0, 12), "response", "opt_out", "sms", None),  # b opts out: nothing owed
+         ("c", ts(6, 23, 59), "activity", "email_open", "email", None)])
+    t, _ = metric_table(prepare(leads, events, week=WEEK, weeks=1, cadence=cadence),
+                        ["overdue_tasks"])
+    end = events["ts"].max()  # the export ends a minute before the week does
+    due = [MON + pd.Timedelta(seconds=o) for o in cadence.offsets()]
+    owed = sum(d + pd.Timedelta(days=1) <= end for d in due)  # a day's grace
+    # a: every step owed but the first, which it got; c: every step owed
+    assert value(t, "overdue_tasks") == (owed - 1) + owed
+
+
 def test_queue_metrics_see_an_understaffed_team():
     from nurturelab.simulation import Team, World, simulate
 
