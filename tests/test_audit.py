@@ -4,6 +4,7 @@ scored rows built from a real export without peeking past the snapshot."""
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -305,9 +306,11 @@ def test_bad_inputs_get_clear_errors(reference):
 def test_false_alarms_and_interval_coverage():
     """Stable months: no check fails, warnings stay near the nominal rate, and the interval
     on conversion above the threshold covers the truth about 95 % of the time."""
-    reps, fails, warns, covered = 40, 0, 0, 0
+    # NURTURELAB_STUDY_REPS=200 NURTURELAB_STUDY_BOOT=200 for the longer study (minutes)
+    reps = int(os.environ.get("NURTURELAB_STUDY_REPS", 40))
+    fails, warns, covered = 0, 0, 0
     calibrated = {"calibration slope": (0, 1.0), "calibration intercept": (0, 0.0)}
-    rules = AuditRules(n_boot=100)
+    rules = AuditRules(n_boot=int(os.environ.get("NURTURELAB_STUDY_BOOT", 100)))
     for r in range(reps):
         ref = make_rows(300, seed=100 + r)
         cur = make_rows(300, start="2026-10-01", weeks=5, seed=200 + r)
@@ -326,8 +329,9 @@ def test_false_alarms_and_interval_coverage():
             ok = by_check.loc[name, "low"] <= ideal <= by_check.loc[name, "high"]
             calibrated[name] = (hits + int(ok), ideal)
     n_checks = len(res.checks)
-    print(f"\n{reps} stable months: {fails} with a fail; warnings on {warns}/{reps * n_checks} "
-          f"checks; coverage: conversion above threshold {covered / reps:.3f}, "
+    print(f"\n{reps} stable months, {rules.n_boot} resamples: {fails} with a fail; "
+          f"warnings on {warns}/{reps * n_checks} checks; coverage: conversion above "
+          f"threshold {covered / reps:.3f}, "
           + ", ".join(f"{k} {v[0] / reps:.3f}" for k, v in calibrated.items()))
     assert fails == 0
     assert warns / (reps * n_checks) < 0.06
