@@ -16,10 +16,9 @@ its ratio to its target and to the baseline. Nothing here is a pass/fail test.
 from __future__ import annotations
 
 import argparse
-import resource
-import time
 
 import pandas as pd
+from bench_scoring import peak_mb, timed  # run as a script from benchmarks/
 
 from nurturelab.report import week_label, weekly_report
 from nurturelab.scoring.audit import audit, month_bounds, scored_snapshots, snapshot_times
@@ -28,16 +27,6 @@ from nurturelab.simulation import Arrivals, Team, World, simulate
 
 RATES = {"paid_search": 150, "web_form": 110, "organic_search": 60, "referral": 45,
          "partner": 35}  # 400 leads a day
-
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def timed(fn, *args, **kwargs):
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0
 
 
 def main() -> None:

@@ -39,6 +39,7 @@ import pandas as pd
 
 from nurturelab._util import rate_ci
 from nurturelab.funnel import DEFAULT_FUNNEL, POSITIVE_RESPONSES, Funnel, outcomes
+from nurturelab.schema import require_loaded
 from nurturelab.segments import segments
 
 __all__ = [
@@ -180,12 +181,7 @@ def prepare(
     from nurturelab.cadence import get_cadence
     from nurturelab.scoring.points import DEFAULT_RULES
 
-    for name, df, col in (("leads", leads, "created_at"), ("events", events, "ts")):
-        if not (isinstance(df, pd.DataFrame) and col in df.columns
-                and isinstance(df[col].dtype, pd.DatetimeTZDtype)):
-            raise TypeError(f"'{name}' must be a validated table with a UTC '{col}' column, as "
-                            "nurturelab.schema.read_export returns (read CSV files with it, "
-                            "not with pd.read_csv)")
+    require_loaded(leads, events)
     start, end = week_bounds(week)
     if not (isinstance(weeks, int | np.integer) and weeks >= 1):
         raise ValueError(f"'weeks' must be a whole number >= 1. Got {weeks!r} instead.")

@@ -92,6 +92,7 @@ __all__ = [
     "read_events",
     "read_export",
     "read_leads",
+    "require_loaded",
     "summarize",
     "validate_events",
     "validate_leads",
@@ -729,6 +730,24 @@ def read_export(
     leads = read_leads(leads_path, cmap)
     events = read_events(events_path, leads, cmap, leads_source=str(leads_path))
     return Export(leads, events)
+
+
+def require_loaded(leads: Any, events: Any) -> None:
+    """Refuse tables that did not come through the loaders (raw ``pd.read_csv`` frames, file
+    paths): the analysis functions need the contract's UTC timestamps.
+
+    >>> require_loaded(pd.DataFrame({"created_at": ["2026-01-01"]}), None)
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    TypeError: 'leads' must be a validated table with a UTC 'created_at' column, as ...
+    """
+    for name, df, col in (("leads", leads, "created_at"), ("events", events, "ts")):
+        if not (isinstance(df, pd.DataFrame) and col in df.columns
+                and isinstance(df[col].dtype, pd.DatetimeTZDtype)):
+            raise TypeError(f"'{name}' must be a validated table with a UTC '{col}' column, as "
+                            "nurturelab.schema.read_export returns (read CSV files with it, "
+                            "not with pd.read_csv)")
 
 
 def summarize(leads: pd.DataFrame, events: pd.DataFrame) -> str:

@@ -61,6 +61,7 @@ import numpy as np
 import pandas as pd
 
 from nurturelab.funnel import outcomes
+from nurturelab.schema import require_loaded
 from nurturelab.scoring.features import snapshot
 from nurturelab.scoring.points import PointRules, scores
 
@@ -227,12 +228,7 @@ def scored_snapshots(
         seen) and the snapshot's feature columns. ``attrs``
         holds ``horizon_days``, ``observed_until`` and ``probability``.
     """
-    for name, df, col in (("leads", leads, "created_at"), ("events", events, "ts")):
-        if not (isinstance(df, pd.DataFrame) and col in df.columns
-                and isinstance(df[col].dtype, pd.DatetimeTZDtype)):
-            raise TypeError(f"'{name}' must be a validated table with a UTC '{col}' column, as "
-                            "nurturelab.schema.read_export returns (read CSV files with it, "
-                            "not with pd.read_csv)")
+    require_loaded(leads, events)
     kind = _scorer_kind(scorer)
     if probability is None:
         probability = kind == "probability"
