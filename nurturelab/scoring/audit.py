@@ -62,7 +62,7 @@ import pandas as pd
 
 from nurturelab.funnel import outcomes
 from nurturelab.schema import require_loaded
-from nurturelab.scoring.features import snapshot
+from nurturelab.scoring.features import _timestamp, snapshot
 from nurturelab.scoring.points import PointRules, scores
 
 __all__ = [
@@ -167,10 +167,7 @@ def snapshot_times(start: Any, end: Any, *, every_days: float = 7.0) -> pd.Datet
     >>> [t.day for t in snapshot_times("2026-10-01", "2026-11-01")]
     [1, 8, 15, 22, 29]
     """
-    s = pd.Timestamp(start)
-    e = pd.Timestamp(end)
-    s = s.tz_localize("UTC") if s.tzinfo is None else s.tz_convert("UTC")
-    e = e.tz_localize("UTC") if e.tzinfo is None else e.tz_convert("UTC")
+    s, e = _timestamp(start, "start"), _timestamp(end, "end")
     if not (np.isfinite(every_days) and every_days > 0):
         raise ValueError(f"'every_days' must be a positive number. Got {every_days!r} instead.")
     return pd.date_range(s, e, freq=pd.Timedelta(days=every_days), inclusive="left")
@@ -236,7 +233,7 @@ def scored_snapshots(
     if not (np.isfinite(h) and h > 0):
         raise ValueError(f"'horizon_days' must be a positive number of days. Got "
                          f"{horizon_days!r} instead.")
-    until = events["ts"].max() if observed_until is None else _utc(observed_until,
+    until = events["ts"].max() if observed_until is None else _timestamp(observed_until,
                                                                    "observed_until")
     ev = events.loc[(events["ts"] <= until).to_numpy()]
     conv = outcomes(leads, ev, as_of=until)["converted_at"]
@@ -246,7 +243,7 @@ def scored_snapshots(
     frames = []
     if isinstance(times, str | pd.Timestamp):
         times = [times]
-    for t in pd.DatetimeIndex([_utc(x, "times") for x in times]).unique().sort_values():
+    for t in pd.DatetimeIndex([_timestamp(x, "times") for x in times]).unique().sort_values():
         if t > until:
             continue
         status = outcomes(leads, ev, as_of=t)
@@ -291,14 +288,6 @@ def scored_snapshots(
         out = pd.DataFrame({c: pd.Series(dtype=float) for c in ROW_COLUMNS})
     out.attrs.update(horizon_days=h, observed_until=until, probability=bool(probability))
     return out
-
-
-def _utc(value: Any, what: str) -> pd.Timestamp:
-    try:
-        t = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise ValueError(f"{what!r} must be a timestamp. Got {value!r} instead.") from None
-    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
 # --------------------------------------------------------------------------------------------
