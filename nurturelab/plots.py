@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["funnel_bars", "scenario_kpis", "segment_rates", "speed_histogram", "speed_curve",
-           "weekly_cohorts"]
+__all__ = ["axes", "funnel_bars", "scenario_kpis", "segment_rates", "speed_histogram",
+           "speed_curve", "weekly_cohorts"]
 
 
-def _axes(ax, figsize=(7, 4)):
+def axes(ax=None, figsize=(7, 4)):
+    """``ax``, or the axes of a new figure of ``figsize`` when it is None."""
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -23,7 +24,7 @@ def _axes(ax, figsize=(7, 4)):
 
 def funnel_bars(conversion: pd.DataFrame, ax=None):
     """Leads reaching each stage (from :func:`nurturelab.funnel.stage_conversion`)."""
-    ax = _axes(ax)
+    ax = axes(ax)
     stages = list(conversion.index)
     reached = conversion["reached"].to_numpy(dtype=float)
     y = np.arange(len(stages))[::-1]
@@ -40,7 +41,7 @@ def funnel_bars(conversion: pd.DataFrame, ax=None):
 
 def weekly_cohorts(weekly: pd.DataFrame, ax=None, columns=None):
     """Percent of each weekly cohort reaching milestones (from ``weekly_cohorts``)."""
-    ax = _axes(ax)
+    ax = axes(ax)
     cols = columns or [c for c in weekly.columns if c.startswith("pct_")]
     for c in cols:
         ax.plot(weekly.index.astype(str), weekly[c], marker="o", label=c.removeprefix("pct_"))
@@ -54,7 +55,7 @@ def weekly_cohorts(weekly: pd.DataFrame, ax=None, columns=None):
 
 def speed_histogram(speed_minutes: pd.Series, ax=None, target: float = 5.0):
     """Distribution of minutes to first touch on a log scale, with the target marked."""
-    ax = _axes(ax)
+    ax = axes(ax)
     s = speed_minutes.dropna()
     s = s[s > 0]
     if len(s):
@@ -71,7 +72,7 @@ def speed_histogram(speed_minutes: pd.Series, ax=None, target: float = 5.0):
 
 def segment_rates(rates: pd.DataFrame, ax=None, column: str = "conversion"):
     """A rate per segment with its interval (from :func:`nurturelab.segments.segment_rates`)."""
-    ax = _axes(ax)
+    ax = axes(ax)
     prefix = "conv" if column == "conversion" else "opt"
     labels = [" · ".join(map(str, k)) if isinstance(k, tuple) else str(k) for k in rates.index]
     y = np.arange(len(labels))[::-1]
@@ -104,7 +105,7 @@ def scenario_kpis(summary: pd.DataFrame, axes=None,
 
 def speed_curve(model, ax=None, max_minutes: float = 120.0):
     """P(first call answered) against minutes since creation, for each intent level."""
-    ax = _axes(ax)
+    ax = axes(ax)
     minutes = np.linspace(0, max_minutes, 241)
     for level in ("low", "medium", "high"):
         p = [model.probability("call", minutes=m, intent=level, fit=0.5) for m in minutes]

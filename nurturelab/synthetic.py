@@ -18,6 +18,7 @@ gives the same tables bit for bit.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -25,7 +26,8 @@ import pandas as pd
 
 from nurturelab.schema import EVENT_COLUMNS, validate_events, validate_leads
 
-__all__ = ["PERSONAL_COLUMNS", "SOURCES", "make_export"]
+__all__ = ["PERSONAL_COLUMNS", "SAMPLE_LEADS", "SAMPLE_SEED", "SOURCES", "make_export",
+           "write_sample"]
 
 PERSONAL_COLUMNS = ("name", "email", "phone")
 SOURCES = {
@@ -316,3 +318,22 @@ def _rows(lead_id, ts, type_, name, channel, step=None, rep=None) -> pd.DataFram
         },
         columns=list(EVENT_COLUMNS),
     )
+
+
+SAMPLE_LEADS = 1500
+SAMPLE_SEED = 7
+
+
+def write_sample(out: str | Path, n_leads: int = SAMPLE_LEADS,
+                 seed: int = SAMPLE_SEED) -> tuple[Path, Path]:
+    """Write the sample export as ``out/leads.csv`` and ``out/events.csv``, each written to a
+    temporary file and renamed into place; returns the two paths."""
+    leads, events = make_export(n_leads=n_leads, seed=seed)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    targets = (out / "leads.csv", out / "events.csv")
+    for frame, target in zip((leads, events), targets, strict=True):
+        tmp = target.with_suffix(".csv.tmp")
+        frame.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
+        tmp.replace(target)
+    return targets

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 from nurturelab import paths
-from nurturelab.cli import main, write_sample
-from nurturelab.synthetic import make_export
+from nurturelab.cli import main
+from nurturelab.synthetic import make_export, write_sample
 
 SAMPLE = paths.data_dir()
 

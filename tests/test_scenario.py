@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from nurturelab import paths, scenario, tracking
-from nurturelab.cli import _Progress, main
+from nurturelab.cli import main
+from nurturelab.cli.common import Progress
 from nurturelab.scenario import read_scenario, run_scenario, write_tables
 from nurturelab.schema import read_export
 
@@ -135,7 +136,7 @@ def test_write_tables_is_all_or_nothing(tmp_path, monkeypatch):
 
 def test_progress_bar_only_for_long_runs():
     buf = io.StringIO()
-    bar = _Progress(stream=buf, min_leads=100, tty_only=False)
+    bar = Progress(stream=buf, min_leads=100, tty_only=False)
     bar("small", 5, 10)
     assert buf.getvalue() == ""
     bar("big", 50, 100)

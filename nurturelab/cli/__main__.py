@@ -1,0 +1,7 @@
+"""``python -m nurturelab.cli``."""
+
+import sys
+
+from nurturelab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,112 @@
+"""What the command modules share: argument types, exit codes, the export arguments, progress."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+
+from nurturelab import paths
+from nurturelab.schema import read_column_map, read_export
+
+__all__ = ["EXIT_FAILED", "EXIT_INVALID", "Progress", "add_export_args", "at_least_two",
+           "backend_for_files", "default_export", "load_export", "positive_int", "timestamp",
+           "tracking_uri"]
+
+EXIT_FAILED = 1  # the command ran and a check it makes failed (an audit, a back-test)
+EXIT_INVALID = 2  # bad input: nothing was done
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def at_least_two(text: str) -> int:
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2 (the paired analysis needs "
+                                         f"spread across replications), got {text!r}")
+    return value
+
+
+def timestamp(text: str) -> str:
+    try:
+        pd.Timestamp(text)
+    except (ValueError, TypeError):
+        raise argparse.ArgumentTypeError(
+            f"must be a date or timestamp such as 2026-10-01 or 2026-10-01T12:00, got {text!r}"
+        ) from None
+    return text
+
+
+def add_export_args(p: argparse.ArgumentParser, *, required: bool = False) -> None:
+    """``--leads``, ``--events`` and ``--columns``; without ``required`` they default to the
+    sample in ``data/``."""
+    if required:
+        p.add_argument("--leads", required=True, help="leads file (.csv, .csv.gz or .parquet)")
+        p.add_argument("--events", required=True, help="events file (.csv, .csv.gz or .parquet)")
+    else:
+        p.add_argument("--leads", default=None, help="leads file, CSV or Parquet (default: the "
+                       "sample in data/); a simulation's leads.parquet works too")
+        p.add_argument("--events", default=None, help="events file (default: the sample)")
+    p.add_argument("--columns", default=None, help="column map (YAML) for the export's names")
+
+
+def default_export(args: argparse.Namespace) -> tuple[str, str]:
+    """The leads and events files the arguments name, the sample's where they name none."""
+    return (args.leads or str(paths.data_dir() / "leads.csv"),
+            args.events or str(paths.data_dir() / "events.csv"))
+
+
+def load_export(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The export the arguments name, read and validated (raises ExportError, ValueError)."""
+    leads_f, events_f = default_export(args)
+    columns = read_column_map(args.columns) if args.columns else None
+    return read_export(leads_f, events_f, columns)
+
+
+def backend_for_files() -> None:
+    """The command draws to files: matplotlib's non-interactive backend, for this process
+    only (library code never chooses one)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
+def tracking_uri() -> str:
+    from nurturelab import tracking
+
+    return tracking.tracking_uri()
+
+
+class Progress:
+    """A one-line progress bar on stderr for runs long enough to need one."""
+
+    def __init__(self, stream=None, min_leads: int = 20_000, unit: str = "leads",
+                 tty_only: bool = True):
+        self.stream = stream or sys.stderr
+        self.min_leads = min_leads
+        self.unit = unit
+        self.last = None
+        # a redirected stream gets no bar: carriage returns would clutter a log file
+        self.on = not tty_only or bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def __call__(self, variant: str, done: int, total: int) -> None:
+        if not self.on or total < self.min_leads:
+            return
+        pct = int(100 * done / max(total, 1))
+        if (variant, pct) == self.last:
+            return
+        self.last = (variant, pct)
+        bar = "#" * (pct // 5) + "." * (20 - pct // 5)
+        end = "\n" if done >= total else ""
+        self.stream.write(f"\r  {variant:<24} [{bar}] {pct:3d}% of {total:,d} {self.unit}{end}")
+        self.stream.flush()
+

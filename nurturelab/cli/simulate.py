@@ -1,0 +1,127 @@
+"""``nurturelab simulate`` and ``nurturelab compare``: run scenario files, A/B-test worlds."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from nurturelab.cli.common import (
+    EXIT_INVALID,
+    Progress,
+    at_least_two,
+    backend_for_files,
+    positive_int,
+    tracking_uri,
+)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from nurturelab.scenario import read_scenario, run_scenario
+
+    try:
+        scenario = read_scenario(args.file).with_overrides(leads=args.leads, seed=args.seed)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    sizes = {w.leads for w in scenario.worlds.values()}
+    print(f"Scenario {scenario.name!r}: {len(scenario.worlds)} variant(s), "
+          f"{', '.join(f'{n:,d}' for n in sorted(sizes))} leads each, seed {scenario.seed}"
+          + (f"\n  {scenario.description}" if scenario.description else ""))
+    if not args.no_track:
+        backend_for_files()
+    run = run_scenario(scenario, out=Path(args.out) if args.out else None,
+                       track=not args.no_track, source=Path(args.file),
+                       progress=Progress())
+    cols = ["speed_median_min", "speed_p90_min", "within_5min_pct", "contact_rate",
+            "qualification_rate", "conversion_rate", "opt_out_rate", "rep_utilisation",
+            "tasks_skipped_pct"]
+    pd.set_option("display.width", 160)
+    print()
+    print(run.summary[cols].to_string(float_format=lambda v: f"{v:,.3f}"))
+    if run.run_id:
+        print(f"\nMLflow run {run.run_id} logged to {tracking_uri()}")
+    if args.out:
+        print(f"Tables written under {args.out}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from nurturelab.scenario import read_scenario
+    from nurturelab.sweep import log_experiment, run_experiment
+
+    try:
+        scenarios = [read_scenario(f).with_overrides(leads=args.leads) for f in args.files]
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if len(scenarios) == 1:  # one file: its baseline and variants are the arms
+        arms = dict(scenarios[0].worlds)
+        name = scenarios[0].name
+    else:  # several files: each file's baseline world is an arm
+        arms = {}
+        for sc, f in zip(scenarios, args.files, strict=True):
+            key = sc.name if sc.name not in arms else Path(f).stem
+            if key in arms:
+                print(f"error: two files give the arm name {key!r}; compare different "
+                      "scenarios (each file's baseline world is an arm)", file=sys.stderr)
+                return EXIT_INVALID
+            arms[key] = sc.worlds["baseline"]
+        name = " vs ".join(arms)
+    if len(arms) < 2:
+        print("error: compare needs at least two arms (two files, or one file with variants)",
+              file=sys.stderr)
+        return EXIT_INVALID
+    if args.control is not None and args.control not in arms:
+        print(f"error: --control must be one of the arms {list(arms)}. Got {args.control!r}.",
+              file=sys.stderr)
+        return EXIT_INVALID
+    seed = scenarios[0].seed if args.seed is None else args.seed
+    sizes = sorted({w.leads for w in arms.values()})
+    print(f"Comparing {len(arms)} arms ({', '.join(arms)}) over {args.replications} "
+          f"replications of {', '.join(f'{n:,d}' for n in sizes)} leads, seed {seed}, "
+          f"common random numbers")
+    total = args.replications * len(arms) * (2 if args.variance_reduction else 1)
+    bar = Progress(min_leads=0, unit="runs")
+    exp = run_experiment(arms, control=args.control, replications=args.replications, seed=seed,
+                         n_jobs=args.jobs, measure_variance_reduction=args.variance_reduction,
+                         progress=lambda done, tot: bar("runs", done, tot) if total > 4 else None)
+    print()
+    print(exp)
+    if not args.no_track:
+        backend_for_files()
+        run_id = log_experiment(exp, name, params={"leads": ",".join(map(str, sizes)),
+                                                   "seed": seed},
+                                sources=[Path(f) for f in args.files])
+        print(f"\nMLflow run {run_id} (a child run per arm and replication) logged to "
+              f"{tracking_uri()}")
+    return 0
+
+
+def register(sub) -> None:
+    m = sub.add_parser("simulate", help="run a scenario file's variants through the SimPy world")
+    m.add_argument("file", help="scenario YAML (see simulations/)")
+    m.add_argument("--out", default=None, help="write leads.parquet and events.parquet here")
+    m.add_argument("--leads", type=positive_int, default=None,
+                   help="leads per variant (overrides the file)")
+    m.add_argument("--seed", type=int, default=None, help="seed (overrides the file)")
+    m.add_argument("--no-track", action="store_true", help="do not log an MLflow run")
+    m.set_defaults(func=cmd_simulate)
+
+    c = sub.add_parser("compare", help="a simulated A/B test of scenario files' worlds, "
+                                       "replicated with common random numbers")
+    c.add_argument("files", nargs="+", help="one scenario file (its variants are the arms) or "
+                                            "several (each file's world is an arm)")
+    c.add_argument("--replications", type=at_least_two, default=10,
+                   help="replications of every arm (default 10)")
+    c.add_argument("--leads", type=positive_int, default=None,
+                   help="leads per arm and replication")
+    c.add_argument("--seed", type=int, default=None, help="root seed (default: the first file's)")
+    c.add_argument("--jobs", type=int, default=1, help="parallel processes (-1: every core)")
+    c.add_argument("--control", default=None, help="the control arm (default: the first)")
+    c.add_argument("--variance-reduction", action="store_true",
+                   help="also run independent streams and report the variance reduction")
+    c.add_argument("--no-track", action="store_true", help="do not log an MLflow run")
+    c.set_defaults(func=cmd_compare)
