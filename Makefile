@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# No usage telemetry from MLflow; matplotlib draws to files.
+# No usage telemetry from MLflow.
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
-export MPLBACKEND := Agg
+# JupyterLab refuses to start as root (containers, CI) unless told it may.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: demo test lab ui bench sample clean browser
 
@@ -20,10 +21,10 @@ demo: $(STAMP)  ## the main job on the embedded sample, logged to mlruns/
 
 test: $(STAMP)  ## lint, unit and statistical tests, doctests, notebooks (nbval)
 	$(BIN)/ruff check nurturelab tests
-	$(BIN)/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env
+	MPLBACKEND=Agg $(BIN)/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env
 
 lab: $(STAMP)  ## JupyterLab on 127.0.0.1 only
-	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser --notebook-dir=notebooks
+	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser --notebook-dir=notebooks $(ROOT_FLAG)
 
 ui: $(STAMP)  ## the MLflow UI for the embedded store, on 127.0.0.1 only
 	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db

@@ -113,7 +113,7 @@ class ResponseModel:
     >>> p5 = m.probability("call", minutes=5, intent="medium", fit=0.5)
     >>> p30 = m.probability("call", minutes=30, intent="medium", fit=0.5)
     >>> round(odds(p5) / odds(p30))
-    99
+    100
     """
 
     base: Mapping[str, float] = field(

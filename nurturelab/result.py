@@ -15,7 +15,7 @@ text) and ``plot``; it may add header lines with ``_header``. A dataclass result
 ...     @property
 ...     def summary(self):
 ...         return pd.DataFrame({"mean": [self.values.mean()], "n": [len(self.values)]},
-...                             index=pd.Index(["all"], name="group"))
+...                             index=["all"])
 ...     def _describe(self):
 ...         return f"mean of {len(self.values)} values"
 >>> m = Mean([1, 2, 4])
@@ -23,9 +23,8 @@ text) and ``plot``; it may add header lines with ``_header``. A dataclass result
 <Mean: mean of 3 values>
 >>> m.print_summary()
 <Mean: mean of 3 values>
-       mean  n
-group
-all   2.333  3
+     mean  n
+all 2.333  3
 """
 
 from __future__ import annotations

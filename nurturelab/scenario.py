@@ -192,12 +192,14 @@ def run_scenario(
     scenario: Scenario,
     *,
     out: Path | None = None,
-    track: bool = True,
+    track: bool = False,
     source: Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> ScenarioRun:
-    """Run every variant with the scenario's seed, log an MLflow run, write tables.
+    """Run every variant with the scenario's seed; with ``track``, log an MLflow run; with
+    ``out``, write tables.
 
+    Tracking is the caller's choice (the ``simulate`` command tracks unless ``--no-track``).
     The MLflow run is a parent run for the scenario (its file as an artifact, the KPI table,
     charts) with a child run per variant (its world as params, its KPIs as metrics). An error
     or Ctrl-C marks the runs FAILED or KILLED, and tables are only written once every variant
@@ -220,9 +222,6 @@ def run_scenario(
         summary = pd.DataFrame(rows).T.rename_axis("variant")
         run = ScenarioRun(scenario, results, summary)
     else:
-        import matplotlib
-
-        matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
         from nurturelab import tracking

@@ -19,16 +19,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-# No usage telemetry leaves this machine.
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("DO_NOT_TRACK", "true")
+import numpy as np
+import pandas as pd
 
-import mlflow  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from mlflow.entities import RunStatus  # noqa: E402
-
-from nurturelab.paths import mlruns_dir  # noqa: E402
+from nurturelab.paths import mlruns_dir
 
 __all__ = ["DEFAULT_EXPERIMENT", "MODEL_NAME", "load_model", "log_figure", "log_file",
            "log_metrics", "log_model", "log_table", "model_aliases", "run", "set_alias",
@@ -42,6 +36,20 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _PHONE = re.compile(r"\+?\d[\d\s().-]{7,}\d")
 
 
+def _mlflow():
+    """MLflow, imported on first use (importing this module has no side effects), with its
+    usage telemetry off: nothing leaves this machine. The telemetry switch is MLflow's own
+    environment variable, set here only when the caller has not set it."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    import mlflow
+    from mlflow.telemetry import get_telemetry_client, set_telemetry_client
+
+    if get_telemetry_client() is not None:  # imported before the switch was set: drop it
+        set_telemetry_client()
+    return mlflow
+
+
 def _embedded_uri() -> str:
     return f"sqlite:///{mlruns_dir() / 'mlflow.db'}"
 
@@ -52,6 +60,7 @@ def tracking_uri() -> str:
 
 
 def _experiment_id(name: str) -> str:
+    mlflow = _mlflow()
     exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
@@ -90,13 +99,14 @@ def run(
     params: Mapping[str, Any] | None = None,
     tags: Mapping[str, str] | None = None,
     nested: bool = False,
-) -> Iterator[mlflow.ActiveRun]:
+) -> Iterator[Any]:
     """Open an MLflow run in the project's store; close it FINISHED, FAILED or KILLED.
 
     An exception inside the block marks the run FAILED (KILLED for Ctrl-C) and is re-raised,
     so no half-finished run ever reads as finished. ``nested=True`` opens a child of the
     active run.
     """
+    mlflow = _mlflow()
     params = dict(params or {})
     tags = dict(tags or {})
     _check_not_personal("param", params)
@@ -110,13 +120,13 @@ def run(
             mlflow.log_params({k: _param(v) for k, v in params.items()})
         yield active
     except KeyboardInterrupt:
-        mlflow.end_run(status=RunStatus.to_string(RunStatus.KILLED))
+        mlflow.end_run(status="KILLED")
         raise
     except BaseException:
-        mlflow.end_run(status=RunStatus.to_string(RunStatus.FAILED))
+        mlflow.end_run(status="FAILED")
         raise
     else:
-        mlflow.end_run(status=RunStatus.to_string(RunStatus.FINISHED))
+        mlflow.end_run(status="FINISHED")
 
 
 def _param(v: Any) -> str:
@@ -126,6 +136,7 @@ def _param(v: Any) -> str:
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
     """Log finite numeric metrics of the active run (NaN and None are skipped)."""
+    mlflow = _mlflow()
     clean = {}
     for k, v in metrics.items():
         if v is None:
@@ -139,6 +150,7 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
 
 def log_table(df: pd.DataFrame, name: str) -> None:
     """Log an aggregate table as a CSV artifact of the active run (refusing personal data)."""
+    mlflow = _mlflow()
     frame = df.reset_index()
     personal = [c for c in frame.columns if str(c).lower() in PERSONAL_COLUMNS]
     if personal:
@@ -157,11 +169,13 @@ def log_table(df: pd.DataFrame, name: str) -> None:
 
 def log_file(path: str | Path, folder: str | None = None) -> None:
     """Log a file (a scenario, a cadence) as an artifact of the active run."""
+    mlflow = _mlflow()
     mlflow.log_artifact(str(path), artifact_path=folder)
 
 
 def log_figure(fig, name: str) -> None:
     """Log a matplotlib figure as a PNG artifact of the active run."""
+    mlflow = _mlflow()
     mlflow.log_figure(fig, f"figures/{name}.png")
 
 
@@ -182,6 +196,7 @@ def log_model(
     The input example is checked like a table: no personal columns or values. Returns
     ``(model_uri, version)``.
     """
+    _mlflow()
     import mlflow.sklearn
     from mlflow.models import infer_signature
 
@@ -223,12 +238,14 @@ def _trusted_types(model) -> list[str]:
 
 def set_alias(alias: str, version: str | int, *, registered_name: str = MODEL_NAME) -> None:
     """Point a registry alias (``champion``, ``challenger``) at a model version."""
+    mlflow = _mlflow()
     mlflow.set_tracking_uri(tracking_uri())
     mlflow.MlflowClient().set_registered_model_alias(registered_name, alias, str(version))
 
 
 def model_aliases(registered_name: str = MODEL_NAME) -> dict[str, str]:
     """Alias -> version of a registered model ({} if the model is not registered)."""
+    mlflow = _mlflow()
     mlflow.set_tracking_uri(tracking_uri())
     client = mlflow.MlflowClient()
     try:
@@ -240,6 +257,7 @@ def model_aliases(registered_name: str = MODEL_NAME) -> dict[str, str]:
 
 def load_model(alias: str = "champion", *, registered_name: str = MODEL_NAME):
     """Load the scikit-learn model an alias points at, with a clear error if there is none."""
+    _mlflow()
     import mlflow.sklearn
 
     model_version(alias, registered_name=registered_name)  # a clear error if there is none
@@ -248,6 +266,7 @@ def load_model(alias: str = "champion", *, registered_name: str = MODEL_NAME):
 
 def model_version(alias: str = "champion", *, registered_name: str = MODEL_NAME):
     """The registry entry an alias points at (its ``version``, ``tags`` and ``run_id``)."""
+    mlflow = _mlflow()
     aliases = model_aliases(registered_name)
     if alias not in aliases:
         raise LookupError(
@@ -261,6 +280,7 @@ def tag_model_version(alias: str, tags: Mapping[str, Any], *,
                       registered_name: str = MODEL_NAME) -> str:
     """Set tags on the model version an alias points at (e.g. the threshold chosen for it);
     returns the version. Values are checked for personal data like run tags."""
+    mlflow = _mlflow()
     _check_not_personal("model version tags", tags)
     mv = model_version(alias, registered_name=registered_name)
     client = mlflow.MlflowClient()
@@ -271,6 +291,7 @@ def tag_model_version(alias: str, tags: Mapping[str, Any], *,
 
 def run_params(run_id: str) -> dict[str, str]:
     """The parameters a run logged ({} if the run is gone)."""
+    mlflow = _mlflow()
     mlflow.set_tracking_uri(tracking_uri())
     try:
         return dict(mlflow.MlflowClient().get_run(run_id).data.params)

@@ -6,6 +6,7 @@ checks that every subclass of Result in the package is covered.
 
 from __future__ import annotations
 
+import inspect
 import io
 
 import matplotlib
@@ -22,8 +23,8 @@ def assert_result_protocol(obj, **plot_kwargs) -> None:
     repr naming its class, ``print_summary()`` printing the repr and the table, and
     ``plot(ax=None)`` that returns the axes it was given or new ones."""
     assert isinstance(obj, Result), f"{type(obj).__name__} does not subclass Result"
-    assert isinstance(type(obj).__dict__.get("summary", None) or getattr(type(obj), "summary"),
-                      property), f"{type(obj).__name__}.summary is not a property"
+    assert isinstance(inspect.getattr_static(type(obj), "summary"), property), (
+        f"{type(obj).__name__}.summary is not a property")
     summary = obj.summary
     assert isinstance(summary, pd.DataFrame), type(summary)
     text = repr(obj)

@@ -110,7 +110,7 @@ def test_interrupted_run_leaves_no_tables_and_is_not_finished(tmp_path, monkeypa
     monkeypatch.setattr(scenario, "simulate", flaky)
     out = tmp_path / "out"
     with pytest.raises(type(exc)):
-        run_scenario(read_scenario(_small(tmp_path)), out=out)
+        run_scenario(read_scenario(_small(tmp_path)), out=out, track=True)
     assert not out.exists() or not any(out.rglob("*"))
     runs = _runs()
     parent = [r for r in runs if r.data.tags.get("job") == "simulate"][0]

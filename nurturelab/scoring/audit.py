@@ -435,7 +435,7 @@ def psi(reference: Any, current: Any, *, bins: int = 10) -> tuple[float, pd.Data
     >>> round(value, 6)
     0.0
     >>> round(psi(np.zeros(500), np.ones(500))[0], 2)
-    13.82
+    13.79
     """
     r = pd.Series(np.asarray(reference)).reset_index(drop=True)
     c = pd.Series(np.asarray(current)).reset_index(drop=True)
