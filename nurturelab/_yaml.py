@@ -32,10 +32,11 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bo
 UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def load_yaml(path: str | Path, what: str, needs: str) -> Any:
+def load_yaml(path: str | Path, what: str, needs: str | None) -> Any:
     """The parsed content of a YAML file of kind ``what`` (``"cadence"``), or an error that
     starts with the file name: missing (FileNotFoundError), unreadable, not YAML, a repeated key,
-    or empty (ValueError, saying it ``needs`` something)."""
+    or empty (ValueError, saying it ``needs`` something; with ``needs=None`` an empty file is
+    an empty mapping)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -47,6 +48,8 @@ def load_yaml(path: str | Path, what: str, needs: str) -> Any:
         raw = yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML: {exc}") from None
+    if raw is None and needs is None:
+        return {}
     if raw is None:
         raise ValueError(f"{path}: the {what} file is empty; it needs {needs}.")
     return raw

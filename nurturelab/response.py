@@ -57,7 +57,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nurturelab import plots
 from nurturelab.cadence import EVENT_NAME
+from nurturelab.result import Result
 
 __all__ = [
     "CHANNELS",
@@ -371,34 +373,39 @@ def _hat_basis(minutes: np.ndarray, knots: np.ndarray) -> np.ndarray:
     return np.column_stack([np.interp(minutes, knots, eye[k]) for k in range(len(knots))])
 
 
-@dataclass(frozen=True)
-class ResponseFit:
+@dataclass(frozen=True, repr=False)
+class ResponseFit(Result):
     """A fitted response model: ``model`` (a :class:`ResponseModel`), ``summary`` (one row per
     fitted parameter: estimate, std_err, ci_low, ci_high), the touches it used, and ``notes``:
     one line per parameter the data could not identify, which keeps ``base_model``'s value."""
 
     model: ResponseModel
-    summary: pd.DataFrame = field(repr=False)
+    table: pd.DataFrame
     n_touches: int = 0
     n_answered: int = 0
     notes: tuple[str, ...] = ()
 
-    def __repr__(self) -> str:
-        return (f"<ResponseFit of {self.n_touches:,d} touches ({self.n_answered:,d} answered), "
-                f"{len(self.summary)} parameters>")
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row per fitted parameter: estimate, std_err, ci_low, ci_high."""
+        return self.table
+
+    def _describe(self) -> str:
+        return (f"{self.n_touches:,d} touches ({self.n_answered:,d} answered), "
+                f"{len(self.table)} parameters")
+
+    def _header(self) -> list[str]:
+        return [repr(self), *(f"note: {n}" for n in self.notes)]
 
     def covers(self, truth: ResponseModel) -> pd.Series:
         """For each fitted parameter, whether ``truth``'s value lies in its interval."""
-        true = pd.Series({k: _param_value(truth, k) for k in self.summary.index})
-        return (self.summary["ci_low"] <= true) & (true <= self.summary["ci_high"])
+        true = pd.Series({k: _param_value(truth, k) for k in self.table.index})
+        return (self.table["ci_low"] <= true) & (true <= self.table["ci_high"])
 
     def plot(self, ax=None):
         """The fitted speed-to-lead boost with its knots' intervals; returns the axes."""
-        if ax is None:
-            import matplotlib.pyplot as plt
-
-            _, ax = plt.subplots(figsize=(6, 3.5))
-        rows = self.summary[self.summary.index.str.startswith("speed@")]
+        ax = plots.axes(ax, figsize=(6, 3.5))
+        rows = self.table[self.table.index.str.startswith("speed@")]
         mins = [float(i.split("@")[1]) for i in rows.index]
         ax.plot(mins, rows["estimate"], marker="o", label="fitted")
         ax.fill_between(mins, rows["ci_low"], rows["ci_high"], alpha=0.25, label="95% CI")
@@ -525,7 +532,7 @@ def fit_response(
         tables.append(_coef_table(res_o, alpha))
     summary = pd.concat(tables)
     model = _model_from(summary["estimate"], base_model, knot_min)
-    return ResponseFit(model=model, summary=summary, n_touches=len(t),
+    return ResponseFit(model=model, table=summary, n_touches=len(t),
                        n_answered=int(t["answered"].sum()), notes=tuple(notes))
 
 

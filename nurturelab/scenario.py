@@ -33,10 +33,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
+from nurturelab._yaml import load_yaml
 from nurturelab.cadence import Cadence, get_cadence
 from nurturelab.response import ResponseModel
+from nurturelab.result import Result
 from nurturelab.simulation import Arrivals, SimulationResult, Team, World, kpis, simulate
 
 __all__ = ["Scenario", "ScenarioRun", "read_scenario", "run_scenario", "write_tables"]
@@ -120,12 +121,10 @@ def _build_world(spec: Mapping[str, Any], where: str, folder: Path) -> World:
 def read_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file (see the module docstring for its form)."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read the scenario: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+    try:  # the shared loader: a key given twice is refused, not silently overwritten
+        raw = load_yaml(path, "scenario", needs="a 'world' and optionally 'variants'")
+    except FileNotFoundError as exc:
+        raise ValueError(str(exc)) from None
     if not isinstance(raw, Mapping):
         raise ValueError(f"{path}: a scenario is a mapping with keys {sorted(_TOP)}")
     unknown = sorted(set(raw) - _TOP)
@@ -169,23 +168,35 @@ def write_tables(res: SimulationResult, out: Path) -> list[Path]:
             tmp.unlink(missing_ok=True)
 
 
-@dataclass
-class ScenarioRun:
-    """The outcome of running a scenario: the KPI table and each variant's result."""
+@dataclass(repr=False)
+class ScenarioRun(Result):
+    """The outcome of running a scenario: the KPI table (``summary``, one row per variant) and
+    each variant's :class:`~nurturelab.simulation.SimulationResult`."""
 
     scenario: Scenario
     results: dict[str, SimulationResult]
-    summary: pd.DataFrame
+    kpis: pd.DataFrame
     run_id: str | None = None
 
-    def __repr__(self) -> str:
-        return (f"<ScenarioRun {self.scenario.name!r}: {len(self.results)} variant(s), "
-                f"seed {self.scenario.seed}>")
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row per variant, one column per KPI (see :func:`nurturelab.simulation.kpis`)."""
+        return self.kpis
 
-    def plot(self, axes=None):
+    def _describe(self) -> str:
+        return (f"{self.scenario.name!r}, {len(self.results)} variant(s), seed "
+                f"{self.scenario.seed}")
+
+    def plot(self, ax=None, *, axes=None):
+        """Bars of the headline KPIs, one bar per variant: on ``axes`` (one per KPI), or on
+        ``ax`` for the conversion rate alone; returns the axes."""
         from nurturelab import plots
 
-        return plots.scenario_kpis(self.summary, axes=axes)
+        if axes is not None:
+            return plots.scenario_kpis(self.kpis, axes=axes)
+        if ax is not None:
+            return plots.scenario_kpis(self.kpis, axes=[ax], columns=("conversion_rate",))[0]
+        return plots.scenario_kpis(self.kpis)
 
 
 def run_scenario(

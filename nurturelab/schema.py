@@ -67,8 +67,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-import yaml
 from pandera.errors import SchemaErrors
+
+from nurturelab._yaml import load_yaml
 
 __all__ = [
     "ACTIVITY_NAMES",
@@ -245,10 +246,11 @@ def read_column_map(path: str | Path) -> ColumnMap:
     Unknown keys are errors that name the key.
     """
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"{path}: cannot read the column map: {exc}") from exc
+    try:  # the shared loader refuses a key given twice
+        raw = load_yaml(path, "column map", needs=None)
+    except (FileNotFoundError, ValueError) as exc:
+        why = str(exc).removeprefix(f"{path}: ")
+        raise ValueError(f"{path}: cannot read the column map: {why}") from None
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: a column map is a mapping with 'leads' and/or 'events'")
     unknown = set(raw) - {"leads", "events"}

@@ -18,9 +18,9 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from nurturelab._util import rate_ci
+from nurturelab._yaml import load_yaml
 
 __all__ = [
     "DEFAULT_ICP",
@@ -140,7 +140,7 @@ def read_icp_rules(path: str | Path) -> IcpRules:
           - {column: company_size, op: ">=", value: 50, points: 0.2}
     """
     path = Path(path)
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = load_yaml(path, "fit rules", needs=None)  # refuses a key given twice
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: fit rules are a mapping with 'base' and 'rules'")
     unknown = set(raw) - {"base", "rules"}

@@ -39,8 +39,10 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from nurturelab import plots
 from nurturelab.cadence import EVENT_CHANNEL, EVENT_NAME, Cadence, get_cadence
 from nurturelab.response import DEFAULT_RESPONSE, ResponseModel, expit, logit
+from nurturelab.result import Result
 from nurturelab.schema import CHANNEL_DTYPE, INTENT_DTYPE, PERSONALISATION_DTYPE, TYPE_DTYPE
 
 __all__ = [
@@ -402,11 +404,12 @@ class _Log:
 # --------------------------------------------------------------------------------------------
 # The run
 # --------------------------------------------------------------------------------------------
-@dataclass
-class SimulationResult:
+@dataclass(repr=False)
+class SimulationResult(Result):
     """Tables of one run: ``leads`` and ``events`` (the data contract), ``tasks`` (one row per
     planned rep touch: due, started (NaT if skipped), skipped, wait_minutes), ``queue`` (hourly
-    length of the rep queue) and ``utilisation`` (rep time worked over rep time available)."""
+    length of the rep queue) and ``utilisation`` (rep time worked over rep time on shift while
+    leads arrive). ``summary`` is the run's KPI table (:func:`kpis`), computed on first use."""
 
     world: World
     seed: int
@@ -415,14 +418,30 @@ class SimulationResult:
     tasks: pd.DataFrame = field(repr=False)
     queue: pd.DataFrame = field(repr=False)
     utilisation: float = 0.0
+    _kpis: dict | None = field(default=None, init=False, compare=False)
 
-    def __repr__(self) -> str:
-        return (f"<SimulationResult {self.world.cadence.name!r}: {len(self.leads):,d} leads, "
-                f"{len(self.events):,d} events, {self.world.team.reps} reps, seed {self.seed}>")
+    def _describe(self) -> str:
+        return (f"{self.world.cadence.name!r}, {len(self.leads):,d} leads, "
+                f"{len(self.events):,d} events, {self.world.team.reps} reps, seed {self.seed}")
 
     def kpis(self) -> dict[str, float]:
         """The headline KPIs (see :func:`nurturelab.simulation.kpis`)."""
-        return kpis(self)
+        if self._kpis is None:
+            self._kpis = kpis(self)
+        return dict(self._kpis)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """The headline KPIs, one row each (column ``value``)."""
+        return pd.DataFrame({"value": self.kpis()}).rename_axis("kpi")
+
+    def plot(self, ax=None):
+        """The hourly length of the rep queue over the run; returns the axes."""
+        ax = plots.axes(ax, figsize=(9, 3.5))
+        ax.plot(self.queue["ts"], self.queue["queue_length"], lw=1)
+        ax.set_ylabel("rep tasks waiting")
+        ax.set_title(f"Follow-up queue: {self.world.cadence.name}, {self.world.team.reps} reps")
+        return ax
 
 
 def _draw_streams(world: World, seed: int) -> dict[str, Any]:

@@ -143,3 +143,14 @@ def test_progress_bar_only_for_long_runs():
     bar("big", 100, 100)
     assert "50%" in buf.getvalue() and "100%" in buf.getvalue()
     assert buf.getvalue().endswith("\n")
+
+
+def test_a_key_given_twice_is_refused(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("name: twice\nseed: 1\nseed: 2\nworld: {leads: 10}\n")
+    with pytest.raises(ValueError, match=r"twice.yaml.*key 'seed' is given twice"):
+        read_scenario(path)
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("name: n\nworld:\n  team: {reps: 2, reps: 3}\n")
+    with pytest.raises(ValueError, match=r"key 'reps' is given twice"):
+        read_scenario(nested)

@@ -1007,3 +1007,15 @@ def test_column_map_maps_touch_details(tmp_path, leads):
     filled = read_events(write_csv(tmp_path / "e2.csv", events_frame()), leads,
                          ColumnMap(events=TableMap(constants={"personalisation": "token"})))
     assert filled["personalisation"].eq("token").all()
+
+
+def test_a_column_map_key_given_twice_is_refused(tmp_path):
+    from nurturelab.schema import read_column_map
+
+    path = tmp_path / "map.yaml"
+    path.write_text("leads:\n  columns: {lead_id: a, lead_id: b}\n")
+    with pytest.raises(ValueError, match=r"map.yaml.*key 'lead_id' is given twice"):
+        read_column_map(path)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert read_column_map(empty).leads.columns == {}

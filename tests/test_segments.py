@@ -135,3 +135,12 @@ def test_segment_rates_counts_and_wilson_intervals():
     assert t["leads"].sum() == len(leads)
     with pytest.raises(KeyError, match="cannot group by"):
         segment_rates(seg, out, events, by=("region",))
+
+
+def test_fit_rules_key_given_twice_is_refused(tmp_path):
+    from nurturelab.segments import read_icp_rules
+
+    path = tmp_path / "icp.yaml"
+    path.write_text("base: 0.1\nbase: 0.2\nrules: []\n")
+    with pytest.raises(ValueError, match=r"key 'base' is given twice"):
+        read_icp_rules(path)
