@@ -1,4 +1,5 @@
-"""nurturelab.experiment: assignment, design, analysis and monitoring of A/B tests.
+"""nurturelab.experiment: assignment, design, statistics, analysis and monitoring of A/B tests
+(the simulated experiments are tested in test_sweep.py and test_experiment_simulated.py).
 
 Four kinds of test: validation messages; exact agreement with the wrapped libraries
 (statsmodels, scipy, lifelines) on fixed inputs; agreement with theory (textbook sample sizes,
@@ -35,8 +36,10 @@ from statsmodels.stats.proportion import (  # noqa: E402
 )
 
 from nurturelab import experiment as X  # noqa: E402
+from nurturelab.experiment import sequential  # noqa: E402
 from nurturelab.funnel import outcomes  # noqa: E402
 from nurturelab.simulation import World, simulate  # noqa: E402
+from tests.resultcheck import assert_result_protocol  # noqa: E402
 
 Z99 = stats.norm.isf(0.005)  # two-sided 99% bounds for the studies' rates
 
@@ -224,6 +227,21 @@ def test_srm_check_with_planned_shares_and_its_tables():
     assert got.plot() is not None
 
 
+def test_srm_result_keeps_the_result_protocol():
+    ok, bad = X.srm_check({"a": 10_000, "b": 10_000}), X.srm_check({"a": 20_400, "b": 19_600})
+    for res in (ok, bad):
+        assert_result_protocol(res)
+    assert repr(bad) == "<SRMResult: a=20,400, b=19,600; chi2=16, p=6.33e-05, mismatch=True>"
+    # the printed summary: the repr, the conclusion in words, then the per-arm table
+    lines = bad.to_text().splitlines()
+    assert lines[0] == repr(bad) and lines[1] == bad.message
+    assert lines[1].startswith("SAMPLE RATIO MISMATCH: the arms received a 20,400 / b 19,600")
+    assert lines[2].split() == ["observed", "expected", "observed_share", "expected_share"]
+    assert lines[4].split() == ["a", "20400", "20,000.000", "0.510", "0.500"]
+    assert ok.message.startswith("Sample ratio OK: a 10,000 / b 10,000 leads")
+    assert str(ok) == ok.to_text()
+
+
 # --------------------------------------------------------------------------------------------
 # Design
 # --------------------------------------------------------------------------------------------
@@ -346,6 +364,25 @@ def test_difference_and_lift_intervals_cover_the_truth(n, p_c, p_t):
     assert lift_cover >= lo, lift_cover
     if n >= 1000:
         assert diff_cover <= hi and lift_cover <= hi
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_holm_matches_statsmodels(seed):
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0, 0.2, 1 + seed * 3)
+    p[::4] = p[0]  # ties
+    assert X.holm(p) == pytest.approx(multipletests(p, method="holm")[1], abs=1e-15)
+    with_nan = np.append(p, np.nan)[::-1]
+    got = X.holm(with_nan)
+    assert np.isnan(got[0]) and got[1:] == pytest.approx(X.holm(p[::-1]), abs=1e-15)
+
+
+def test_holm_edge_cases():
+    assert X.holm([]).tolist() == [] and X.holm([0.3]).tolist() == [0.3]
+    assert X.holm([0.6, 0.7]).tolist() == [1.0, 1.0]  # capped at 1
+    assert np.isnan(X.holm([np.nan])).all()
+    with pytest.raises(ValueError, match=r"holm 'p_values' must be numbers between 0 and 1"):
+        X.holm([0.1, 1.5])
 
 
 # --------------------------------------------------------------------------------------------
@@ -499,6 +536,30 @@ def test_analyze_text_plots_and_validity_note(result):
     assert res.plot(ax=given) is given
 
 
+def test_experiment_result_keeps_the_result_protocol(result):
+    _, res = result
+    assert_result_protocol(res)
+    assert_result_protocol(res, metric="replied")
+    assert res.summary is res.table and res.to_frame().equals(res.table.reset_index())
+    assert repr(res) == ("<ExperimentResult: 3 arms (control 'a'), 4,500 leads, metrics "
+                         "['replied', 'converted'], alpha 0.05; sample ratio ok>")
+    lines = res.to_text().splitlines()
+    assert lines[0] == repr(res)
+    assert lines[1] == "Experiment: control 'a' against 'b', 'c' — 4,500 leads, alpha 0.05"
+    # the decision table follows: one line per (metric, arm) under two header lines
+    table = res.decision_table().to_string().splitlines()
+    assert lines[3:3 + len(table)] == table and len(table) == 2 + 6
+    assert "significant: higher" in lines[3 + 2 + 5]  # converted, c (the sixth row)
+    # time to conversion is printed with the decimals asked for
+    km = lines.index("Time to conversion (Kaplan-Meier):")
+    median_a = res.survival.loc["a", "median_days"]
+    assert lines[km + 3].split()[:4] == ["a", "1500", f"{res.survival.loc['a', 'events']:d}",
+                                         f"{median_a:,.3f}" if np.isfinite(median_a) else "inf"]
+    assert f"{res.survival.loc['a', 'converted_30d']:.5f}" in res.to_text(decimals=5)
+    with pytest.raises(ValueError, match=r"'metric' must be one of \['replied', 'converted'\]"):
+        res.plot(metric="opened")
+
+
 def test_analyze_warns_loudly_on_a_sample_ratio_mismatch_and_skips_survival():
     table = _trial({"a": 2200, "b": 1800}, {"a": {"converted": 0.1}, "b": {"converted": 0.1}},
                    seed=3, survival=False)
@@ -557,7 +618,7 @@ def test_monitor_default_tau_is_fixed_by_the_first_informative_look():
     rng = np.random.default_rng(1)
     looks = _looks(rng, 0.1, 0.12, 300, 10)
     full = X.monitor(looks)
-    s = X._tuning_ratio(0.05)
+    s = sequential._tuning_ratio(0.05)
     assert 8.1 < s < 8.3
     q = (looks.loc[0, "x_c"] + looks.loc[0, "x_t"]) / 600
     assert full.attrs["tau"] == pytest.approx(math.sqrt(s * q * (1 - q) * (2 / 300)))
@@ -596,6 +657,27 @@ def test_monitor_stops_under_an_alternative_and_its_sequence_covers_the_truth():
     # once it stops, the sequence lies above zero and keeps the sign of the effect
     m = runs[0]
     assert m["stop"].any() and (m.loc[m["stop"], "cs_low"] > 0).all()
+
+
+def test_weekly_looks_names_itself_when_a_metric_column_is_not_boolean():
+    # the check was analyze's and said "analyze:" when weekly_looks called it
+    t = pd.DataFrame({"arm": ["a", "b"], "contacted": ["yes", "no"]},
+                     index=pd.Index(["w", "x"], name="lead_id"))
+    when = pd.Series(pd.to_datetime(["2026-01-05", "2026-01-06"], utc=True), index=t.index)
+    with pytest.raises(ValueError, match=r"^weekly_looks: metric column 'contacted' must hold "
+                                         r"booleans \(or 0/1\)"):
+        X.weekly_looks(t, when, control="a", treatment="b")
+
+
+def test_counts_may_be_numpy_numbers_but_not_bools_or_text():
+    assert X.compare_proportions(np.int64(10), np.int64(100), 12.0, 100) == \
+        X.compare_proportions(10, 100, 12, 100)
+    for bad in (True, "10", None):
+        with pytest.raises(TypeError, match=r"compare_proportions 'x_c' must be a whole number "
+                                            r">= 0\. Got"):
+            X.compare_proportions(bad, 100, 12, 100)
+    with pytest.raises(ValueError, match=r"'n_t' must be a whole number >= 0\. Got 10.5"):
+        X.compare_proportions(1, 10, 1, 10.5)
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from nurturelab import paths, tracking
 from nurturelab.cli import main
 from nurturelab.simulation import Team, World
 from nurturelab.sweep import SimExperiment, ab_export, replication_seeds, run_experiment, sweep
+from tests.resultcheck import assert_result_protocol
 
 SIMS = paths.project_root() / "simulations"
 SMALL = {"seed_14_day": World(leads=200), "instant": World(leads=200, cadence="instant")}
@@ -52,6 +53,7 @@ def test_common_random_numbers_reduce_variance():
     s = exp.summary
     assert s.loc[("contact_rate", "instant"), "diff"] > 0  # an instant touch contacts more
     assert "variance of paired differences" in str(exp)
+    assert_result_protocol(exp, metric="contact_rate")
 
 
 def test_same_arm_twice_under_crn_differs_by_exactly_nothing():
@@ -114,6 +116,14 @@ def test_cli_compare_two_files_is_a_parent_run_with_a_child_per_arm_and_replicat
     assert main(["compare", *files, "--replications", "2", "--leads", "100"]) == 0
     out = capsys.readouterr().out
     assert "speed_to_lead" in out and "spacing" in out and "p_holm" in out
+    # the experiment prints as its one-line repr over a clean table, no object dump
+    lines = out.splitlines()
+    head = lines.index("<SimExperiment: 2 arms x 2 replications, control 'speed_to_lead', "
+                       "common random numbers>")
+    assert lines[head + 2].split() == ["mean", "ci_low", "ci_high", "diff", "diff_low",
+                                       "diff_high", "p_holm"]
+    assert lines[head + 4].split()[:2] == ["contact_rate", "speed_to_lead"]
+    assert "object at 0x" not in out and "SimExperiment(" not in out
     run_id = re.search(r"MLflow run ([0-9a-f]{32})", out).group(1)
     runs = _runs()
     parent = [r for r in runs if r.info.run_id == run_id][0]

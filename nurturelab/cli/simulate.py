@@ -49,35 +49,20 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from nurturelab.experiment import arms_from_scenarios, log_experiment, run_experiment
     from nurturelab.scenario import read_scenario
-    from nurturelab.sweep import log_experiment, run_experiment
 
     try:
         scenarios = [read_scenario(f).with_overrides(leads=args.leads) for f in args.files]
+        arms = arms_from_scenarios(scenarios, args.files)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-    if len(scenarios) == 1:  # one file: its baseline and variants are the arms
-        arms = dict(scenarios[0].worlds)
-        name = scenarios[0].name
-    else:  # several files: each file's baseline world is an arm
-        arms = {}
-        for sc, f in zip(scenarios, args.files, strict=True):
-            key = sc.name if sc.name not in arms else Path(f).stem
-            if key in arms:
-                print(f"error: two files give the arm name {key!r}; compare different "
-                      "scenarios (each file's baseline world is an arm)", file=sys.stderr)
-                return EXIT_INVALID
-            arms[key] = sc.worlds["baseline"]
-        name = " vs ".join(arms)
-    if len(arms) < 2:
-        print("error: compare needs at least two arms (two files, or one file with variants)",
-              file=sys.stderr)
         return EXIT_INVALID
     if args.control is not None and args.control not in arms:
         print(f"error: --control must be one of the arms {list(arms)}. Got {args.control!r}.",
               file=sys.stderr)
         return EXIT_INVALID
+    name = scenarios[0].name if len(scenarios) == 1 else " vs ".join(arms)
     seed = scenarios[0].seed if args.seed is None else args.seed
     sizes = sorted({w.leads for w in arms.values()})
     print(f"Comparing {len(arms)} arms ({', '.join(arms)}) over {args.replications} "

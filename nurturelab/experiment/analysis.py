@@ -1,0 +1,491 @@
+"""The analysis of an experiment: one row per lead, then every treatment arm against the control.
+
+:func:`lead_table` turns the ``leads`` and ``events`` tables of :mod:`nurturelab.schema` into one
+row per lead with its arm and outcomes; :func:`analyze` compares every treatment arm with the
+control on every metric (Newcombe and log-ratio intervals, z or Fisher p-values, Holm across
+arms, Bayesian probability to beat control, Kaplan-Meier time to conversion) and checks the
+sample ratio (:func:`~nurturelab.experiment.srm_check`). The result is an
+:class:`ExperimentResult`.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.proportion import proportion_confint
+
+from nurturelab.checks import need_columns
+from nurturelab.experiment._args import bool_column, probability
+from nurturelab.experiment.statistics import (
+    SRMResult,
+    compare_proportions,
+    holm,
+    prob_beat_control,
+    srm_check,
+)
+from nurturelab.funnel import DEFAULT_FUNNEL, POSITIVE_RESPONSES, Funnel, outcomes
+from nurturelab.plots import axes
+from nurturelab.result import Result, format_table
+
+__all__ = ["METRICS", "SURVIVAL_HORIZONS", "ExperimentResult", "analyze", "lead_table"]
+
+METRICS = ("contacted", "replied", "qualified", "converted")
+"""The per-lead outcomes :func:`lead_table` computes and :func:`analyze` compares by default."""
+
+SURVIVAL_HORIZONS = (30, 60, 90)
+"""Days at which :func:`analyze` reads the Kaplan-Meier cumulative conversion."""
+
+_COMPARISON_COLUMNS = ("diff", "diff_low", "diff_high", "lift", "lift_low", "lift_high",
+                       "p_value", "p_holm", "test", "significant", "prob_beat_control")
+
+
+# --------------------------------------------------------------------------------------------
+# One row per lead
+# --------------------------------------------------------------------------------------------
+def lead_table(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    arm_column: str = "arm",
+    funnel: Funnel = DEFAULT_FUNNEL,
+    as_of: Any = None,
+) -> pd.DataFrame:
+    """Each lead's arm and outcomes as of a timestamp: the table :func:`analyze` reads.
+
+    Parameters
+    ----------
+    leads, events : DataFrame
+        Tables of the data contract (:mod:`nurturelab.schema`).
+    arm_column : str
+        Column holding the arm. Read from ``leads`` when it has that column, otherwise from the
+        first non-null value (in time order) among the lead's ``events`` (all of them: the
+        assignment is not an outcome, so events after ``as_of`` still tell it). Leads seen in
+        more than one arm keep the first and are counted in a warning.
+    funnel : Funnel
+        Stages and exit rules (see :func:`nurturelab.funnel.outcomes`).
+    as_of : timestamp-like, optional
+        Outcomes as of this time; defaults to the latest timestamp in the data.
+
+    Returns
+    -------
+    DataFrame indexed by ``lead_id``, one row per lead created by ``as_of`` that has an arm:
+        ``arm`` (str); ``contacted`` (reached the second stage), ``replied`` (any ``reply`` or
+        ``connect`` response), ``qualified`` (reached the third stage), ``converted`` (bools);
+        ``duration_days`` and ``censored`` (time to conversion or to ``as_of``).
+        Leads without an arm are dropped, with a warning that says how many.
+
+    Raises
+    ------
+    KeyError
+        If neither ``leads`` nor ``events`` has ``arm_column``.
+
+    Examples
+    --------
+    >>> leads = pd.DataFrame({"lead_id": ["l1", "l2"], "source": "web", "arm": ["a", "b"],
+    ...                       "created_at": pd.to_datetime(["2026-01-05"] * 2, utc=True)})
+    >>> events = pd.DataFrame({"lead_id": ["l1"], "type": ["response"], "name": ["reply"],
+    ...                        "ts": pd.to_datetime(["2026-01-06"], utc=True)})
+    >>> table = lead_table(leads, events)
+    >>> table["arm"].to_dict(), table["replied"].to_dict()
+    ({'l1': 'a', 'l2': 'b'}, {'l1': True, 'l2': False})
+    """
+    need_columns(leads, ("lead_id", "created_at"), "lead_table 'leads'")
+    need_columns(events, ("lead_id", "ts", "type", "name"), "lead_table 'events'")
+    if arm_column in leads.columns:
+        arm_by_lead = leads.set_index("lead_id")[arm_column]
+    elif arm_column in events.columns:
+        arm_by_lead = _arm_from_events(events, arm_column)
+    else:
+        raise KeyError(
+            f"lead_table: neither 'leads' nor 'events' has the arm column {arm_column!r}. "
+            f"leads has {list(leads.columns)}, events has {list(events.columns)}; pass "
+            "arm_column='<name>' if the arm is stored under another name."
+        )
+    out = outcomes(leads, events, funnel, as_of)
+    ev = events[events["ts"] <= out.attrs["as_of"]]
+    replied_ids = ev.loc[ev["type"].astype("object").eq("response")
+                         & ev["name"].astype("object").isin(POSITIVE_RESPONSES), "lead_id"]
+    arm = arm_by_lead.reindex(out.index)
+    arm = arm.astype("object").where(arm.notna(), None)
+    table = pd.DataFrame(
+        {
+            "arm": arm.map(lambda a: None if a is None else str(a)),
+            "contacted": out["stage_index"].ge(1).to_numpy(),
+            "replied": out.index.isin(replied_ids),
+            "qualified": out["stage_index"].ge(2).to_numpy(),
+            "converted": out["converted"].to_numpy(dtype=bool),
+            "duration_days": out["duration_days"].to_numpy(dtype=float),
+            "censored": out["censored"].to_numpy(dtype=bool),
+        },
+        index=out.index,
+    )
+    missing = int(table["arm"].isna().sum())
+    if missing:
+        warnings.warn(
+            f"lead_table: {missing:,d} of {len(table):,d} leads have no arm in {arm_column!r} "
+            "and were dropped from the table",
+            UserWarning,
+            stacklevel=2,
+        )
+        table = table[table["arm"].notna()]
+    table.attrs["as_of"] = out.attrs["as_of"]
+    return table
+
+
+def _arm_from_events(events: pd.DataFrame, arm_column: str) -> pd.Series:
+    """Each lead's first non-null arm in time order; warns about leads seen in several arms."""
+    ev = events.loc[events[arm_column].notna(), ["lead_id", "ts", arm_column]]
+    ev = ev.sort_values("ts", kind="stable")
+    arms = ev[arm_column].astype(str)
+    several = arms.groupby(ev["lead_id"]).nunique()
+    crossed = int((several > 1).sum())
+    if crossed:
+        warnings.warn(
+            f"lead_table: {crossed:,d} leads carry more than one arm in events[{arm_column!r}]; "
+            "each keeps its first. Leads that switch arms contaminate the comparison.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return arms.groupby(ev["lead_id"]).first()
+
+
+# --------------------------------------------------------------------------------------------
+# The analysis of an experiment
+# --------------------------------------------------------------------------------------------
+def _wrap(text: str, width: int = 100, indent: str = "") -> str:
+    return "\n".join(textwrap.fill(line, width, initial_indent=indent,
+                                    subsequent_indent=indent + ("  " if indent else ""))
+                      for line in text.splitlines())
+
+
+def _validity_note(result_arms: int, srm: SRMResult, has_survival: bool) -> str:
+    lines = [
+        "Fixed-horizon statistics: the p-values and intervals above are valid only for one "
+        "analysis at the sample size planned in advance (see sample_size). Looking at them "
+        "every week and stopping when one dips below alpha inflates false positives several "
+        "times over (peeking); for weekly looks use monitor(), whose always-valid p-values and "
+        "confidence sequences may be read at every look.",
+    ]
+    if result_arms > 2:
+        lines.append(
+            f"p_holm corrects for the {result_arms - 1} treatment arms within each metric "
+            "(Holm); the metrics are not corrected against each other, so name one primary "
+            "metric before the test and read the others as secondary."
+        )
+    else:
+        lines.append("The metrics are not corrected against each other: name one primary "
+                     "metric before the test and read the others as secondary.")
+    lines.append("prob_beat_control is a Bayesian description (uniform prior), not a test.")
+    if has_survival:
+        lines.append(
+            "Time to conversion counts leads that have not converted yet as censored; recent "
+            "leads have had little time to convert, so read the 60/90-day columns with care."
+        )
+    if srm.mismatch:
+        lines.append(srm.message)
+    return "\n".join(lines)
+
+
+@dataclass(repr=False)
+class ExperimentResult(Result):
+    """The analysis of one experiment (see :func:`analyze`).
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per (metric, arm): ``n, successes, rate, rate_low, rate_high`` (Wilson) and, for
+        treatment arms, ``diff, diff_low, diff_high, lift, lift_low, lift_high, p_value,
+        p_holm, test, significant, prob_beat_control``. Also :attr:`summary`.
+    srm : SRMResult
+    survival : DataFrame
+        Per arm: ``n, events, median_days`` (Kaplan-Meier median time to conversion; ``inf``
+        while fewer than half the arm has converted) and ``converted_30d``, ``converted_60d``,
+        ``converted_90d`` (``1 - S(t)``; NaN beyond the arm's longest follow-up). Empty when the
+        table has no ``duration_days``/``censored``. ``attrs["logrank_p"]`` holds the log-rank
+        p-value too.
+    control : str
+    alpha : float
+    validity : str
+        When the numbers may be trusted, in plain words.
+    logrank_p : float
+        Log-rank test across all arms (NaN without survival columns).
+    km : dict of str -> lifelines.KaplanMeierFitter
+        The fitted curves, for :meth:`plot_survival`.
+    """
+
+    table: pd.DataFrame
+    srm: SRMResult
+    survival: pd.DataFrame
+    control: str
+    alpha: float
+    validity: str
+    logrank_p: float = math.nan
+    km: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row per (metric, arm): the rates with their intervals and, for treatment arms,
+        the comparison with the control (see :attr:`table`)."""
+        return self.table
+
+    @property
+    def arms(self) -> list[str]:
+        return list(dict.fromkeys(self.table.index.get_level_values("arm")))
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(dict.fromkeys(self.table.index.get_level_values("metric")))
+
+    def to_frame(self) -> pd.DataFrame:
+        """The summary as a flat table (``metric`` and ``arm`` as columns)."""
+        return self.table.reset_index()
+
+    def _describe(self) -> str:
+        n = sum(self.srm.counts.values())
+        srm = "SAMPLE RATIO MISMATCH" if self.srm.mismatch else "sample ratio ok"
+        return (f"{len(self.arms)} arms (control {self.control!r}), {n:,d} leads, metrics "
+                f"{self.metrics}, alpha {self.alpha:g}; {srm}")
+
+    def _header(self) -> list[str]:
+        n = sum(self.srm.counts.values())
+        treated = ", ".join(repr(a) for a in self.arms if a != self.control)
+        return [repr(self), f"Experiment: control {self.control!r} against {treated} — "
+                            f"{n:,d} leads, alpha {self.alpha:g}"]
+
+    def decision_table(self) -> pd.DataFrame:
+        """The summary as formatted text, one row per (metric, arm), with a decision column."""
+        rows = [self._decision_row(metric, arm, r) for (metric, arm), r in self.table.iterrows()]
+        table = pd.DataFrame(rows).set_index(["metric", "arm"])
+        return table.rename(columns={"rate": f"rate [{100 * (1 - self.alpha):g}% CI]"})
+
+    def _decision_row(self, metric: str, arm: str, r: pd.Series) -> dict[str, str]:
+        def pct(v: float) -> str:
+            return "-" if pd.isna(v) else f"{100 * v:.2f}%"
+
+        def pts(v: float) -> str:
+            return "-" if pd.isna(v) else f"{100 * v:+.2f}"
+
+        def interval(name: str, fmt) -> str:
+            return f"{fmt(r[name])} [{fmt(r[name + '_low'])}, {fmt(r[name + '_high'])}]"
+
+        treated = arm != self.control
+        if not treated:
+            decision = "control"
+        elif r["n"] > 0:
+            decision = ("significant: " + ("higher" if r["diff"] > 0 else "lower")
+                        if bool(r["significant"]) else "no significant difference")
+        else:
+            decision = "-"
+        return {
+            "metric": metric,
+            "arm": arm,
+            "n": f"{int(r['n']):,d}",
+            "rate": interval("rate", pct),
+            "diff (pts)": interval("diff", pts) if treated else "",
+            "lift (%)": interval("lift", pts) if treated else "",
+            "p": f"{r['p_value']:.3g}" if treated else "",
+            "p_holm": f"{r['p_holm']:.3g}" if treated else "",
+            "P(beat)": f"{r['prob_beat_control']:.3f}" if treated else "",
+            "decision": decision,
+        }
+
+    def to_text(self, decimals: int = 3) -> str:
+        """The header, the decision table, the sample ratio check, time to conversion (with
+        ``decimals`` places) and the validity note, as :meth:`print_summary` prints them."""
+        parts = [*self._header(), "", self.decision_table().to_string(), "",
+                 _wrap(self.srm.message)]
+        if len(self.survival):
+            parts += ["", "Time to conversion (Kaplan-Meier):",
+                      format_table(self.survival, decimals),
+                      f"log-rank p = {self.logrank_p:.3g}"]
+        parts += ["", "Validity:", _wrap(self.validity, indent="  ")]
+        return "\n".join(parts)
+
+    def plot(self, ax=None, metric: str = "converted"):
+        """Rate of ``metric`` per arm with its Wilson interval; returns the axes."""
+        if metric not in self.metrics:
+            raise ValueError(f"ExperimentResult.plot 'metric' must be one of {self.metrics}. "
+                             f"Got {metric!r} instead.")
+        ax = axes(ax, figsize=(6, 3.5))
+        s = self.table.xs(metric, level="metric")
+        y = np.arange(len(s))[::-1]
+        rate = s["rate"].to_numpy(dtype=float)
+        err = [rate - s["rate_low"].to_numpy(dtype=float),
+               s["rate_high"].to_numpy(dtype=float) - rate]
+        colors = ["#555555" if a == self.control else "#3a7ca5" for a in s.index]
+        for yi, r, lo, hi, c in zip(y, rate, err[0], err[1], colors, strict=True):
+            ax.errorbar(r, yi, xerr=[[lo], [hi]], fmt="o", color=c, capsize=4)
+        ax.axvline(s.loc[self.control, "rate"], color="#555555", ls=":", lw=1)
+        ax.set_yticks(y, [f"{a} (control)" if a == self.control else str(a) for a in s.index])
+        ax.set_xlabel(f"{metric} rate ({100 * (1 - self.alpha):g}% Wilson interval)")
+        ax.set_title(f"{metric.capitalize()} by arm")
+        return ax
+
+    def plot_survival(self, ax=None):
+        """Kaplan-Meier cumulative conversion (``1 - S(t)``) per arm; returns the axes."""
+        if not self.km:
+            raise ValueError("ExperimentResult.plot_survival needs the 'duration_days' and "
+                             "'censored' columns in the analysed table; they were absent.")
+        ax = axes(ax, figsize=(6, 4))
+        for arm, kmf in self.km.items():
+            kmf.plot_cumulative_density(ax=ax, label=str(arm), ci_alpha=0.15)
+        ax.set_xlabel("days since the lead was created")
+        ax.set_ylabel("converted (Kaplan-Meier)")
+        ax.set_title(f"Time to conversion (log-rank p = {self.logrank_p:.3g})")
+        return ax
+
+
+def analyze(
+    table: pd.DataFrame,
+    *,
+    control: str,
+    metrics: Sequence[str] = METRICS,
+    alpha: float = 0.05,
+    expected_share: Mapping[str, float] | None = None,
+) -> ExperimentResult:
+    """Compare every treatment arm with the control on every metric.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per lead with ``arm`` and one boolean column per metric, as from
+        :func:`lead_table`. With ``duration_days`` and ``censored`` the time to conversion is
+        compared too (Kaplan-Meier per arm, log-rank test across arms); without them that part
+        is skipped. Rows with no arm are dropped with a warning.
+    control : str
+        The arm the others are compared with.
+    metrics : sequence of str
+        Metric columns, :data:`METRICS` by default.
+    alpha : float
+        Significance level; intervals are ``1 - alpha``.
+    expected_share : mapping arm -> float, optional
+        Planned shares for the sample ratio check; equal by default. An arm planned but absent
+        from ``table`` counts as having received no leads.
+
+    Returns
+    -------
+    ExperimentResult
+        Per metric and treatment arm: :func:`compare_proportions` (``test="auto"``), Holm's
+        correction across the treatment arms of that metric (``p_holm``, ``significant`` when
+        ``p_holm < alpha``) and :func:`prob_beat_control`.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> table = pd.DataFrame({"arm": np.repeat(["a", "b"], 2000),
+    ...                       "converted": rng.random(4000) < np.repeat([0.10, 0.14], 2000)})
+    >>> res = analyze(table, control="a", metrics=["converted"])
+    >>> row = res.summary.loc[("converted", "b")]
+    >>> int(row["n"]), bool(row["significant"])
+    (2000, True)
+    """
+    where = "analyze"
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    if not metrics:
+        raise ValueError(f"{where} 'metrics' must name at least one metric column.")
+    need_columns(table, ["arm", *metrics], f"{where} 'table'")
+    alpha = probability(alpha, "alpha", where)
+    no_arm = table["arm"].isna()
+    if no_arm.any():
+        warnings.warn(f"analyze: {int(no_arm.sum()):,d} rows have no arm and were left out",
+                      UserWarning, stacklevel=2)
+        table = table[~no_arm]
+    arm_col = table["arm"].astype(str)
+    observed = sorted(arm_col.unique())
+    if control not in observed:
+        raise ValueError(f"{where} 'control' must be one of the arms {observed}. Got "
+                         f"{control!r} instead.")
+    if len(observed) < 2:
+        raise ValueError(f"{where} needs at least two arms in the table. Got {observed}.")
+    arms = [control] + [a for a in observed if a != control]
+
+    counts = arm_col.value_counts()
+    planned = list(map(str, expected_share)) if expected_share is not None else []
+    srm_arms = arms + [a for a in planned if a not in arms]
+    srm = srm_check({a: int(counts.get(a, 0)) for a in srm_arms}, expected_share)
+
+    rows = [row for metric in metrics
+            for row in _compare_metric(bool_column(table, metric, where), arm_col, arms,
+                                       metric, alpha)]
+    survival, logrank_p, km = _survival(table, arm_col, arms)
+    validity = _validity_note(len(arms), srm, bool(km))
+    return ExperimentResult(table=_comparison_frame(rows), srm=srm, survival=survival,
+                            control=control, alpha=alpha, validity=validity,
+                            logrank_p=logrank_p, km=km)
+
+
+def _compare_metric(hit: np.ndarray, arm_col: pd.Series, arms: list[str], metric: str,
+                    alpha: float) -> list[dict[str, Any]]:
+    """One row per arm (the control first) for one metric: its rate with the Wilson interval
+    and, for a treatment arm, the comparison with the control, Holm-adjusted across arms."""
+    hit = pd.Series(hit, index=arm_col.index)
+    x = hit.groupby(arm_col).sum()
+    n = hit.groupby(arm_col).size()
+    control = arms[0]
+    x_c, n_c = int(x[control]), int(n[control])
+    lo, hi = proportion_confint(x.reindex(arms).to_numpy(), n.reindex(arms).to_numpy(),
+                                alpha=alpha, method="wilson")
+    block = []
+    for k, arm in enumerate(arms):
+        row: dict[str, Any] = {"metric": metric, "arm": arm, "n": int(n[arm]),
+                               "successes": int(x[arm]), "rate": x[arm] / n[arm],
+                               "rate_low": float(lo[k]), "rate_high": float(hi[k])}
+        if arm != control:
+            row.update(compare_proportions(x_c, n_c, int(x[arm]), int(n[arm]), alpha=alpha))
+            row["prob_beat_control"] = prob_beat_control(x_c, n_c, int(x[arm]), int(n[arm]))
+        block.append(row)
+    treated = block[1:]
+    adjusted = holm([r["p_value"] for r in treated])
+    for r, ph in zip(treated, adjusted, strict=True):
+        r["p_holm"] = float(ph)
+        r["significant"] = bool(ph < alpha)
+    return block
+
+
+def _comparison_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The rows of :func:`_compare_metric` as the summary table, its columns in their order."""
+    summary = pd.DataFrame(rows).set_index(["metric", "arm"])
+    for col in _COMPARISON_COLUMNS:
+        if col not in summary:
+            summary[col] = np.nan
+    summary["test"] = summary["test"].astype("object").where(summary["test"].notna(), None)
+    summary["significant"] = summary["significant"].astype("boolean")
+    return summary[["n", "successes", "rate", "rate_low", "rate_high", *_COMPARISON_COLUMNS]]
+
+
+def _survival(table: pd.DataFrame, arm_col: pd.Series, arms: list[str]):
+    """Kaplan-Meier per arm and the log-rank test across arms (empty when columns are absent)."""
+    if not {"duration_days", "censored"} <= set(table.columns):
+        return pd.DataFrame(), math.nan, {}
+    from lifelines import KaplanMeierFitter
+    from lifelines.statistics import multivariate_logrank_test
+
+    duration = table["duration_days"].to_numpy(dtype=float)
+    if not np.all(np.isfinite(duration)) or (duration < 0).any():
+        raise ValueError("analyze: 'duration_days' must be finite and >= 0 for every lead.")
+    event = ~table["censored"].to_numpy(dtype=bool)
+    rows, km = [], {}
+    for arm in arms:
+        mask = (arm_col == arm).to_numpy()
+        kmf = KaplanMeierFitter(label=arm).fit(duration[mask], event_observed=event[mask])
+        km[arm] = kmf
+        horizon = duration[mask].max()
+        at = kmf.survival_function_at_times(list(SURVIVAL_HORIZONS)).to_numpy()
+        row = {"arm": arm, "n": int(mask.sum()), "events": int(event[mask].sum()),
+               "median_days": float(kmf.median_survival_time_)}
+        for t, s in zip(SURVIVAL_HORIZONS, at, strict=True):
+            row[f"converted_{t}d"] = float(1 - s) if t <= horizon else math.nan
+        rows.append(row)
+    survival = pd.DataFrame(rows).set_index("arm")
+    test = multivariate_logrank_test(duration, arm_col.to_numpy(), event)
+    logrank_p = float(test.p_value)
+    survival.attrs["logrank_p"] = logrank_p
+    return survival, logrank_p, km
+
