@@ -150,6 +150,11 @@ def test_immature_month_is_pending_not_failed(capsys):
      "2026-08 has no open leads"),
     (["--month", "2026-10", "--model", "nosuch"], "no model 'lead-score' with alias 'nosuch'"),
     (["--month", "2026-10", "--points", "--leads", "missing.csv"], "missing.csv"),
+    # regressions: these reached the snapshots outside the error handling (a traceback)
+    (["--month", "2026-10", "--points", "--every-days", "0"],
+     "'every_days' must be a positive number. Got 0.0 instead."),
+    (["--month", "2026-10", "--points", "--horizon-days", "-5"],
+     "The 'horizon_days' field of AuditSettings must be a finite number > 0 or None. Got -5.0"),
 ])
 def test_refusals_are_clear(argv, message, capsys):
     assert main(["audit", *argv, "--no-track", "--out", "/dev/null"]) == 2
