@@ -79,6 +79,11 @@ def test_model_audit_uses_the_threshold_recorded_for_it(exports, tmp_path, capsy
     mv = tracking.model_version("champion")
     recorded = float(mv.tags["threshold"])
     assert float(mv.tags["threshold.days"]) == 30  # the model's own horizon by default
+    # what the audit reads back: the version's threshold tags and the model's horizon
+    version, tags = tracking.recorded_threshold("champion")
+    assert version == str(mv.version) and tags["threshold"] == mv.tags["threshold"]
+    assert set(tags) == {k for k in mv.tags if k.startswith("threshold")}
+    assert tracking.model_horizon_days("champion") == 30.0
     capsys.readouterr()
     target = tmp_path / "audit.html"
     rc = main(["audit", "--month", "2026-10", *files, "--n-boot", "50", "--out", str(target)])
