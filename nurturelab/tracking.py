@@ -297,3 +297,34 @@ def run_params(run_id: str) -> dict[str, str]:
         return dict(mlflow.MlflowClient().get_run(run_id).data.params)
     except mlflow.exceptions.MlflowException:
         return {}
+
+
+# --------------------------------------------------------------------------------------------
+# What a model version records about its use: its outcome horizon and its threshold
+# --------------------------------------------------------------------------------------------
+__all__ += ["model_horizon_days", "recorded_threshold"]
+
+
+def model_horizon_days(alias: str = "champion", *,
+                       registered_name: str = MODEL_NAME) -> float | None:
+    """The ``horizon_days`` the run of the model version an alias points at logged when it was
+    fitted (None when it logged none, or its run is gone)."""
+    mv = model_version(alias, registered_name=registered_name)
+    value = run_params(mv.run_id).get("horizon_days") if mv.run_id else None
+    try:
+        return None if value is None else float(value)
+    except ValueError:
+        return None
+
+
+def recorded_threshold(alias: str = "champion", *,
+                       registered_name: str = MODEL_NAME) -> tuple[str, dict[str, str]]:
+    """The version an alias points at, and the threshold tags ``nurturelab thresholds``
+    recorded on it (``threshold`` and ``threshold.*``; empty when none was recorded).
+
+    Read them with :meth:`nurturelab.scoring.thresholds.RecordedThreshold.from_tags`.
+    """
+    mv = model_version(alias, registered_name=registered_name)
+    tags = {str(k): str(v) for k, v in dict(mv.tags or {}).items()
+            if k == "threshold" or str(k).startswith("threshold.")}
+    return str(mv.version), tags

@@ -118,7 +118,7 @@ def test_weighted_auc_matches_scikit_learn():
 def test_ipcw_auc_recovers_the_uncensored_auc():
     rows = make_rows(4000, weeks=5, until="2026-08-10", seed=6)  # late snapshots immature
     truth = roc_auc_score(rows["true_converted"], rows["score"])
-    wc, wn = A._ipcw(rows, H)
+    wc, wn = A.ipcw_weights(rows, H)
     known = rows[(wc > 0) | (wn > 0)]
     assert weighted_auc(rows["score"].to_numpy(), wc, wn) == pytest.approx(truth, abs=0.015)
     # what censoring does if ignored: the known-status rows are a biased sample
@@ -132,7 +132,7 @@ def test_censoring_curve_matches_lifelines():
     cens = ~conv & (rows["follow_days"].to_numpy() < H)
     w = np.random.default_rng(1).integers(1, 3, len(rows)).astype(float)
     at = np.array([4.0, 5.0, 5.0 + 1e-9, 12.5, 29.0])
-    got = A._censoring_left(dur, cens, w, at)
+    got = A.censoring_left(dur, cens, w, at)
     km = KaplanMeierFitter().fit(dur, cens, weights=w)
     sf = km.survival_function_
     # left limit: the curve just before each time
@@ -190,7 +190,7 @@ def test_month_bounds_refuses_bad_text():
 def test_stable_month_passes(reference):
     month = make_rows(start="2026-10-01", weeks=5, until="2026-11-02", seed=2)
     res = audit(reference, month, features=FEATURES, seed=0)
-    assert res.status == "pass", res.summary()
+    assert res.status == "pass", res.to_text()
     got = statuses(res)
     assert got["calibration slope"] == "pass" and got["AUC"] == "pass"
 
@@ -217,7 +217,7 @@ def test_immature_outcomes_raise_no_false_alarm(reference):
     # audited four days after the month: only the first snapshot has a full horizon behind it
     month = make_rows(start="2026-10-01", weeks=5, until="2026-11-04", seed=2)
     res = audit(reference, month, features=FEATURES, seed=0)
-    assert res.status == "pass", res.summary()
+    assert res.status == "pass", res.to_text()
     # treating the censored leads as lost would have failed the threshold check
     t = res.meta["threshold"]
     flagged = month["score"] >= t

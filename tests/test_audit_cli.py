@@ -79,6 +79,11 @@ def test_model_audit_uses_the_threshold_recorded_for_it(exports, tmp_path, capsy
     mv = tracking.model_version("champion")
     recorded = float(mv.tags["threshold"])
     assert float(mv.tags["threshold.days"]) == 30  # the model's own horizon by default
+    # what the audit reads back: the version's threshold tags and the model's horizon
+    version, tags = tracking.recorded_threshold("champion")
+    assert version == str(mv.version) and tags["threshold"] == mv.tags["threshold"]
+    assert set(tags) == {k for k in mv.tags if k.startswith("threshold")}
+    assert tracking.model_horizon_days("champion") == 30.0
     capsys.readouterr()
     target = tmp_path / "audit.html"
     rc = main(["audit", "--month", "2026-10", *files, "--n-boot", "50", "--out", str(target)])
@@ -150,6 +155,11 @@ def test_immature_month_is_pending_not_failed(capsys):
      "2026-08 has no open leads"),
     (["--month", "2026-10", "--model", "nosuch"], "no model 'lead-score' with alias 'nosuch'"),
     (["--month", "2026-10", "--points", "--leads", "missing.csv"], "missing.csv"),
+    # regressions: these reached the snapshots outside the error handling (a traceback)
+    (["--month", "2026-10", "--points", "--every-days", "0"],
+     "'every_days' must be a positive number. Got 0.0 instead."),
+    (["--month", "2026-10", "--points", "--horizon-days", "-5"],
+     "The 'horizon_days' field of AuditSettings must be a finite number > 0 or None. Got -5.0"),
 ])
 def test_refusals_are_clear(argv, message, capsys):
     assert main(["audit", *argv, "--no-track", "--out", "/dev/null"]) == 2

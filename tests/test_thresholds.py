@@ -216,7 +216,7 @@ def test_repr_and_plot():
                               deal_value=10, cost_per_lead=2)
     assert isinstance(choice, ThresholdChoice)
     text = repr(choice)
-    assert text.startswith("ThresholdChoice(rule='capacity', threshold=")
+    assert text.startswith("<ThresholdChoice: rule='capacity', threshold=")
     assert "precision=" in text and "expected_value=" in text
     ax = choice.plot()
     assert isinstance(ax, plt.Axes)
@@ -224,3 +224,152 @@ def test_repr_and_plot():
     _, given_ax = plt.subplots()
     assert choice.plot(ax=given_ax) is given_ax
     plt.close("all")
+
+
+def test_result_protocol():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("_nurturelab_test_resultcheck",
+                                                  Path(__file__).with_name("resultcheck.py"))
+    resultcheck = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(resultcheck)
+    y, s = synthetic(300, seed=6)
+    choice = choose_threshold(y, s, days=3, by="capacity", capacity_per_day=25, n_boot=100)
+    resultcheck.assert_result_protocol(choice)
+    assert (choice.days, choice.capacity_per_day) == (3.0, 25.0)
+    assert (choice.n_leads, choice.n_converted) == (300, int(y.sum()))
+    lines = choice.to_text().splitlines()
+    assert lines[0] == repr(choice)
+    assert lines[1] == f"300 leads scored, {int(y.sum())} converted"
+
+
+# --------------------------------------------------------------------------------------------
+# On an export, and the threshold recorded on a model version
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def export():
+    from nurturelab.synthetic import make_export
+
+    return make_export(n_leads=800, seed=3)
+
+
+def test_choose_threshold_for_export_is_the_choice_on_the_open_leads(export):
+    import warnings
+
+    from nurturelab.funnel import outcomes
+    from nurturelab.scoring.features import label
+    from nurturelab.scoring.points import DEFAULT_RULES, scores
+    from nurturelab.scoring.thresholds import choose_threshold_for_export
+
+    leads, events = export
+    choice = choose_threshold_for_export(leads, events, DEFAULT_RULES, by="capacity",
+                                         capacity_per_day=3, horizon_days=30)
+    at = events["ts"].max() - pd.Timedelta(days=30)
+    assert choice.as_of == at
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        y = label(leads, events, as_of=at, horizon_days=30)
+    open_ids = outcomes(leads, events, as_of=at)["status"].astype(str).eq("open")
+    y = y[open_ids.reindex(y.index).to_numpy()]
+    s = scores(leads, events, as_of=at)["score"].reindex(y.index).to_numpy()
+    by_hand = choose_threshold(y.to_numpy(), s, days=30, by="capacity", capacity_per_day=3)
+    assert choice.threshold == by_hand.threshold
+    pd.testing.assert_frame_equal(choice.ci, by_hand.ci)
+    assert choice.n_leads == len(y) < len(leads)  # won and lost leads are not worked
+    assert choice.n_converted == int(y.sum())
+
+
+def test_choose_threshold_for_export_refusals(export):
+    from nurturelab.scoring.thresholds import choose_threshold_for_export
+
+    leads, events = export
+    with pytest.raises(ValueError, match=r"'horizon_days' parameter of "
+                                         r"choose_threshold_for_export must be a finite number "
+                                         r"> 0. Got 0 instead"):
+        choose_threshold_for_export(leads, events, by="capacity", capacity_per_day=3,
+                                    horizon_days=0)
+    with pytest.raises(ValueError, match=r"No lead is open .* at 2026-01-01; the export's leads "
+                                         r"were created from 2026-08-31"):
+        choose_threshold_for_export(leads, events, by="capacity", capacity_per_day=3,
+                                    as_of="2026-01-01")
+    with pytest.raises(TypeError, match="'scorer' must be a fitted classifier"):
+        choose_threshold_for_export(leads, events, "model.pkl", by="capacity",
+                                    capacity_per_day=3)
+
+
+def test_score_leads_by_points_model_and_callable(export):
+    from nurturelab.scoring.features import snapshot
+    from nurturelab.scoring.points import DEFAULT_RULES, scores
+    from nurturelab.scoring.thresholds import score_leads
+
+    leads, events = export
+    at = pd.Timestamp("2026-10-01", tz="UTC")
+    ids = leads.loc[leads["created_at"] <= at, "lead_id"].to_numpy()[:50]
+    points = score_leads(leads, events, DEFAULT_RULES, as_of=at, lead_ids=ids)
+    expected = scores(leads, events, as_of=at)["score"].reindex(ids).to_numpy(float)
+    np.testing.assert_array_equal(points, expected)
+
+    class Half:  # a classifier: P(convert) = one half for everyone
+        def predict_proba(self, X):
+            return np.full((len(X), 2), 0.5)
+
+    np.testing.assert_array_equal(score_leads(leads, events, Half(), as_of=at, lead_ids=ids),
+                                  np.full(len(ids), 0.5))
+    by_age = score_leads(leads, events, lambda X: X["age_days"], as_of=at, lead_ids=ids)
+    np.testing.assert_array_equal(by_age, snapshot(leads, events, as_of=at).loc[ids, "age_days"])
+    with pytest.raises(ValueError, match="the scorer returned 1 scores for 50 leads"):
+        score_leads(leads, events, lambda X: [1.0], as_of=at, lead_ids=ids)
+
+
+def test_recorded_threshold_round_trips_through_tags():
+    from nurturelab.scoring.thresholds import RecordedThreshold
+
+    y, s = synthetic(400, seed=8)
+    choice = choose_threshold(y, s, days=14, by="capacity", capacity_per_day=9, n_boot=50)
+    rec = RecordedThreshold.from_choice(choice)
+    est, lo, hi = choice.ci.loc["precision", ["estimate", "low", "high"]]
+    assert rec.set_for == (est, lo, hi)
+    assert (rec.threshold, rec.rule, rec.capacity_per_day, rec.days) == (
+        choice.threshold, "capacity", 9.0, 14.0)
+    tags = {k: str(v) for k, v in rec.to_tags().items()}  # the registry stores text
+    assert tags["threshold.as_of"] == ""  # chosen on arrays, not on an export
+    back = RecordedThreshold.from_tags(tags, version="3")
+    assert back == RecordedThreshold(**{**rec.__dict__, "version": "3"})
+    assert back.source == "recorded on version 3, chosen by capacity at ?"
+    # the capacity is recorded for the capacity rule only
+    by_precision = choose_threshold(y, s, days=14, by="precision", target_precision=0.7,
+                                    capacity_per_day=9, n_boot=50)
+    assert RecordedThreshold.from_choice(by_precision).capacity_per_day is None
+    assert RecordedThreshold.from_choice(by_precision).to_tags()[
+        "threshold.capacity_per_day"] == ""
+
+
+def test_recorded_threshold_from_tags_without_or_with_partial_figures():
+    from nurturelab.scoring.thresholds import RecordedThreshold
+
+    assert RecordedThreshold.from_tags({}) is None
+    assert RecordedThreshold.from_tags({"threshold": "nan", "threshold.days": "30"}) is None
+    rec = RecordedThreshold.from_tags({"threshold": "0.2", "threshold.precision": "0.3",
+                                       "threshold.precision_low": "", "mlflow.note": "x"})
+    assert rec.set_for == 0.3 and rec.days is None
+    with pytest.raises(ValueError, match="The 'threshold' field of RecordedThreshold must be a "
+                                         "finite number. Got None instead."):
+        RecordedThreshold(threshold=None)
+    with pytest.raises(ValueError, match="The 'rule' field of RecordedThreshold must be a str or "
+                                         "None. Got 3 instead."):
+        RecordedThreshold(threshold=0.2, rule=3)
+
+
+def test_cli_refuses_a_bad_horizon_with_exit_2(capsys):
+    # regression: the horizon reached the labels outside the command's error handling, so a
+    # bad --horizon-days ended in a traceback instead of an error message and exit code 2
+    from nurturelab import paths
+    from nurturelab.cli import main
+
+    files = ["--leads", str(paths.data_dir() / "leads.csv"),
+             "--events", str(paths.data_dir() / "events.csv")]
+    rc = main(["thresholds", *files, "--by", "capacity", "--capacity", "5", "--scorer", "points",
+               "--horizon-days", "0"])
+    assert rc == 2
+    assert "'horizon_days' parameter of choose_threshold_for_export" in capsys.readouterr().err

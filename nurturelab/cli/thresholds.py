@@ -1,11 +1,14 @@
-"""``nurturelab thresholds``: choose a score threshold by capacity, precision or value."""
+"""``nurturelab thresholds``: choose a score threshold by capacity, precision or value.
+
+The command parses, calls :func:`nurturelab.scoring.thresholds.choose_threshold_for_export`,
+prints, logs the run and, for a model, records the threshold on its version
+(:class:`~nurturelab.scoring.thresholds.RecordedThreshold`), which ``nurturelab audit`` reads.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-
-import pandas as pd
 
 from nurturelab.cli.common import (
     EXIT_INVALID,
@@ -17,71 +20,30 @@ from nurturelab.cli.common import (
 from nurturelab.schema import ExportError
 
 
-def cmd_thresholds(args: argparse.Namespace) -> int:
-    backend_for_files()
-    import matplotlib.pyplot as plt
-
-    from nurturelab import tracking
-    from nurturelab.scoring.features import label, snapshot
-    from nurturelab.scoring.points import scores
-    from nurturelab.scoring.thresholds import choose_threshold
-
-    need = {"capacity": ("capacity", "--capacity"), "precision": ("precision", "--precision"),
-            "value": ("deal_value", "--deal-value")}[args.by]
-    if not getattr(args, need[0]):
-        print(f"error: --by {args.by} needs {need[1]}", file=sys.stderr)
-        return EXIT_INVALID
-    try:
-        leads, events = load_export(args)
-        model = tracking.load_model(args.alias) if args.scorer == "model" else None
-    except (ExportError, ValueError, LookupError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-    if args.horizon_days is None:  # the model's own outcome window, else 30 days
-        args.horizon_days = 30.0
-        if model is not None:
-            mv = tracking.model_version(args.alias)
-            fitted = tracking.run_params(mv.run_id) if mv.run_id else {}
-            args.horizon_days = float(fitted.get("horizon_days", 30.0))
-    as_of = (pd.Timestamp(args.as_of, tz="UTC") if args.as_of
-             else events["ts"].max() - pd.Timedelta(days=args.horizon_days))
-    y = label(leads, events, as_of=as_of, horizon_days=args.horizon_days)
-    from nurturelab.funnel import outcomes
-
-    # a threshold decides whom to work: choose it on the leads still open (not lost), the
-    # population `score apply` ranks and `nurturelab audit` checks
-    status = outcomes(leads, events, as_of=as_of)["status"].astype(str)
-    y = y[status.reindex(y.index).eq("open").to_numpy()]
-    if model is not None:
-        X = snapshot(leads, events, as_of=as_of).loc[y.index]
-        score = model.predict_proba(X)[:, 1]
-    else:
-        score = scores(leads, events, as_of=as_of)["score"].reindex(y.index).to_numpy()
-    try:
-        choice = choose_threshold(y.to_numpy(), score, days=args.horizon_days, by=args.by,
-                                  capacity_per_day=args.capacity,
-                                  target_precision=args.precision,
-                                  deal_value=args.deal_value or 0.0, cost_per_lead=args.cost)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-    print(f"{len(y):,d} leads open (neither won nor lost) at {as_of:%Y-%m-%d}, scored by "
-          f"{'the ' + args.alias + ' model' if model is not None else 'the default points'}; "
-          f"{int(y.sum()):,d} converted within {args.horizon_days:g} days\n")
+def _print_choice(choice, args: argparse.Namespace, scorer_name: str) -> None:
+    print(f"{choice.n_leads:,d} leads open (neither won nor lost) at {choice.as_of:%Y-%m-%d}, "
+          f"scored by {scorer_name}; {choice.n_converted:,d} converted within "
+          f"{choice.days:g} days\n")
     cols = ["threshold", "flagged", "flagged_per_day", "precision", "recall"]
-    if args.deal_value or args.cost:
+    valued = bool(args.deal_value or args.cost)
+    if valued:
         cols.append("expected_value")
     table = choice.table[cols]
     print(table.iloc[:: max(1, len(table) // 12)].to_string(index=False,
                                                          float_format=lambda v: f"{v:,.3f}"))
     print(f"\nchosen by {args.by}: threshold {choice.threshold:.4g}")
-    shown = choice.ci if (args.deal_value or args.cost) else choice.ci.drop(
-        index="expected_value")
+    shown = choice.ci if valued else choice.ci.drop(index="expected_value")
     print(shown.to_string(float_format=lambda v: f"{v:,.3f}"))
-    params = {"by": args.by, "scorer": args.scorer, "alias": args.alias, "as_of":
-              as_of.isoformat(), "horizon_days": args.horizon_days, "capacity": args.capacity,
-              "target_precision": args.precision, "deal_value": args.deal_value,
-              "cost_per_lead": args.cost}
+
+
+def _log_run(choice, params: dict, alias: str | None) -> tuple[str, str | None]:
+    """The MLflow run (the table and its chart) and, for a model, the threshold recorded on
+    its version; returns the run id and the version tagged."""
+    import matplotlib.pyplot as plt
+
+    from nurturelab import tracking
+    from nurturelab.scoring.thresholds import RecordedThreshold
+
     with tracking.run("thresholds", params=params, tags={"job": "thresholds"}) as run:
         tracking.log_metrics({"threshold": choice.threshold,
                               **{f"{m}.{c}": v for m, row in choice.ci.iterrows()
@@ -92,18 +54,49 @@ def cmd_thresholds(args: argparse.Namespace) -> int:
         fig.tight_layout()
         tracking.log_figure(fig, "thresholds")
         plt.close(fig)
-        print(f"\nMLflow run {run.info.run_id} logged to {tracking_uri()}")
-        if model is not None:
-            prec = choice.ci.loc["precision"]
-            version = tracking.tag_model_version(args.alias, {
-                "threshold": choice.threshold, "threshold.rule": args.by,
-                "threshold.precision": prec["estimate"], "threshold.precision_low": prec["low"],
-                "threshold.precision_high": prec["high"],
-                "threshold.capacity_per_day": args.capacity if args.by == "capacity" else "",
-                "threshold.days": args.horizon_days, "threshold.as_of": as_of.isoformat(),
-                "threshold.run_id": run.info.run_id})
-            print(f"recorded on {tracking.MODEL_NAME} version {version} (@{args.alias}); "
-                  f"`nurturelab audit` checks against it")
+        version = None
+        if alias is not None:
+            tags = {**RecordedThreshold.from_choice(choice).to_tags(),
+                    "threshold.run_id": run.info.run_id}
+            version = tracking.tag_model_version(alias, tags)
+        return run.info.run_id, version
+
+
+def cmd_thresholds(args: argparse.Namespace) -> int:
+    backend_for_files()
+    from nurturelab import tracking
+    from nurturelab.scoring.points import DEFAULT_RULES
+    from nurturelab.scoring.thresholds import choose_threshold_for_export
+
+    need = {"capacity": ("capacity", "--capacity"), "precision": ("precision", "--precision"),
+            "value": ("deal_value", "--deal-value")}[args.by]
+    if not getattr(args, need[0]):
+        print(f"error: --by {args.by} needs {need[1]}", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        leads, events = load_export(args)
+        by_model = args.scorer == "model"
+        scorer = tracking.load_model(args.alias) if by_model else DEFAULT_RULES
+        horizon = args.horizon_days
+        if horizon is None:  # the model's own outcome window, else 30 days
+            horizon = (tracking.model_horizon_days(args.alias) if by_model else None) or 30.0
+        choice = choose_threshold_for_export(
+            leads, events, scorer, by=args.by, as_of=args.as_of, horizon_days=horizon,
+            capacity_per_day=args.capacity, target_precision=args.precision,
+            deal_value=args.deal_value or 0.0, cost_per_lead=args.cost)
+    except (ExportError, ValueError, LookupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    _print_choice(choice, args, f"the {args.alias} model" if by_model else "the default points")
+    params = {"by": args.by, "scorer": args.scorer, "alias": args.alias,
+              "as_of": choice.as_of.isoformat(), "horizon_days": horizon,
+              "capacity": args.capacity, "target_precision": args.precision,
+              "deal_value": args.deal_value, "cost_per_lead": args.cost}
+    run_id, version = _log_run(choice, params, args.alias if by_model else None)
+    print(f"\nMLflow run {run_id} logged to {tracking_uri()}")
+    if version is not None:
+        print(f"recorded on {tracking.MODEL_NAME} version {version} (@{args.alias}); "
+              f"`nurturelab audit` checks against it")
     return 0
 
 

@@ -9,6 +9,13 @@ and picks one by one of three rules.
 * :func:`choose_threshold` — the threshold the team can work (``"capacity"``), the lowest one
   that reaches a precision (``"precision"``) or the most valuable one (``"value"``), with
   bootstrap intervals of its measures, returned as a :class:`ThresholdChoice`.
+* :func:`choose_threshold_for_export` — the same on a validated export: the leads open at a
+  snapshot (neither won nor lost: the ones a rep would work), scored by a model or by points,
+  judged on conversion within the next ``horizon_days``. ``nurturelab thresholds`` calls it.
+* :class:`RecordedThreshold` — a chosen threshold as it is recorded on a model version (the
+  tags ``nurturelab thresholds`` writes) and read back by the monthly audit.
+* :func:`score_leads` — the score a scorer (a fitted classifier, point rules or a callable)
+  gives leads at a time: what a threshold is applied to.
 
 The bootstrap intervals hold the chosen threshold fixed: they describe the sampling error of
 its measures, not the extra uncertainty of having picked it on the same data. Choose on one
@@ -17,13 +24,23 @@ period (a training or validation snapshot) and report on another when that matte
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["ThresholdChoice", "choose_threshold", "threshold_table"]
+from nurturelab.checks import is_number, utc_timestamp
+from nurturelab.funnel import outcomes
+from nurturelab.plots import axes
+from nurturelab.result import Result
+from nurturelab.schema import require_loaded
+from nurturelab.scoring.features import label, snapshot
+from nurturelab.scoring.points import DEFAULT_RULES, PointRules, scores
+
+__all__ = ["RecordedThreshold", "ThresholdChoice", "choose_threshold",
+           "choose_threshold_for_export", "score_leads", "scorer_kind", "threshold_table"]
 
 RULES = ("capacity", "precision", "value")
 MEASURES = ("precision", "recall", "flagged_per_day", "expected_value")
@@ -34,13 +51,9 @@ COLUMNS = ("threshold", "flagged", "flagged_per_day", "precision", "recall", "tp
 # --------------------------------------------------------------------------------------------
 # Validation
 # --------------------------------------------------------------------------------------------
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-
-
 def _number(value: Any, name: str, owner: str, *, positive: bool = False) -> float:
     rule = "a finite number > 0" if positive else "a finite number >= 0"
-    ok = _is_number(value) and np.isfinite(value) and (value > 0 if positive else value >= 0)
+    ok = is_number(value) and np.isfinite(value) and (value > 0 if positive else value >= 0)
     if not ok:
         raise ValueError(f"The '{name}' parameter of {owner} must be {rule}. Got {value!r} "
                          "instead.")
@@ -180,7 +193,7 @@ def threshold_table(
 # The choice
 # --------------------------------------------------------------------------------------------
 @dataclass(repr=False)
-class ThresholdChoice:
+class ThresholdChoice(Result):
     """A threshold chosen by :func:`choose_threshold`, with bootstrap intervals.
 
     Attributes
@@ -194,9 +207,18 @@ class ThresholdChoice:
     ci : DataFrame
         Indexed by measure (``precision``, ``recall``, ``flagged_per_day``,
         ``expected_value``), with columns ``estimate``, ``low`` and ``high``: percentile
-        bootstrap intervals at the chosen threshold (held fixed across resamples).
+        bootstrap intervals at the chosen threshold (held fixed across resamples). Also
+        :attr:`summary`.
     table : DataFrame
         The :func:`threshold_table` the choice was made from.
+    days : float, optional
+        The days ``flagged_per_day`` was counted over.
+    capacity_per_day : float, optional
+        The capacity the rule was given (``by="capacity"``).
+    as_of : Timestamp, optional
+        The snapshot the leads were scored at (:func:`choose_threshold_for_export`).
+    n_leads, n_converted : int, optional
+        Leads scored, and those of them that converted.
     """
 
     threshold: float
@@ -204,31 +226,40 @@ class ThresholdChoice:
     row: pd.Series
     ci: pd.DataFrame
     table: pd.DataFrame = field(repr=False)
+    days: float | None = None
+    capacity_per_day: float | None = None
+    as_of: pd.Timestamp | None = None
+    n_leads: int | None = None
+    n_converted: int | None = None
 
     @property
     def summary(self) -> pd.DataFrame:
         """The bootstrap intervals (:attr:`ci`)."""
         return self.ci
 
-    def __repr__(self) -> str:
+    def _describe(self) -> str:
         def part(name: str, fmt: str) -> str:
             est, lo, hi = self.ci.loc[name, ["estimate", "low", "high"]]
             return f"{name}={est:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
 
-        return (f"ThresholdChoice(rule={self.rule!r}, threshold={self.threshold:.4g}: flags "
+        return (f"rule={self.rule!r}, threshold={self.threshold:.4g}: flags "
                 f"{int(self.row['flagged']):,d} leads, {part('flagged_per_day', '.3g')}, "
                 f"{part('precision', '.3f')}, {part('recall', '.3f')}, "
-                f"{part('expected_value', ',.4g')})")
+                f"{part('expected_value', ',.4g')}")
+
+    def _header(self) -> list[str]:
+        lines = [repr(self)]
+        if self.n_leads is not None:
+            at = f" at {self.as_of:%Y-%m-%d}" if self.as_of is not None else ""
+            lines.append(f"{self.n_leads:,d} leads scored{at}, {self.n_converted:,d} converted")
+        return lines
 
     def plot(self, ax=None):
         """Precision, recall and expected value against threshold, the choice marked.
 
         Expected value is drawn on a second y axis. Returns the (first) axes.
         """
-        if ax is None:
-            import matplotlib.pyplot as plt
-
-            _, ax = plt.subplots(figsize=(7, 4))
+        ax = axes(ax)
         tab = self.table
         ax.plot(tab["threshold"], tab["precision"], label="precision")
         ax.plot(tab["threshold"], tab["recall"], label="recall")
@@ -266,7 +297,7 @@ def _pick(table: pd.DataFrame, by: str, capacity_per_day, target_precision, owne
         if target_precision is None:
             raise ValueError(f"{owner}(by='precision') needs 'target_precision', a number in "
                              "(0, 1].")
-        ok_target = (_is_number(target_precision) and np.isfinite(target_precision)
+        ok_target = (is_number(target_precision) and np.isfinite(target_precision)
                      and 0 < target_precision <= 1)
         if not ok_target:
             raise ValueError(f"The 'target_precision' parameter of {owner} must be a number in "
@@ -354,10 +385,10 @@ def choose_threshold(
     if not (isinstance(n_boot, int | np.integer) and not isinstance(n_boot, bool) and n_boot >= 1):
         raise ValueError(f"The 'n_boot' parameter of {owner} must be an int >= 1. Got "
                          f"{n_boot!r} instead.")
-    if not (_is_number(alpha) and 0 < alpha < 1):
+    if not (is_number(alpha) and 0 < alpha < 1):
         raise ValueError(f"The 'alpha' parameter of {owner} must be a float in (0, 1). Got "
                          f"{alpha!r} instead.")
-    if by == "value" and not (_is_number(deal_value) and deal_value > 0):
+    if by == "value" and not (is_number(deal_value) and deal_value > 0):
         raise ValueError(f"{owner}(by='value') needs 'deal_value' > 0 (the value of a converted "
                          f"lead); got {deal_value!r}. Without it every threshold is worth "
                          "-cost_per_lead * flagged.")
@@ -385,4 +416,291 @@ def choose_threshold(
         },
         index=pd.Index(MEASURES, name="measure"),
     )
-    return ThresholdChoice(threshold=t, rule=by, row=row, ci=ci, table=table)
+    return ThresholdChoice(threshold=t, rule=by, row=row, ci=ci, table=table, days=float(days),
+                           capacity_per_day=(None if capacity_per_day is None
+                                             else float(capacity_per_day)),
+                           n_leads=len(s), n_converted=int(yb.sum()))
+
+
+# --------------------------------------------------------------------------------------------
+# On an export
+# --------------------------------------------------------------------------------------------
+def scorer_kind(scorer: Any) -> Literal["points", "probability", "callable"]:
+    """What kind of score ``scorer`` gives: ``"points"`` (a :class:`PointRules`),
+    ``"probability"`` (a fitted classifier with ``predict_proba``) or ``"callable"``.
+
+    >>> from nurturelab.scoring.points import DEFAULT_RULES
+    >>> scorer_kind(DEFAULT_RULES), scorer_kind(len)
+    ('points', 'callable')
+    >>> scorer_kind("model.pkl")
+    Traceback (most recent call last):
+    ...
+    TypeError: 'scorer' must be a fitted classifier with predict_proba (a probability score), \
+a PointRules (points) or a callable taking the snapshot features and returning one score per \
+lead. Got str instead.
+    """
+    if isinstance(scorer, PointRules):
+        return "points"
+    if hasattr(scorer, "predict_proba"):
+        return "probability"
+    if callable(scorer):
+        return "callable"
+    raise TypeError(f"'scorer' must be a fitted classifier with predict_proba (a probability "
+                    f"score), a PointRules (points) or a callable taking the snapshot features "
+                    f"and returning one score per lead. Got {type(scorer).__name__} instead.")
+
+
+def score_leads(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    scorer: Any,
+    *,
+    as_of: Any,
+    lead_ids: Any,
+    features: pd.DataFrame | None = None,
+) -> np.ndarray:
+    """The scores ``scorer`` gives the leads ``lead_ids`` from what was known at ``as_of``.
+
+    Parameters
+    ----------
+    leads, events : DataFrame
+        Validated tables; only events at or before ``as_of`` count.
+    scorer : classifier, PointRules or callable
+        A fitted classifier (``predict_proba(features)[:, 1]`` is the score), point rules
+        (:func:`nurturelab.scoring.points.scores`), or ``f(features) -> scores``.
+    as_of : timestamp-like
+    lead_ids : array-like of str
+        Leads created by ``as_of``.
+    features : DataFrame, optional
+        :func:`~nurturelab.scoring.features.snapshot` at ``as_of`` of these leads, when the
+        caller has it already (made here when a classifier or a callable needs it).
+
+    Returns
+    -------
+    ndarray of float, shape (len(lead_ids),)
+    """
+    kind = scorer_kind(scorer)
+    at = utc_timestamp(as_of, "as_of")
+    ids = pd.Index(lead_ids)
+    if kind == "points":
+        return scores(leads, events, scorer, as_of=at)["score"].reindex(ids).to_numpy(float)
+    X = snapshot(leads, events, as_of=at).loc[ids] if features is None else features
+    if kind == "probability":
+        s = np.asarray(scorer.predict_proba(X))[:, 1].astype(float)
+    else:
+        s = np.asarray(scorer(X), dtype=float).ravel()
+    if len(s) != len(ids):
+        raise ValueError(f"the scorer returned {len(s)} scores for {len(ids)} leads at {at}")
+    return s
+
+
+def choose_threshold_for_export(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    scorer: Any = DEFAULT_RULES,
+    *,
+    by: Literal["capacity", "precision", "value"],
+    as_of: Any = None,
+    horizon_days: float = 30.0,
+    capacity_per_day: float | None = None,
+    target_precision: float | None = None,
+    deal_value: float = 0.0,
+    cost_per_lead: float = 0.0,
+    thresholds: Any = None,
+    n_boot: int = 500,
+    alpha: float = 0.05,
+    seed: int | np.random.SeedSequence | None = 0,
+) -> ThresholdChoice:
+    """Choose a threshold on an export, among the leads a rep would work.
+
+    The population is the leads open at ``as_of`` (created, neither won nor lost: the ones
+    ``nurturelab score apply`` ranks and the monthly audit checks), each scored from what was
+    known then and labelled by conversion within the next ``horizon_days``
+    (:func:`~nurturelab.scoring.features.label`); flagged leads are spread over the horizon
+    (``days=horizon_days``). ``nurturelab thresholds`` is this function.
+
+    Parameters
+    ----------
+    leads, events : DataFrame
+        Validated tables (:func:`nurturelab.schema.read_export`).
+    scorer : classifier, PointRules or callable, default DEFAULT_RULES
+        As in :func:`score_leads`.
+    by, capacity_per_day, target_precision, deal_value, cost_per_lead, thresholds, n_boot, \
+alpha, seed
+        As in :func:`choose_threshold`.
+    as_of : timestamp-like, optional
+        The snapshot; default the last event minus ``horizon_days`` (so every outcome is
+        known).
+    horizon_days : float, default 30
+        The outcome window, the model's own for a model.
+
+    Returns
+    -------
+    ThresholdChoice
+        With ``as_of``, ``n_leads`` (open leads scored) and ``n_converted`` set.
+
+    Raises
+    ------
+    ValueError
+        As :func:`choose_threshold`, and when no lead is open at ``as_of``.
+    """
+    owner = "choose_threshold_for_export"
+    require_loaded(leads, events)
+    h = _number(horizon_days, "horizon_days", owner, positive=True)
+    at = (events["ts"].max() - pd.Timedelta(days=h) if as_of is None
+          else utc_timestamp(as_of, "as_of"))
+    y = label(leads, events, as_of=at, horizon_days=h)
+    status = outcomes(leads, events, as_of=at)["status"].astype(str)
+    y = y[status.reindex(y.index).eq("open").to_numpy()]
+    if not len(y):
+        raise ValueError(f"No lead is open (created, neither won nor lost) at {at:%Y-%m-%d}; "
+                         f"the export's leads were created from "
+                         f"{leads['created_at'].min():%Y-%m-%d}. Pass a later 'as_of'.")
+    score = score_leads(leads, events, scorer, as_of=at, lead_ids=y.index)
+    choice = choose_threshold(y.to_numpy(), score, days=h, by=by,
+                              capacity_per_day=capacity_per_day,
+                              target_precision=target_precision, thresholds=thresholds,
+                              deal_value=deal_value, cost_per_lead=cost_per_lead,
+                              n_boot=n_boot, alpha=alpha, seed=seed)
+    return replace(choice, as_of=at)
+
+
+# --------------------------------------------------------------------------------------------
+# The threshold recorded on a model version
+# --------------------------------------------------------------------------------------------
+_TAGS = {"threshold": "threshold", "rule": "threshold.rule", "precision": "threshold.precision",
+         "precision_low": "threshold.precision_low",
+         "precision_high": "threshold.precision_high",
+         "capacity_per_day": "threshold.capacity_per_day", "days": "threshold.days",
+         "as_of": "threshold.as_of"}
+_TEXT_FIELDS = ("rule", "as_of", "version")
+
+
+@dataclass(frozen=True)
+class RecordedThreshold:
+    """A threshold as recorded on a model version: what it was chosen for.
+
+    ``nurturelab thresholds`` writes it as tags (:meth:`to_tags`) on the version an alias
+    points at; ``nurturelab audit`` reads it back (:meth:`from_tags`) and holds the month to
+    it (:func:`nurturelab.scoring.audit.audit_month`).
+
+    Attributes
+    ----------
+    threshold : float
+        Flag leads with ``score >= threshold``.
+    rule : str, optional
+        The rule that chose it (capacity, precision, value).
+    precision, precision_low, precision_high : float, optional
+        The conversion of the flagged leads when it was chosen, with its interval.
+    capacity_per_day : float, optional
+        The capacity it was chosen for (rule capacity only).
+    days : float, optional
+        The outcome horizon it was chosen for, over which ``flagged_per_day`` was counted.
+    as_of : str, optional
+        The snapshot it was chosen at (ISO text).
+    version : str, optional
+        The model version it is recorded on.
+
+    Examples
+    --------
+    >>> rec = RecordedThreshold.from_tags({"threshold": "0.12", "threshold.days": "30",
+    ...                                    "threshold.precision": "0.4", "other": "x"})
+    >>> rec.threshold, rec.days, rec.set_for
+    (0.12, 30.0, 0.4)
+    >>> RecordedThreshold(threshold=0.1, days=-3)
+    Traceback (most recent call last):
+    ...
+    ValueError: The 'days' field of RecordedThreshold must be a finite number > 0 or None. \
+Got -3 instead.
+    """
+
+    threshold: float
+    rule: str | None = None
+    precision: float | None = None
+    precision_low: float | None = None
+    precision_high: float | None = None
+    capacity_per_day: float | None = None
+    days: float | None = None
+    as_of: str | None = None
+    version: str | None = None
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _TEXT_FIELDS:
+                if value is not None and not isinstance(value, str):
+                    raise ValueError(f"The '{f.name}' field of RecordedThreshold must be a str "
+                                     f"or None. Got {value!r} instead.")
+                continue
+            if value is None and f.name != "threshold":
+                continue
+            positive = f.name in ("capacity_per_day", "days")
+            if not (is_number(value) and np.isfinite(value) and (value > 0 or not positive)):
+                rule = "a finite number" + (" > 0" if positive else "")
+                rule += "" if f.name == "threshold" else " or None"
+                raise ValueError(f"The '{f.name}' field of RecordedThreshold must be {rule}. "
+                                 f"Got {value!r} instead.")
+            object.__setattr__(self, f.name, float(value))
+
+    @classmethod
+    def from_tags(cls, tags: Mapping[str, Any], *,
+                  version: str | None = None) -> RecordedThreshold | None:
+        """Read the ``threshold*`` tags of a model version; None when no threshold is recorded.
+
+        Numbers that do not parse (an empty capacity when the rule was not capacity) are left
+        out; other tags are ignored.
+        """
+        tags = dict(tags or {})
+        values: dict[str, Any] = {}
+        for name, key in _TAGS.items():
+            if key not in tags:
+                continue
+            if name in _TEXT_FIELDS:
+                if str(tags[key]):  # written as "" when there was none
+                    values[name] = str(tags[key])
+                continue
+            try:
+                number = float(tags[key])
+            except (TypeError, ValueError):
+                continue
+            if np.isfinite(number):
+                values[name] = number
+        if "threshold" not in values:
+            return None
+        return cls(**values, version=None if version is None else str(version))
+
+    @classmethod
+    def from_choice(cls, choice: ThresholdChoice) -> RecordedThreshold:
+        """What a :class:`ThresholdChoice` records: the threshold, its precision with the
+        interval, the capacity (rule capacity only), the days and the snapshot."""
+        def known(value: Any) -> float | None:  # an interval with no defined resample: None
+            return float(value) if np.isfinite(value) else None
+
+        prec = choice.ci.loc["precision"]
+        return cls(threshold=choice.threshold, rule=choice.rule,
+                   precision=known(prec["estimate"]), precision_low=known(prec["low"]),
+                   precision_high=known(prec["high"]),
+                   capacity_per_day=choice.capacity_per_day if choice.rule == "capacity" else None,
+                   days=choice.days,
+                   as_of=None if choice.as_of is None else choice.as_of.isoformat())
+
+    def to_tags(self) -> dict[str, Any]:
+        """The model-version tags (``threshold``, ``threshold.rule``, ...); None as ``""``."""
+        return {key: "" if getattr(self, name) is None else getattr(self, name)
+                for name, key in _TAGS.items()}
+
+    @property
+    def set_for(self) -> float | tuple[float, float, float] | None:
+        """The precision it was chosen at: ``(estimate, low, high)`` when the interval is
+        recorded, the estimate alone otherwise (the audit's ``set_for``)."""
+        if self.precision is None:
+            return None
+        if self.precision_low is None or self.precision_high is None:
+            return self.precision
+        return (self.precision, self.precision_low, self.precision_high)
+
+    @property
+    def source(self) -> str:
+        """Where the threshold comes from, in words (the audit's ``threshold_source``)."""
+        where = f"recorded on version {self.version}" if self.version else "recorded"
+        return f"{where}, chosen by {self.rule or '?'} at {(self.as_of or '?')[:10]}"
