@@ -895,7 +895,9 @@ class FunnelReport(Result):
         passed = (f"{second}: unobserved" if np.isnan(h["contacted_pct"])
                   else f"{second} {h['contacted_pct']:.1f}%")
         days = h["median_days_to_convert"]
-        lines = [repr(self), f"  {touch}",
+        lines = [repr(self),
+                 f"Funnel as of {self.as_of:%Y-%m-%d %H:%M} UTC — {len(self.outcomes):,d} leads",
+                 f"  {touch}",
                  f"  {passed}, converted {h['converted_pct']:.1f}%"
                  + (f", median {days:.1f} days to convert" if np.isfinite(days) else "")]
         if self.unobserved:

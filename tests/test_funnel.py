@@ -878,8 +878,9 @@ def test_funnel_report_keeps_the_result_protocol(main_world):
     rep = F.funnel_report(leads, events, as_of=AS_OF)
     assert_result_protocol(rep)
     assert repr(rep) == "<FunnelReport: 7 leads as of 2026-01-20 12:00 UTC, 5 stages>"
-    assert rep.to_text().splitlines()[1] == ("  first touch: 42.9% touched, 0.0% within 5 min, "
-                                             "median 10.0 min")
+    lines = rep.to_text().splitlines()
+    assert lines[1] == "Funnel as of 2026-01-20 12:00 UTC — 7 leads"
+    assert lines[2] == "  first touch: 42.9% touched, 0.0% within 5 min, median 10.0 min"
 
 
 # --------------------------------------------------------------------------------------------
