@@ -595,7 +595,9 @@ def lead_age_by_stage(out: pd.DataFrame, funnel: Funnel = DEFAULT_FUNNEL) -> pd.
     """Open leads by the stage they sit in: how many, how long in it, how many past target.
 
     Columns: ``open``, ``median_days_in_stage``, ``p90_days_in_stage``, ``median_age_days``
-    (since creation), ``target_days`` and ``past_target``.
+    (since creation), ``target_days`` and ``past_target``. The days in a stage (and so
+    ``past_target``) are NaN for a stage the data does not observe, or whose next stage it does
+    not observe: a lead that moved on unseen would look as if it were still sitting there.
     """
     need_columns(out, ("stage", "status", "days_in_stage", "age_days"), "outcomes")
     op = out[out["status"].astype("object").eq("open")]
@@ -614,6 +616,13 @@ def lead_age_by_stage(out: pd.DataFrame, funnel: Funnel = DEFAULT_FUNNEL) -> pd.
     past = op["days_in_stage"] > op["stage"].astype(str).map(targets)
     t["past_target"] = past.groupby(op["stage"].astype(str)).sum().reindex(t.index).fillna(0)
     t["past_target"] = t["past_target"].astype(int)
+    # how long a lead sits in a stage is known only when leads are seen entering it and the next
+    seen = observed_stages(out, funnel)
+    timed = seen & seen.shift(-1, fill_value=False)
+    unknown = [s for s in t.index if s != funnel.conversion_stage and not timed.get(s, True)]
+    if unknown:
+        t = t.astype({"past_target": float})
+        t.loc[unknown, ["median_days_in_stage", "p90_days_in_stage", "past_target"]] = np.nan
     return t.drop(index=funnel.conversion_stage, errors="ignore")
 
 

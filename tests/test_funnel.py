@@ -938,3 +938,15 @@ def test_funnel_file_refusals_name_the_file_and_the_field(tmp_path, text, error,
 def test_missing_funnel_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.yaml: no such funnel file"):
         read_funnel(tmp_path / "nope.yaml")
+
+
+def test_time_in_a_stage_needs_the_next_stage_observed(wins_only):
+    """Leads 'in new' of a leads-and-wins export are only 'not won yet': how long they have sat
+    in new, and how many are past its target, is unknown."""
+    leads, events = wins_only
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        age = F.lead_age_by_stage(F.outcomes(leads, events, as_of="2026-01-20"))
+    assert age.loc["new", "open"] == 2  # c and d: not seen beyond new
+    assert age[["median_days_in_stage", "p90_days_in_stage", "past_target"]].isna().all().all()
+    assert age.loc["new", "median_age_days"] == pytest.approx(13.25)  # c 13.5, d 13 days old
