@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,9 +93,7 @@ class ReportData:
     def observed(self) -> pd.Series:
         """Which stages of the funnel the export observes, as of the end of the report (see
         :func:`nurturelab.funnel.observed_stages`)."""
-        if "observed" not in self._cache:
-            self._cache["observed"] = observed_stages(self.out, self.funnel)
-        return self._cache["observed"]
+        return self.cached("observed", lambda: observed_stages(self.out, self.funnel))
 
     def week_of(self, ts: pd.Series) -> pd.Series:
         """ISO week label of each timestamp inside the weeks shown, else NaN."""
@@ -116,15 +115,19 @@ class ReportData:
 
     def has_events(self, kind: str) -> bool:
         """Whether the export has any event of type ``kind`` (``touch``, ``response`` ...)."""
-        key = ("has", kind)
-        if key not in self._cache:
-            self._cache[key] = bool(self.events["type"].astype(object).eq(kind).any())
-        return self._cache[key]
+        return self.cached(("has", kind),
+                           lambda: bool(self.events["type"].astype(object).eq(kind).any()))
 
     def outcomes_at(self, t: pd.Timestamp) -> pd.DataFrame:
-        key = ("out", t)
+        """The outcomes as of ``t`` (computed once per ``t``)."""
+        return self.cached(("out", t),
+                           lambda: outcomes(self.leads, self.events, self.funnel, as_of=t))
+
+    def cached(self, key: Any, make: Callable[[], Any]) -> Any:
+        """What ``make()`` returns, computed the first time ``key`` is asked for: what
+        several metrics read (the derived tasks, the scored snapshots) is computed once."""
         if key not in self._cache:
-            self._cache[key] = outcomes(self.leads, self.events, self.funnel, as_of=t)
+            self._cache[key] = make()
         return self._cache[key]
 
 

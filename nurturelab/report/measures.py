@@ -346,8 +346,10 @@ def _tasks(data: ReportData) -> pd.DataFrame:
     got while still uncontacted and open. Due = creation + the step's offset in the cadence
     when one is given; otherwise the fastest tenth of the observed offsets, so that a slow
     team does not push its own due times later."""
-    if "tasks" in data._cache:
-        return data._cache["tasks"]
+    return data.cached("tasks", lambda: _derive_tasks(data))
+
+
+def _derive_tasks(data: ReportData) -> pd.DataFrame:
     t = _steps(data)
     created = data.out["created_at"]
     if data.cadence is not None:
@@ -371,7 +373,6 @@ def _tasks(data: ReportData) -> pd.DataFrame:
     tasks = pd.concat(frames, ignore_index=True)
     tasks["done"] = pd.to_datetime(tasks["done"], utc=True)
     tasks["due"] = pd.to_datetime(tasks["due"], utc=True)
-    data._cache["tasks"] = tasks
     return tasks
 
 
@@ -429,14 +430,12 @@ def _need_scored_events(data: ReportData) -> None:
 
 
 def _score_rows(data: ReportData) -> pd.DataFrame:
-    _need_scored_events(data)
-    if "score_rows" not in data._cache:
-        from nurturelab.scoring.audit import scored_snapshots
+    from nurturelab.scoring.audit import scored_snapshots
 
-        data._cache["score_rows"] = scored_snapshots(
-            data.leads, data.events, data.rules, times=list(data.starts) + [data.as_of],
-            horizon_days=data.horizon_days, observed_until=data.as_of)
-    return data._cache["score_rows"]
+    _need_scored_events(data)
+    return data.cached("score_rows", lambda: scored_snapshots(
+        data.leads, data.events, data.rules, times=list(data.starts) + [data.as_of],
+        horizon_days=data.horizon_days, observed_until=data.as_of))
 
 
 def _threshold(data: ReportData, rows: pd.DataFrame) -> float:
