@@ -8,22 +8,36 @@ Reaching a stage implies having passed the ones before it, so a lead with only a
 counts as having reached every stage; the time it spent in a skipped stage is unknown and is left
 out of :func:`time_in_stage` rather than counted as zero.
 
+An export observes a stage only if it has events that can enter it (the stage's own ``stage``
+events, or the previous stage's ``exit_on`` events): an export of leads and wins alone, like the
+Olist one, cannot see who was contacted. :func:`observed_stages` says which stages the data
+observes; :func:`stage_conversion` reports an unobserved stage's conversion as NaN (with
+``observed`` False) rather than as the 100% that "every winner passed it" would give.
+
 Every metric is a vectorised function over the validated ``leads`` and ``events`` tables (see
 :mod:`nurturelab.schema`) or over the per-lead :func:`outcomes` frame, "as of" a timestamp:
 events after it are ignored, leads created after it are left out, and leads that have not
 converted by then are censored.
+
+A funnel is configuration: :func:`read_funnel` reads one from YAML (the only function that
+does) and :func:`write_funnel` writes one back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from nurturelab._util import rate_ci
+from nurturelab._yaml import load_yaml
+from nurturelab.checks import is_number, need_columns, plain_number, utc_timestamp
+from nurturelab.result import Result
 from nurturelab.schema import normalise_labels
 
 __all__ = [
@@ -35,11 +49,14 @@ __all__ = [
     "funnel_report",
     "handoff_response_time",
     "lead_age_by_stage",
+    "observed_stages",
     "outcomes",
+    "read_funnel",
     "speed_to_first_touch",
     "stage_conversion",
     "time_in_stage",
     "weekly_cohorts",
+    "write_funnel",
 ]
 
 _DAY = pd.Timedelta(days=1)
@@ -50,6 +67,10 @@ def _label(value: str, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{what} must be a non-empty string. Got {value!r} instead.")
     return str(normalise_labels(pd.Series([value])).iloc[0])
+
+
+_STAGE_KEYS = ("name", "owner", "exit_on", "target_days")
+_FUNNEL_KEYS = ("stages", "lost")
 
 
 @dataclass(frozen=True)
@@ -63,7 +84,7 @@ class Stage:
     owner : str
         Role that works leads in this stage (``"sdr"``, ``"ae"``, ``"marketing"`` ...). A change
         of owner between consecutive stages is a handoff.
-    exit_on : tuple of str
+    exit_on : sequence of str
         Event names that move a lead from this stage to the next one (``connect``, ``reply``,
         ``demo_request`` ...). A ``stage`` event naming the next stage always does.
     target_days : float, optional
@@ -83,10 +104,16 @@ class Stage:
                 f"Stage {self.name!r} 'exit_on' must be a sequence of event names, "
                 f"got the string {self.exit_on!r}; write ({self.exit_on!r},)"
             )
+        if not isinstance(self.exit_on, Iterable) or isinstance(self.exit_on, Mapping):
+            raise TypeError(
+                f"Stage {self.name!r} 'exit_on' must be a sequence of event names such as "
+                f"('connect', 'reply'). Got {self.exit_on!r} instead."
+            )
         names = tuple(_label(n, f"Stage {self.name!r} 'exit_on' entry") for n in self.exit_on)
         object.__setattr__(self, "exit_on", names)
         if self.target_days is not None and not (
-            np.isfinite(self.target_days) and self.target_days > 0
+            is_number(self.target_days) and np.isfinite(self.target_days)
+            and self.target_days > 0
         ):
             raise ValueError(
                 f"Stage {self.name!r} 'target_days' must be a positive number or None. "
@@ -103,6 +130,8 @@ class Funnel:
     >>> f = Funnel((Stage("new", "sdr", exit_on=("connect",)), Stage("won", "ae")))
     >>> f.names, f.conversion_stage, f.handoffs()
     (('new', 'won'), 'won', [('new', 'won', 'sdr', 'ae')])
+    >>> Funnel.from_dict(f.to_dict()) == f
+    True
     """
 
     stages: tuple[Stage, ...]
@@ -153,6 +182,91 @@ class Funnel:
             if a.owner != b.owner
         ]
 
+    def entered_by(self, name: str) -> tuple[str, ...]:
+        """The event names that put a lead into stage ``name``: the previous stage's
+        ``exit_on`` (none for the first stage, which a lead enters when it is created).
+
+        >>> DEFAULT_FUNNEL.entered_by("contacted")
+        ('connect', 'reply')
+        """
+        k = self.index(name)
+        return self.stages[k - 1].exit_on if k else ()
+
+    def to_dict(self) -> dict:
+        """A plain dict for YAML, which :meth:`from_dict` reads back into an equal funnel.
+
+        >>> Funnel((Stage("new", "sdr", exit_on=("reply",), target_days=2),
+        ...         Stage("won", "ae"))).to_dict()  # doctest: +NORMALIZE_WHITESPACE
+        {'stages': [{'name': 'new', 'owner': 'sdr', 'exit_on': ['reply'], 'target_days': 2},
+                    {'name': 'won', 'owner': 'ae', 'exit_on': [], 'target_days': None}],
+         'lost': 'lost'}
+        """
+        return {
+            "stages": [
+                {"name": s.name, "owner": s.owner, "exit_on": list(s.exit_on),
+                 "target_days": plain_number(s.target_days)}
+                for s in self.stages
+            ],
+            "lost": self.lost,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping, *, source: str = "funnel") -> Funnel:
+        """Build a funnel from a plain dict such as :meth:`to_dict` returns.
+
+        Parameters
+        ----------
+        d : mapping
+            ``stages`` (a list of mappings with ``name``, ``owner`` and optionally ``exit_on``
+            and ``target_days``) and optionally ``lost``.
+        source : str, default 'funnel'
+            Where ``d`` came from (a file name); every error message starts with it.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Unknown or missing keys (naming the key and the allowed keys), or any invalid value.
+        """
+        if not isinstance(d, Mapping):
+            raise TypeError(f"{source}: a funnel must be a mapping with keys "
+                            f"{list(_FUNNEL_KEYS)}. Got {type(d).__name__} instead.")
+        unknown = [k for k in d if k not in _FUNNEL_KEYS]
+        if unknown:
+            raise ValueError(f"{source}: unknown key(s) {unknown} in the funnel; allowed keys "
+                             f"are {list(_FUNNEL_KEYS)}.")
+        raw = d.get("stages")
+        if not isinstance(raw, Sequence) or isinstance(raw, str):
+            raise TypeError(f"{source}: 'stages' must be a list of stages, each with a name "
+                            f"and an owner. Got {raw!r} instead.")
+        stages = [_stage_from_dict(item, f"{source}: stages[{i}]") for i, item in enumerate(raw)]
+        try:
+            return cls(tuple(stages), **({"lost": d["lost"]} if "lost" in d else {}))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{source}: {exc}") from None
+
+
+def _stage_from_dict(item: Any, where: str) -> Stage:
+    if not isinstance(item, Mapping):
+        raise TypeError(f"{where} must be a mapping with keys among {list(_STAGE_KEYS)}. "
+                        f"Got {item!r} instead.")
+    unknown = [k for k in item if k not in _STAGE_KEYS]
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed keys are "
+                         f"{list(_STAGE_KEYS)}.")
+    missing = [k for k in ("name", "owner") if k not in item]
+    if missing:
+        raise ValueError(f"{where}: missing key(s) {missing}; a stage needs 'name' and 'owner' "
+                         "(and may have 'exit_on' and 'target_days').")
+    exit_on = item.get("exit_on") or ()
+    if isinstance(exit_on, str) or not isinstance(exit_on, Sequence):
+        raise TypeError(f"{where}: 'exit_on' must be a list of event names such as "
+                        f"[connect, reply]. Got {exit_on!r} instead.")
+    try:
+        return Stage(item["name"], item["owner"], exit_on=tuple(exit_on),
+                     target_days=item.get("target_days"))
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+
 
 DEFAULT_FUNNEL = Funnel(
     (
@@ -169,22 +283,85 @@ executives (``ae``) the rest, so contacted → qualified is the handoff."""
 
 
 # --------------------------------------------------------------------------------------------
+# YAML
+# --------------------------------------------------------------------------------------------
+class _Flow(list):
+    """A list written in flow style (``[connect, reply]``)."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(
+    _Flow, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data,
+                                                          flow_style=True)
+)
+
+
+def read_funnel(path: str | Path) -> Funnel:
+    """Read a funnel from a YAML file (the only function that does).
+
+    The file holds the mapping :meth:`Funnel.to_dict` returns::
+
+        stages:
+        - {name: new, owner: sdr, exit_on: [connect, reply], target_days: 2}
+        - {name: qualified, owner: ae, exit_on: [demo_request], target_days: 14}
+        - {name: won, owner: ae}
+        lost: lost
+
+    ``exit_on`` (default none) and ``target_days`` (default none) may be left out, and so may
+    ``lost`` (default ``lost``). Names are normalised to snake case like the events' names.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ValueError, TypeError
+        If the file is not YAML, repeats a key, has a key it should not (the message lists the
+        allowed ones) or does not describe a valid funnel; the message starts with the file
+        name.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "funnel.yaml"
+    >>> write_funnel(DEFAULT_FUNNEL, path)
+    >>> read_funnel(path) == DEFAULT_FUNNEL
+    True
+    """
+    path = Path(path)
+    raw = load_yaml(path, "funnel", "a list of 'stages'")
+    return Funnel.from_dict(raw, source=str(path))
+
+
+def write_funnel(funnel: Funnel, path: str | Path) -> None:
+    """Write ``funnel`` to ``path`` as YAML that :func:`read_funnel` reads back equal."""
+    if not isinstance(funnel, Funnel):
+        raise TypeError(f"write_funnel needs a Funnel. Got {type(funnel).__name__} instead.")
+    d = funnel.to_dict()
+    for st in d["stages"]:
+        st["exit_on"] = _Flow(st["exit_on"])
+    header = (
+        "# Funnel, written by nurturelab.funnel.write_funnel (read by read_funnel).\n"
+        "# stages, in order: the last is conversion. exit_on: event names that move a lead\n"
+        "# to the next stage (a stage event naming a stage always does); target_days: how long\n"
+        "# a lead should sit in the stage at most. lost: the stage event that closes a lead.\n"
+    )
+    body = yaml.dump(d, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+    Path(path).write_text(header + body, encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------
 # Inputs
 # --------------------------------------------------------------------------------------------
-def _need(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise KeyError(f"{what} lacks the column(s) {missing}; it has {list(df.columns)}")
-
-
 def _as_of(leads: pd.DataFrame, events: pd.DataFrame, as_of: Any) -> pd.Timestamp:
     if as_of is None:
         latest = [leads["created_at"].max()]
         if len(events):
             latest.append(events["ts"].max())
         return max(latest)
-    ts = pd.Timestamp(as_of)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return utc_timestamp(as_of, "as_of")
 
 
 def _ns(ts: pd.Series) -> np.ndarray:
@@ -229,8 +406,11 @@ def outcomes(
         per stage holding the first *observed* entry (NaT where a stage was skipped or not
         reached).
     """
-    _need(leads, ("lead_id", "created_at"), "leads")
-    _need(events, ("lead_id", "ts", "type", "name"), "events")
+    need_columns(leads, ("lead_id", "created_at"), "leads")
+    need_columns(events, ("lead_id", "ts", "type", "name"), "events")
+    if not isinstance(funnel, Funnel):
+        raise TypeError(f"The 'funnel' parameter of outcomes must be a Funnel. Got "
+                        f"{type(funnel).__name__} instead.")
     as_of = _as_of(leads, events, as_of)
     ld = leads.loc[leads["created_at"] <= as_of, ["lead_id", "created_at"]]
     ev = events.loc[(events["ts"] <= as_of) & events["lead_id"].isin(ld["lead_id"]),
@@ -301,12 +481,51 @@ def outcomes(
 # --------------------------------------------------------------------------------------------
 # Stage metrics over outcomes
 # --------------------------------------------------------------------------------------------
+def observed_stages(out: pd.DataFrame, funnel: Funnel = DEFAULT_FUNNEL) -> pd.Series:
+    """Which stages the data observes: those with at least one observed entry.
+
+    A lead enters the first stage when it is created, so that stage is observed whenever there
+    are leads. A later stage is observed when some event entered it (a ``stage`` event naming
+    it, or one of :meth:`Funnel.entered_by`). An export that has no such event cannot tell who
+    reached the stage: leads further on count as having passed it, but its conversion and the
+    time spent in it are unknown.
+
+    Parameters
+    ----------
+    out : DataFrame
+        From :func:`outcomes` (its ``entered_<stage>`` columns).
+    funnel : Funnel
+
+    Returns
+    -------
+    Series of bool indexed by stage name, named ``observed``.
+
+    Examples
+    --------
+    >>> leads = pd.DataFrame({"lead_id": ["a", "b"], "created_at": pd.to_datetime(
+    ...     ["2026-01-05", "2026-01-06"], utc=True)})
+    >>> events = pd.DataFrame({"lead_id": ["a"], "ts": pd.to_datetime(["2026-01-20"], utc=True),
+    ...                        "type": ["stage"], "name": ["won"]})
+    >>> observed_stages(outcomes(leads, events)).to_dict()
+    {'new': True, 'contacted': False, 'qualified': False, 'proposal': False, 'won': True}
+    """
+    cols = [f"entered_{n}" for n in funnel.names]
+    need_columns(out, cols, "outcomes")
+    seen = [bool(out[c].notna().any()) for c in cols]
+    return pd.Series(seen, index=pd.Index(funnel.names, name="stage"), name="observed")
+
+
 def stage_conversion(out: pd.DataFrame, funnel: Funnel = DEFAULT_FUNNEL) -> pd.DataFrame:
     """Per stage: leads that reached it, moved on, were lost there or are still in it.
 
     ``conversion`` is moved-on over reached, with a Wilson 95% interval (``ci_low``,
     ``ci_high``); leads still open in a stage count in the denominator, so young cohorts
-    understate it. ``of_all`` is the share of all leads that reached the stage.
+    understate it. ``of_all`` is the share of all leads that reached the stage. ``observed``
+    says whether the data observes the stage (see :func:`observed_stages`): for a stage it does
+    not, ``reached`` counts the leads known to have passed it (they got further) and
+    ``moved_on``, ``conversion`` and its interval are NaN, since every lead it can see there
+    has, by construction, moved on. A stage whose next stage is unobserved converts to the next
+    stage the data observes.
 
     Examples
     --------
@@ -318,21 +537,22 @@ def stage_conversion(out: pd.DataFrame, funnel: Funnel = DEFAULT_FUNNEL) -> pd.D
     >>> int(table.loc["new", "reached"]) == len(leads)
     True
     """
-    _need(out, ("stage_index", "status"), "outcomes")
+    need_columns(out, ("stage_index", "status"), "outcomes")
+    observed = observed_stages(out, funnel)
     k = out["stage_index"].to_numpy()
     lost = out["status"].astype("object").eq("lost").to_numpy()
     is_open = out["status"].astype("object").eq("open").to_numpy()
+    last = len(funnel.stages) - 1
     rows = []
     for i, st in enumerate(funnel.stages):
-        reached = int((k >= i).sum())
         here = k == i
-        moved = int((k > i).sum())
         rows.append(
             {
                 "stage": st.name,
                 "owner": st.owner,
-                "reached": reached,
-                "moved_on": moved if i < len(funnel.stages) - 1 else np.nan,
+                "observed": bool(observed[st.name]),
+                "reached": int((k >= i).sum()),
+                "moved_on": int((k > i).sum()) if i < last and observed[st.name] else np.nan,
                 "lost_here": int((here & lost).sum()),
                 "open_here": int((here & is_open).sum()),
             }
@@ -355,7 +575,7 @@ def time_in_stage(out: pd.DataFrame, funnel: Funnel = DEFAULT_FUNNEL) -> pd.Data
     """
     rows = []
     for a, b in zip(funnel.stages[:-1], funnel.stages[1:], strict=True):
-        _need(out, (f"entered_{a.name}", f"entered_{b.name}"), "outcomes")
+        need_columns(out, (f"entered_{a.name}", f"entered_{b.name}"), "outcomes")
         d = _days(out[f"entered_{b.name}"] - out[f"entered_{a.name}"]).dropna()
         d = d[d >= 0]
         rows.append(
@@ -375,9 +595,11 @@ def lead_age_by_stage(out: pd.DataFrame, funnel: Funnel = DEFAULT_FUNNEL) -> pd.
     """Open leads by the stage they sit in: how many, how long in it, how many past target.
 
     Columns: ``open``, ``median_days_in_stage``, ``p90_days_in_stage``, ``median_age_days``
-    (since creation), ``target_days`` and ``past_target``.
+    (since creation), ``target_days`` and ``past_target``. The days in a stage (and so
+    ``past_target``) are NaN for a stage the data does not observe, or whose next stage it does
+    not observe: a lead that moved on unseen would look as if it were still sitting there.
     """
-    _need(out, ("stage", "status", "days_in_stage", "age_days"), "outcomes")
+    need_columns(out, ("stage", "status", "days_in_stage", "age_days"), "outcomes")
     op = out[out["status"].astype("object").eq("open")]
     targets = pd.Series({s.name: s.target_days for s in funnel.stages}, dtype=float)
     g = op.groupby("stage", observed=False)
@@ -394,6 +616,13 @@ def lead_age_by_stage(out: pd.DataFrame, funnel: Funnel = DEFAULT_FUNNEL) -> pd.
     past = op["days_in_stage"] > op["stage"].astype(str).map(targets)
     t["past_target"] = past.groupby(op["stage"].astype(str)).sum().reindex(t.index).fillna(0)
     t["past_target"] = t["past_target"].astype(int)
+    # how long a lead sits in a stage is known only when leads are seen entering it and the next
+    seen = observed_stages(out, funnel)
+    timed = seen & seen.shift(-1, fill_value=False)
+    unknown = [s for s in t.index if s != funnel.conversion_stage and not timed.get(s, True)]
+    if unknown:
+        t = t.astype({"past_target": float})
+        t.loc[unknown, ["median_days_in_stage", "p90_days_in_stage", "past_target"]] = np.nan
     return t.drop(index=funnel.conversion_stage, errors="ignore")
 
 
@@ -423,8 +652,8 @@ def speed_to_first_touch(
     -------
     Series indexed by ``lead_id``, named ``minutes_to_first_touch``.
     """
-    _need(leads, ("lead_id", "created_at"), "leads")
-    _need(events, ("lead_id", "ts", "type", "name"), "events")
+    need_columns(leads, ("lead_id", "created_at"), "leads")
+    need_columns(events, ("lead_id", "ts", "type", "name"), "events")
     ev = _until(events, as_of)
     ld = leads if as_of is None else leads[leads["created_at"] <= _as_of(leads, ev, as_of)]
     touch = ev["type"].astype("object").eq("touch")
@@ -463,7 +692,7 @@ def dropoff_by_step(events: pd.DataFrame, *, as_of: Any = None) -> pd.DataFrame:
     (ended_silent / reached). Leads whose cadence is still running count as silent at their
     latest step, so read the newest weeks with care.
     """
-    _need(events, ("lead_id", "ts", "type", "name", "step"), "events")
+    need_columns(events, ("lead_id", "ts", "type", "name", "step"), "events")
     ev = _until(events, as_of)
     touches = ev[ev["type"].astype("object").eq("touch") & ev["step"].notna()]
     if touches.empty:
@@ -498,7 +727,7 @@ def handoff_response_time(
     Columns per handoff: ``handoffs`` (leads whose entry into the stage was observed),
     ``touched`` (of them, touched since), ``median_hours``, ``p90_hours``.
     """
-    _need(events, ("lead_id", "ts", "type"), "events")
+    need_columns(events, ("lead_id", "ts", "type"), "events")
     as_of = out.attrs.get("as_of")
     ev = _until(events, as_of)
     touches = ev.loc[ev["type"].astype("object").eq("touch"), ["lead_id", "ts"]]
@@ -506,7 +735,7 @@ def handoff_response_time(
     rows = []
     for a, b, owner_a, owner_b in funnel.handoffs():
         col = f"entered_{b}"
-        _need(out, (col,), "outcomes")
+        need_columns(out, (col,), "outcomes")
         entries = out[col].dropna().rename("ts").reset_index().sort_values("ts")
         if len(entries) and len(touches):
             m = pd.merge_asof(entries, touches, left_on="ts", right_on="touch_ts",
@@ -551,7 +780,7 @@ def weekly_cohorts(
     ``median_minutes_to_first_touch``, then ``pct_<stage>`` for every stage after the first
     (share that reached it). Recent cohorts have had less time to convert.
     """
-    _need(out, ("created_at", "stage_index"), "outcomes")
+    need_columns(out, ("created_at", "stage_index"), "outcomes")
     created = out["created_at"].dt.tz_convert("UTC").dt.tz_localize(None)
     iso = created.dt.isocalendar()
     week = iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
@@ -569,13 +798,18 @@ def weekly_cohorts(
     for i, st in enumerate(funnel.stages[1:], start=1):
         frame[f"pct_{st.name}"] = out["stage_index"].ge(i)
     g = frame.groupby("week", sort=True)
+    touch_cols = {
+        "pct_touched": 100 * g["touched"].mean(),
+        f"pct_within_{within_minutes:g}min": 100 * g["fast"].mean(),
+        "median_minutes_to_first_touch": g["speed"].median(),
+    }
+    if not speed.notna().any():  # no lead has a touch event: the export observes no touches
+        touch_cols = {k: v * np.nan for k, v in touch_cols.items()}
     t = pd.DataFrame(
         {
             "week_start": g["week_start"].min().dt.tz_localize("UTC"),
             "leads": g.size(),
-            "pct_touched": 100 * g["touched"].mean(),
-            f"pct_within_{within_minutes:g}min": 100 * g["fast"].mean(),
-            "median_minutes_to_first_touch": g["speed"].median(),
+            **touch_cols,
         }
     )
     for st in funnel.stages[1:]:
@@ -586,9 +820,19 @@ def weekly_cohorts(
 # --------------------------------------------------------------------------------------------
 # The whole picture
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FunnelReport:
-    """Every funnel metric for one export as of one timestamp (see :func:`funnel_report`)."""
+def _median(values: pd.Series) -> float:
+    """The median, NaN (without numpy's empty-slice warning) when there is no value."""
+    values = values.dropna()
+    return float(values.median()) if len(values) else np.nan
+
+
+@dataclass(frozen=True, repr=False)
+class FunnelReport(Result):
+    """Every funnel metric for one export as of one timestamp (see :func:`funnel_report`).
+
+    ``summary`` is the per-stage table; ``print_summary()`` prints the headline above it, and
+    names the stages the export does not observe; ``plot(ax=None)`` draws the funnel.
+    """
 
     as_of: pd.Timestamp
     funnel: Funnel
@@ -603,47 +847,95 @@ class FunnelReport:
 
     @property
     def summary(self) -> pd.DataFrame:
-        """Stage conversion with time in stage and open-lead age, one row per stage."""
-        s = self.conversion[["owner", "reached", "moved_on", "conversion", "ci_low", "ci_high"]]
+        """Stage conversion with time in stage and open-lead age, one row per stage.
+
+        ``observed`` is False for the stages the export cannot see; their ``moved_on``,
+        ``conversion``, interval and ``median_days`` are missing, not 1 and not 0.
+        """
+        s = self.conversion[["owner", "observed", "reached", "moved_on", "conversion",
+                             "ci_low", "ci_high"]]
         s = s.join(self.time_in_stage[["median"]].rename(columns={"median": "median_days"}))
-        return s.join(self.lead_age[["open", "past_target"]])
+        s = s.join(self.lead_age[["open", "past_target"]])
+        counts = ["moved_on", "open", "past_target"]  # whole numbers, missing where undefined
+        return s.astype(dict.fromkeys(counts, "Int64"))
+
+    @property
+    def unobserved(self) -> list[str]:
+        """The stages the export does not observe (no event in it can enter them)."""
+        seen = self.conversion["observed"]
+        return [str(n) for n in seen.index[~seen.to_numpy(dtype=bool)]]
 
     def headline(self) -> dict[str, float]:
-        """The handful of numbers a team reads first (all derived from the tables)."""
+        """The handful of numbers a team reads first (all derived from the tables).
+
+        A figure the export cannot observe is NaN: the first-touch figures when no lead has a
+        touch event, ``contacted_pct`` (the share past the first stage) when the export does
+        not observe the second stage.
+        """
         sp = self.speed_minutes
         out = self.outcomes
+        touches = bool(sp.notna().any())
+        second = self.funnel.names[1]
         return {
             "leads": float(len(out)),
-            "touched_pct": float(100 * sp.notna().mean()) if len(sp) else np.nan,
-            "within_5min_pct": float(100 * sp.le(5).mean()) if len(sp) else np.nan,
-            "median_minutes_to_first_touch": float(sp.median()),
-            "contacted_pct": float(100 * out["stage_index"].ge(1).mean()),
-            "converted_pct": float(100 * out["converted"].mean()),
-            "median_days_to_convert": float(out["time_to_convert_days"].median()),
+            "touched_pct": float(100 * sp.notna().mean()) if touches else np.nan,
+            "within_5min_pct": float(100 * sp.le(5).mean()) if touches else np.nan,
+            "median_minutes_to_first_touch": _median(sp),
+            "contacted_pct": (float(100 * out["stage_index"].ge(1).mean())
+                              if second not in self.unobserved and len(out) else np.nan),
+            "converted_pct": float(100 * out["converted"].mean()) if len(out) else np.nan,
+            "median_days_to_convert": _median(out["time_to_convert_days"]),
         }
 
-    def __str__(self) -> str:
+    def _describe(self) -> str:
+        unseen = f", {len(self.unobserved)} unobserved" if self.unobserved else ""
+        return (f"{len(self.outcomes):,d} leads as of {self.as_of:%Y-%m-%d %H:%M} UTC, "
+                f"{len(self.funnel.stages)} stages{unseen}")
+
+    def _header(self) -> list[str]:
         h = self.headline()
-        lines = [
-            f"Funnel as of {self.as_of:%Y-%m-%d %H:%M} UTC — {int(h['leads']):,d} leads",
-            f"  first touch: {h['touched_pct']:.1f}% touched, {h['within_5min_pct']:.1f}% within "
-            f"5 min, median {h['median_minutes_to_first_touch']:.1f} min",
-            f"  contacted {h['contacted_pct']:.1f}%, converted {h['converted_pct']:.1f}%, "
-            f"median {h['median_days_to_convert']:.1f} days to convert",
-            "",
-            _fmt(self.summary),
-        ]
-        return "\n".join(lines)
+        second = self.funnel.names[1]
+        if np.isnan(h["touched_pct"]):
+            touch = "first touch: unavailable (no lead has a touch event)"
+        else:
+            touch = (f"first touch: {h['touched_pct']:.1f}% touched, "
+                     f"{h['within_5min_pct']:.1f}% within 5 min, "
+                     f"median {h['median_minutes_to_first_touch']:.1f} min")
+        passed = (f"{second}: unobserved" if np.isnan(h["contacted_pct"])
+                  else f"{second} {h['contacted_pct']:.1f}%")
+        days = h["median_days_to_convert"]
+        lines = [repr(self),
+                 f"Funnel as of {self.as_of:%Y-%m-%d %H:%M} UTC — {len(self.outcomes):,d} leads",
+                 f"  {touch}",
+                 f"  {passed}, converted {h['converted_pct']:.1f}%"
+                 + (f", median {days:.1f} days to convert" if np.isfinite(days) else "")]
+        if self.unobserved:
+            lines.append(f"  unobserved stages (no event in the export enters them): "
+                         f"{', '.join(self.unobserved)}; their conversion and time in stage "
+                         "are not known, and leads further on count as having passed them")
+        return [*lines, ""]
 
     def plot(self, ax=None):
-        """Horizontal funnel bars of leads reaching each stage; returns the axes."""
+        """Horizontal funnel bars of leads reaching each stage; returns the axes.
+
+        Unobserved stages are drawn hatched and labelled so: their count is of the leads known
+        to have passed them.
+        """
         from nurturelab import plots
 
-        return plots.funnel_bars(self.conversion, ax=ax)
-
-
-def _fmt(df: pd.DataFrame) -> str:
-    return df.to_string(float_format=lambda v: f"{v:,.3g}", na_rep="-")
+        ax = plots.funnel_bars(self.conversion, ax=ax)
+        unseen = set(self.unobserved)
+        if unseen:
+            names = list(self.conversion.index)
+            bars = ax.patches[-len(names):]
+            for name, bar in zip(names, bars, strict=True):
+                if name in unseen:
+                    bar.set_facecolor("#d9d9d9")
+                    bar.set_hatch("//")
+            labels = [t.get_text() for t in ax.get_yticklabels()]
+            ax.set_yticks(ax.get_yticks(), [f"{t} (unobserved)" if t in unseen else t
+                                            for t in labels])
+        return ax
 
 
 def funnel_report(

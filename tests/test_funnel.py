@@ -8,6 +8,10 @@ by hand in the comments. One scale test runs the whole report on a 20,000-lead s
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
+import textwrap
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,9 +19,16 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 from nurturelab import funnel as F
-from nurturelab.funnel import DEFAULT_FUNNEL, Funnel, Stage
+from nurturelab.funnel import DEFAULT_FUNNEL, Funnel, Stage, read_funnel, write_funnel
 from nurturelab.schema import validate_events, validate_leads
 from nurturelab.synthetic import make_export
+
+# the shared result-protocol check (tests/ is not a package: load it by path)
+_spec = importlib.util.spec_from_file_location("_nurturelab_test_resultcheck",
+                                               Path(__file__).with_name("resultcheck.py"))
+resultcheck = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(resultcheck)
+assert_result_protocol = resultcheck.assert_result_protocol
 
 EVENT_COLS = ["lead_id", "ts", "type", "name", "channel", "step"]
 CHANNEL = {
@@ -619,6 +630,14 @@ def test_default_funnel_shape():
         (lambda: Stage("new", "  "), ValueError, "'owner' must be a non-empty string"),
         (lambda: Stage("new", "sdr", exit_on=("connect", "")), ValueError,
          "'exit_on' entry must be a non-empty string"),
+        (lambda: Stage("new", "sdr", exit_on=3), TypeError,
+         "'exit_on' must be a sequence of event names"),
+        (lambda: Stage("new", "sdr", target_days=True), ValueError, "positive number"),
+        (lambda: Stage("new", "sdr", target_days="2"), ValueError, "positive number"),
+        (lambda: F.outcomes(pd.DataFrame(columns=["lead_id", "created_at"]),
+                            pd.DataFrame(columns=["lead_id", "ts", "type", "name"]),
+                            funnel="default"), TypeError,
+         "The 'funnel' parameter of outcomes must be a Funnel. Got str instead."),
     ],
 )
 def test_funnel_and_stage_validation(make, error, match):
@@ -788,3 +807,146 @@ def test_funnel_report_at_scale_and_order_independent():
     out = F.outcomes(leads, shuffled)
     pd.testing.assert_frame_equal(F.stage_conversion(out), rep.conversion)
     pd.testing.assert_frame_equal(out, rep.outcomes)
+
+
+# --------------------------------------------------------------------------------------------
+# Stages an export does not observe
+# --------------------------------------------------------------------------------------------
+@pytest.fixture
+def wins_only():
+    """Leads and wins only, like the Olist export: nothing can enter contacted, qualified or
+    proposal. a won after 4 days, b after 10; c and d are open."""
+    leads = {"a": "2026-01-05 09:00", "b": "2026-01-05 10:00", "c": "2026-01-06 12:00",
+             "d": "2026-01-07 00:00"}
+    return world(leads, [("a", "2026-01-09 09:00", "won"), ("b", "2026-01-15 10:00", "won")])
+
+
+def test_observed_stages_follow_the_events(main_out, wins_only):
+    assert F.observed_stages(main_out).all()
+    leads, events = wins_only
+    seen = F.observed_stages(F.outcomes(leads, events))
+    assert seen.to_dict() == {"new": True, "contacted": False, "qualified": False,
+                              "proposal": False, "won": True}
+    # a reply (new's exit event) is enough to observe contacted, a stage event its own stage
+    leads, events = world({"a": "2026-01-05 09:00", "b": "2026-01-05 09:00"},
+                          [("a", "2026-01-05 09:30", "reply"),
+                           ("b", "2026-01-06 09:00", "proposal")])
+    seen = F.observed_stages(F.outcomes(leads, events))
+    assert seen[seen].index.tolist() == ["new", "contacted", "proposal"]
+
+
+def test_unobserved_stages_are_not_passed_at_100_percent(wins_only):
+    """Regression: on an export of leads and wins the stages between showed conversion 1.000
+    (every lead seen there had won) and the headline a numpy warning and 'median nan min'."""
+    leads, events = wins_only
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rep = F.funnel_report(leads, events, as_of="2026-01-20")
+        text = rep.to_text()
+    t = rep.conversion
+    assert t["observed"].tolist() == [True, False, False, False, True]
+    assert t["reached"].tolist() == [4, 2, 2, 2, 2]  # the winners passed them
+    assert t.loc[["contacted", "qualified", "proposal"], ["moved_on", "conversion", "ci_low",
+                                                          "ci_high"]].isna().all().all()
+    assert t.loc["new", "conversion"] == pytest.approx(2 / 4)  # on to the next observed stage
+    assert rep.time_in_stage["median"].isna().all()
+    assert rep.summary["observed"].tolist() == t["observed"].tolist()
+    assert rep.unobserved == ["contacted", "qualified", "proposal"]
+    h = rep.headline()
+    for key in ("touched_pct", "within_5min_pct", "median_minutes_to_first_touch",
+                "contacted_pct"):
+        assert np.isnan(h[key]), key
+    assert h["converted_pct"] == 50.0 and h["median_days_to_convert"] == pytest.approx(7.0)
+    assert "first touch: unavailable" in text and "nan" not in text
+    assert "unobserved stages (no event in the export enters them): contacted, qualified, " \
+           "proposal" in text
+    assert rep.weekly[["pct_touched", "pct_within_5min",
+                       "median_minutes_to_first_touch"]].isna().all().all()
+    assert_result_protocol(rep)
+
+
+def test_exports_that_observe_every_stage_keep_their_figures(main_world):
+    leads, events = main_world
+    rep = F.funnel_report(leads, events, as_of=AS_OF)
+    assert rep.conversion["observed"].all() and rep.unobserved == []
+    assert rep.summary["moved_on"].tolist()[:4] == [4, 4, 3, 2]
+    assert "unobserved" not in rep.to_text()
+
+
+def test_funnel_report_keeps_the_result_protocol(main_world):
+    leads, events = main_world
+    rep = F.funnel_report(leads, events, as_of=AS_OF)
+    assert_result_protocol(rep)
+    assert repr(rep) == "<FunnelReport: 7 leads as of 2026-01-20 12:00 UTC, 5 stages>"
+    lines = rep.to_text().splitlines()
+    assert lines[1] == "Funnel as of 2026-01-20 12:00 UTC — 7 leads"
+    assert lines[2] == "  first touch: 42.9% touched, 0.0% within 5 min, median 10.0 min"
+
+
+# --------------------------------------------------------------------------------------------
+# The funnel file
+# --------------------------------------------------------------------------------------------
+def test_funnel_file_round_trips(tmp_path, custom):
+    for funnel in (DEFAULT_FUNNEL, custom):
+        path = tmp_path / "funnel.yaml"
+        write_funnel(funnel, path)
+        assert read_funnel(path) == funnel
+    path.write_text(textwrap.dedent("""\
+        stages:
+          - {name: Lead, owner: marketing, exit_on: [Pricing Visit]}
+          - {name: won, owner: ae}
+    """))
+    f = read_funnel(path)
+    assert f.names == ("lead", "won") and f.lost == "lost"
+    assert f.stages[0].exit_on == ("pricing_visit",) and f.stages[0].target_days is None
+    with pytest.raises(TypeError, match="write_funnel needs a Funnel"):
+        write_funnel("funnel", path)
+
+
+@pytest.mark.parametrize(("text", "error", "match"), [
+    ("stages: []\nlsot: lost\n", ValueError,
+     r"unknown key\(s\) \['lsot'\] in the funnel; allowed keys are \['stages', 'lost'\]"),
+    ("stages:\n  - {name: new, owner: sdr, exits: [reply]}\n  - {name: won, owner: ae}\n",
+     ValueError, r"stages\[0\]: unknown key\(s\) \['exits'\]; allowed keys are \['name', "
+     r"'owner', 'exit_on', 'target_days'\]"),
+    ("stages:\n  - {name: new, owner: sdr, owner: ae}\n", ValueError,
+     "key 'owner' is given twice"),
+    ("stages:\n  - {name: new}\n  - {name: won, owner: ae}\n", ValueError,
+     r"stages\[0\]: missing key\(s\) \['owner'\]"),
+    ("stages:\n  - {name: new, owner: sdr, exit_on: reply}\n  - {name: won, owner: ae}\n",
+     TypeError, r"stages\[0\]: 'exit_on' must be a list of event names such as \[connect, "
+     r"reply\]. Got 'reply' instead"),
+    ("stages:\n  - {name: new, owner: sdr, target_days: two}\n  - {name: won, owner: ae}\n",
+     ValueError, r"stages\[0\]: Stage 'new' 'target_days' must be a positive number or None. "
+     "Got 'two' instead"),
+    ("stages:\n  - {name: new, owner: sdr}\n", ValueError, "at least two stages"),
+    ("stages:\n  - {name: new, owner: sdr}\n  - {name: won, owner: ae}\nlost: won\n",
+     ValueError, "'lost' \\('won'\\) must not also be one of the stages"),
+    ("stages: new\n", TypeError, "'stages' must be a list of stages"),
+    ("- new\n- won\n", TypeError, "a funnel must be a mapping"),
+    ("stages:\n  - new\n  - won\n", TypeError, r"stages\[0\] must be a mapping"),
+    ("", ValueError, "the funnel file is empty"),
+])
+def test_funnel_file_refusals_name_the_file_and_the_field(tmp_path, text, error, match):
+    path = tmp_path / "my_funnel.yaml"
+    path.write_text(text)
+    with pytest.raises(error, match=match) as exc:
+        read_funnel(path)
+    assert str(path) in str(exc.value)
+
+
+def test_missing_funnel_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.yaml: no such funnel file"):
+        read_funnel(tmp_path / "nope.yaml")
+
+
+def test_time_in_a_stage_needs_the_next_stage_observed(wins_only):
+    """Leads 'in new' of a leads-and-wins export are only 'not won yet': how long they have sat
+    in new, and how many are past its target, is unknown."""
+    leads, events = wins_only
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        age = F.lead_age_by_stage(F.outcomes(leads, events, as_of="2026-01-20"))
+    assert age.loc["new", "open"] == 2  # c and d: not seen beyond new
+    assert age[["median_days_in_stage", "p90_days_in_stage", "past_target"]].isna().all().all()
+    assert age.loc["new", "median_age_days"] == pytest.approx(13.25)  # c 13.5, d 13 days old

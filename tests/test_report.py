@@ -4,7 +4,9 @@ and the report on simulated leads, where known causes must show in the metrics."
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +14,15 @@ import pytest
 
 from nurturelab import report as R
 from nurturelab.cadence import get_cadence
+from nurturelab.funnel import DEFAULT_FUNNEL, Funnel, Stage
 from nurturelab.report import METRICS, Target, attainment, metric_table, prepare, read_targets
+
+# the shared result-protocol check (tests/ is not a package: load it by path)
+_spec = importlib.util.spec_from_file_location("_nurturelab_test_resultcheck",
+                                               Path(__file__).with_name("resultcheck.py"))
+resultcheck = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(resultcheck)
+assert_result_protocol = resultcheck.assert_result_protocol
 
 WEEK = "2026-W41"  # Monday 5 October to Sunday 11 October 2026
 MON = pd.Timestamp("2026-10-05", tz="UTC")
@@ -350,3 +360,189 @@ def test_weekly_report_leaves_inputs_alone_and_renders(small, tmp_path):
     assert rep.targets.loc[0, "status"] == "warn"  # 0.4 < 0.5, deadline ahead
     page = rep.to_html(tmp_path / "w.html").read_text()
     assert "Weekly full-path report: 2026-W41" in page and "unavailable" in page
+
+
+# --------------------------------------------------------------------------------------------
+# The funnel the report runs on
+# --------------------------------------------------------------------------------------------
+FOUR = Funnel((Stage("new", "sdr", exit_on=("connect", "reply"), target_days=2),
+               Stage("engaged", "sdr", target_days=7), Stage("qualified", "ae", target_days=14),
+               Stage("won", "ae")))
+SIX = Funnel((Stage("new", "sdr", exit_on=("connect", "reply"), target_days=2),
+              Stage("contacted", "sdr", exit_on=("demo_request",), target_days=7),
+              Stage("nurtured", "marketing", target_days=10), Stage("qualified", "ae",
+                                                                   target_days=14),
+              Stage("proposal", "ae", target_days=30), Stage("won", "ae")))
+
+
+def stage_metrics(names) -> set[str]:
+    return {n for n in names if n.split(".")[0] in R.STAGE_METRICS}
+
+
+@pytest.mark.parametrize("funnel", [FOUR, SIX], ids=["four", "six"])
+def test_stage_metrics_follow_the_funnel_given(small, funnel):
+    """Regression: the stage metrics were built from DEFAULT_FUNNEL at import and looked up by
+    position in the caller's funnel, so a four-stage funnel crashed (TypeError '<' between
+    ndarray and Timestamp)."""
+    leads, events = small
+    rep = R.weekly_report(leads, events, week=WEEK, weeks=1, funnel=funnel)
+    expected = {f"stage_conversion.{s.name}" for s in funnel.stages[:-1]} | {
+        f"past_target.{s.name}" for s in funnel.stages[:-1] if s.target_days}
+    assert stage_metrics(rep.metrics) == expected
+    assert stage_metrics(set(rep.table["metric"]) | set(rep.unavailable)) == expected
+    assert rep.funnel is funnel
+    # in 'new' during the week: all five; a (connect) and b (reply) moved on
+    assert rep.value("stage_conversion.new") == pytest.approx(2 / 5)
+    t = rep.table
+    second = funnel.names[1]
+    # a entered the second stage on day 0 and qualified on day 2; b entered it on day 2
+    assert value(t, f"stage_conversion.{second}") == pytest.approx(1 / 2)
+    assert value(t, "stage_conversion.qualified") == pytest.approx(1.0)  # a won on day 4
+    assert rep.metrics[f"stage_conversion.{second}"].label == (
+        f"{second} → {funnel.names[2]} in the week")
+
+
+def test_unobserved_stages_of_the_funnel_are_unavailable_with_the_reason(small):
+    leads, events = small
+    rep = R.weekly_report(leads, events, week=WEEK, weeks=1, funnel=SIX)
+    why = rep.unavailable
+    # nothing enters 'nurtured' (no stage event; contacted's exit, demo_request, never happens)
+    assert why["stage_conversion.nurtured"] == (
+        "the export does not observe the stage 'nurtured': it has no 'nurtured' stage event "
+        "and no demo_request event, so no lead is seen entering it")
+    assert "'proposal' stage event" in why["stage_conversion.proposal"]
+    # how long a lead sits in 'qualified' needs 'proposal' seen: a lead could move on unseen
+    assert why["past_target.qualified"].endswith("so it cannot tell when a lead leaves "
+                                                 "'qualified'")
+    assert "past_target.new" not in why  # 'contacted' is observed (a connect, a reply)
+
+
+def test_targets_are_checked_against_the_funnel(small, tmp_path):
+    leads, events = small
+    on_four = Target("engaged", "stage_conversion.engaged", ">= 0.4", "2026-12-31")
+    rep = R.weekly_report(leads, events, week=WEEK, weeks=1, funnel=FOUR, targets=[on_four])
+    assert rep.targets.loc[0, "status"] == "pass" and rep.targets.loc[0, "value"] == 0.5
+    with pytest.raises(ValueError, match=r"target 'engaged' names an unknown metric "
+                                         r"'stage_conversion.engaged'; known metrics: .*"
+                                         r"stage_conversion.contacted.*\(of the funnel new → "):
+        R.weekly_report(leads, events, week=WEEK, weeks=1, targets=[on_four])
+    f = tmp_path / "targets.yaml"
+    f.write_text("targets:\n  - {name: x, metric: past_target.won, target: '< 10%', "
+                 "deadline: 2026-12-31}\n")
+    assert read_targets(f)[0].metric == "past_target.won"  # some funnel may have it
+    with pytest.raises(ValueError, match=r"targets\[0\]: target 'x' names an unknown metric "
+                                         "'past_target.won'"):
+        read_targets(f, funnel=FOUR)
+    with pytest.raises(TypeError, match="The 'funnel' parameter of weekly_report must be a "
+                                        "Funnel"):
+        R.weekly_report(leads, events, week=WEEK, funnel="four.yaml")
+
+
+# --------------------------------------------------------------------------------------------
+# Exports that lack a metric's inputs
+# --------------------------------------------------------------------------------------------
+def test_an_export_without_touches_reports_no_speed_and_pending_targets(small):
+    """Regression: on an export with no touch events (the Olist funnel) speed to first contact
+    was the time waited (7,020 min), 'within 5 min' 0.000 and their targets 'warn'."""
+    leads, events = small
+    # only stage events: a won on day 4, z lost at the week's end (so the export runs to it)
+    wins = events[events["name"].eq("won")].reset_index(drop=True)
+    wins.loc[1] = wins.loc[0].copy()
+    wins.loc[1, ["lead_id", "ts", "name"]] = ["z", ts(6, 23, 59), "lost"]
+    targets = [Target("fast", "speed_to_first_contact_min", "< 5", "2026-12-31"),
+               Target("five", "first_contact_within_5min", ">= 50%", "2026-12-31"),
+               Target("opt", "opt_out_rate", "< 2%", "2026-12-31")]
+    rep = R.weekly_report(leads, wins, week=WEEK, weeks=2, targets=targets)
+    why = rep.unavailable
+    touch = "needs touch events (each lead's first outbound touch); this export has none"
+    assert why["speed_to_first_contact_min"] == touch
+    assert why["first_contact_within_5min"] == touch
+    for name in ("time_between_touches_hours", "handoff_response_hours"):
+        assert why[name].startswith("needs touch events"), name
+    for name in ("contact_rate", "opt_out_rate"):
+        assert why[name].startswith("needs response events"), name
+    for name in ("score_to_conversion", "score_decay_rate"):
+        assert "every lead has the same score" in why[name]
+    for stage in ("contacted", "qualified", "proposal"):
+        assert f"does not observe the stage {stage!r}" in why[f"stage_conversion.{stage}"]
+    assert "speed_to_first_contact_min" not in set(rep.table["metric"])
+    att = rep.targets.set_index("target")
+    assert att["status"].tolist() == ["pending"] * 3
+    assert att.loc["fast", "detail"] == touch and np.isnan(att.loc["fast", "value"])
+    assert att.loc["opt", "detail"].startswith("needs response events")
+    # what it does observe is still reported: a won on day 4 of the five leads open
+    assert rep.value("conversion") == pytest.approx(1 / 5)
+
+
+def test_an_export_without_responses_keeps_its_speed(small):
+    leads, events = small
+    quiet = events[~events["type"].eq("response")].reset_index(drop=True)
+    t, why = metric_table(prepare(leads, quiet, week=WEEK, weeks=1),
+                          ["speed_to_first_contact_min", "contact_rate", "reply_rate"])
+    assert value(t, "speed_to_first_contact_min") == pytest.approx(np.median([3, 10, 2, 60, 30]))
+    assert why["contact_rate"] == ("needs response events (a connect or a reply); this export "
+                                   "has none")
+    assert value(t, "reply_rate") == 0.0  # touches were sent and none was answered: a zero
+
+
+# --------------------------------------------------------------------------------------------
+# The report object
+# --------------------------------------------------------------------------------------------
+def test_weekly_report_keeps_the_result_protocol(small):
+    leads, events = small
+    rep = R.weekly_report(leads, events, week=WEEK, weeks=2,
+                          targets=[Target("fast", "first_contact_within_5min", ">= 0.5",
+                                          "2026-12-31")])
+    assert_result_protocol(rep)
+    assert repr(rep) == (f"<WeeklyReport: {WEEK}, {rep.table['metric'].nunique()} metrics, "
+                         f"{len(rep.unavailable)} unavailable, 0 of 1 targets met>")
+    assert list(rep.summary.index) == list(rep.headline().index)
+    text = rep.to_text()
+    assert "Targets:" in text and "unavailable: content_engagement: needs the events column" \
+        in text
+    for group in R.GROUPS:
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots()
+        assert rep.plot(ax=ax, group=group) is ax
+        plt.close(fig)
+
+
+def test_last_full_week_is_the_last_week_the_export_covers_to_its_sunday(small):
+    leads, events = small
+    assert R.last_full_week(events) == WEEK  # the export ends on Sunday 11 October
+    cut = events[events["ts"] < ts(6)]  # the last event on Saturday: W41 is not full
+    assert R.last_full_week(cut) == "2026-W40"
+    with pytest.raises(ValueError, match="events is empty"):
+        R.last_full_week(events.iloc[:0])
+    with pytest.raises(KeyError, match=r"lacks the column\(s\) \['ts'\]"):
+        R.last_full_week(events.drop(columns="ts"))
+
+
+def test_target_files_are_strict(tmp_path):
+    f = tmp_path / "targets.yaml"
+    f.write_text("targets: []\ntarget: []\n")
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['target'\]; the file holds one "
+                                         "key, 'targets'"):
+        read_targets(f)
+    f.write_text("targets:\n  - {name: x, metric: reply_rate, metric: conversion, "
+                 "target: '> 0.1', deadline: 2026-12-31}\n")
+    with pytest.raises(ValueError, match="key 'metric' is given twice"):
+        read_targets(f)
+    f.write_text("targets:\n  - {name: x, metric: reply_rate, target: '> 0.1', "
+                 "deadline: 2026-12-31}\n  - {name: x, metric: conversion, target: '> 0.1', "
+                 "deadline: 2026-12-31}\n")
+    with pytest.raises(ValueError, match=r"targets\[1\]: the name 'x' is given twice"):
+        read_targets(f)
+    with pytest.raises(ValueError, match="comparison"):
+        Target("x", "reply_rate", ">= 1.2.3", "2026-12-31")
+
+
+def test_the_default_registry_is_the_default_funnels():
+    assert list(METRICS) == list(R.build_metrics(DEFAULT_FUNNEL))
+    assert stage_metrics(METRICS) == {
+        "stage_conversion.new", "stage_conversion.contacted", "stage_conversion.qualified",
+        "stage_conversion.proposal", "past_target.new", "past_target.contacted",
+        "past_target.qualified", "past_target.proposal"}
+    with pytest.raises(ValueError, match="The 'unit' of Metric 'x' must be one of"):
+        R.Metric("x", "x", "intake", "percent", "higher", lambda d: None)

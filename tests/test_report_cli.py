@@ -60,17 +60,56 @@ def test_report_on_a_simulation_output(tmp_path, capsys):
     assert "unavailable: content_engagement" not in out
 
 
+FOUR_STAGES = """\
+stages:
+  - {name: new, owner: sdr, exit_on: [connect, reply], target_days: 2}
+  - {name: engaged, owner: sdr, exit_on: [demo_request], target_days: 7}
+  - {name: qualified, owner: ae, target_days: 14}
+  - {name: won, owner: ae}
+"""
+
+
+def test_report_on_a_funnel_file(tmp_path, capsys):
+    funnel = tmp_path / "funnel.yaml"
+    funnel.write_text(FOUR_STAGES)
+    targets = tmp_path / "targets.yaml"
+    targets.write_text("targets:\n  - {name: engaged moves on, metric: stage_conversion.engaged, "
+                       "target: '>= 10%', deadline: 2026-12-31}\n")
+    rc = main(["report", "--funnel", str(funnel), "--targets", str(targets), "--weeks", "2",
+               "--no-track", "--out", str(tmp_path / "w.html")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "engaged → qualified in the week" in out and "engaged moves on" in out
+    assert "stage_conversion.proposal" not in out  # the default funnel's stage is not there
+    assert "stage_conversion.engaged" in (tmp_path / "w.html").read_text()
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--week", "2027-W02"], "2027-W02 has no leads and no events in this export"),
     (["--targets", "{bad}"], "bad_targets.yaml"),
     (["--leads", "missing.csv"], "missing.csv"),
     (["--cadence", "nosuch"], "nosuch"),
+    (["--funnel", "{funnel}"], "bad_funnel.yaml: stages[1]: unknown key(s) ['exit']; allowed "
+                               "keys are ['name', 'owner', 'exit_on', 'target_days']"),
+    (["--funnel", "{four}", "--targets", "{default_targets}"],
+     "target 'high-intent speed to lead'"),
 ])
 def test_refusals_are_clear(argv, message, tmp_path, capsys):
     bad = tmp_path / "bad_targets.yaml"
     bad.write_text("targets:\n  - {name: x, metric: speed_to_lead, target: '< 5', "
                    "deadline: 2026-12-31}\n")
-    argv = [str(bad) if a == "{bad}" else a for a in argv]
+    bad_funnel = tmp_path / "bad_funnel.yaml"
+    bad_funnel.write_text("stages:\n  - {name: new, owner: sdr}\n  - {name: won, owner: ae, "
+                          "exit: [reply]}\n")
+    four = tmp_path / "four.yaml"
+    four.write_text(FOUR_STAGES)
+    # a target on a stage metric the four-stage funnel has not
+    on_proposal = tmp_path / "targets.yaml"
+    on_proposal.write_text((paths.data_dir() / "targets.yaml").read_text().replace(
+        "speed_to_first_contact_min", "stage_conversion.proposal").replace('"< 5"', '">= 0.1"'))
+    files = {"{bad}": bad, "{funnel}": bad_funnel, "{four}": four,
+             "{default_targets}": on_proposal}
+    argv = [str(files.get(a, a)) for a in argv]
     assert main(["report", *argv, "--no-track", "--out", str(tmp_path / "w.html")]) == 2
     err = capsys.readouterr().err
     assert message in err

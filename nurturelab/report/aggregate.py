@@ -1,0 +1,147 @@
+"""What the weekly metrics share: the long table's columns, the aggregation per week and
+segment, last-touch answers, and the checks that a metric's inputs are in the export.
+
+A metric that cannot be computed from an export raises :class:`MetricUnavailable` with the
+reason; :func:`nurturelab.report.metrics.metric_table` lists it as unavailable, never as zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from nurturelab._util import rate_ci
+from nurturelab.report.data import DIMENSIONS, ReportData
+
+__all__ = ["COLUMNS", "MetricUnavailable", "aggregate", "answered_within", "need_event_columns",
+           "need_events", "need_stage", "rate_items"]
+
+COLUMNS = ("metric", "week", "segment", "value", "n", "low", "high")
+"""The columns of the long metric table."""
+
+
+class MetricUnavailable(LookupError):
+    """A metric's inputs are absent from the export (the message says which)."""
+
+
+# --------------------------------------------------------------------------------------------
+# What a metric needs
+# --------------------------------------------------------------------------------------------
+def need_event_columns(data: ReportData, *columns: str, why: str) -> None:
+    """Refuse a metric whose events ``columns`` are absent or empty in the export."""
+    missing = [c for c in columns if c not in data.events.columns
+               or not data.events[c].notna().any()]
+    if missing:
+        raise MetricUnavailable(f"needs the events column(s) {missing} ({why}); this export has "
+                                "none")
+
+
+def need_events(data: ReportData, kind: str, *, why: str) -> None:
+    """Refuse a metric that reads events of type ``kind`` when the export has none of them
+    (an export of leads and wins has no touches: its speed to lead is unknown, not slow)."""
+    if not data.has_events(kind):
+        raise MetricUnavailable(f"needs {kind} events ({why}); this export has none")
+
+
+def need_stage(data: ReportData, stage: str, *, leaving: str | None = None) -> None:
+    """Refuse a metric about a stage that no event of the export enters (see
+    :func:`nurturelab.funnel.observed_stages`); with ``leaving``, a metric about the time
+    spent in the stage before it, which needs leads to be seen entering ``stage``."""
+    if not data.observed[stage]:
+        entered = data.funnel.entered_by(stage)
+        also = f" and no {' or '.join(entered)} event" if entered else ""
+        then = (f"so it cannot tell when a lead leaves {leaving!r}" if leaving
+                else "so no lead is seen entering it")
+        raise MetricUnavailable(f"the export does not observe the stage {stage!r}: it has no "
+                                f"{stage!r} stage event{also}, {then}")
+
+
+# --------------------------------------------------------------------------------------------
+# Aggregation
+# --------------------------------------------------------------------------------------------
+def aggregate(data: ReportData, items: pd.DataFrame, kind: str, *,
+              dims: Sequence[str] = DIMENSIONS, extra: Sequence[str] = ()) -> pd.DataFrame:
+    """Per week and segment: rates (mean of bools, Wilson interval), medians or means.
+
+    Parameters
+    ----------
+    data : ReportData
+    items : DataFrame
+        ``week``, ``value`` and ``lead_id`` (joined to the lead dimensions ``dims``), and the
+        ``extra`` columns used as further dimensions.
+    kind : {'rate', 'median', 'mean'}
+
+    Returns
+    -------
+    DataFrame with ``week``, ``segment``, ``value``, ``n``, ``low`` and ``high``.
+    """
+    items = items[items["week"].notna()]
+    if "lead_id" in items.columns and dims:
+        joined = data.lead_dims.reindex(items["lead_id"].astype(object))
+        items = items.assign(**{d: joined[d].to_numpy() for d in dims if d in joined.columns})
+    groups = [("all", None)] + [(d, d) for d in (*dims, *extra) if d in items.columns]
+    frames = []
+    for name, col in groups:
+        keys = ["week"] if col is None else ["week", col]
+        sub = items if col is None else items[items[col].notna()]
+        if not len(sub):
+            continue
+        g = sub.groupby(keys, sort=True, observed=True)["value"]
+        if kind == "rate":
+            s = g.agg(["sum", "count"])
+            value = s["sum"] / s["count"]
+            lo, hi = rate_ci(s["sum"].to_numpy(), s["count"].to_numpy())
+        else:
+            s = g.agg([kind, "count"])
+            value = s[kind]
+            lo = hi = np.full(len(s), np.nan)
+        f = pd.DataFrame({"value": value.to_numpy(dtype=float),
+                          "n": s["count"].to_numpy(dtype=int), "low": lo, "high": hi})
+        idx = s.index.to_frame(index=False)
+        f["week"] = idx["week"].to_numpy()
+        f["segment"] = ("all" if col is None
+                        else [f"{name}={v}" for v in idx[col].astype(str)])
+        frames.append(f)
+    if not frames:
+        return pd.DataFrame(columns=[c for c in COLUMNS if c != "metric"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def rate_items(week: pd.Series, value: pd.Series, lead_id: pd.Series, **extra) -> pd.DataFrame:
+    """The items of a rate: one row per judged item (``value`` not NaN), ``value`` a bool."""
+    df = pd.DataFrame({"week": week.to_numpy(), "value": value.to_numpy(dtype=object),
+                       "lead_id": lead_id.astype(object).to_numpy(), **extra})
+    df = df[df["value"].notna()]
+    return df.assign(value=df["value"].astype(bool))
+
+
+def answered_within(data: ReportData, touches: pd.DataFrame, names: Iterable[str], days: float,
+                    *, same_channel: bool) -> pd.Series:
+    """Whether each touch got an answer: an event named in ``names`` within ``days`` whose
+    latest preceding touch (on the same channel if ``same_channel``) is this one (last-touch
+    attribution, as :func:`nurturelab.funnel.dropoff_by_step` does). NaN for touches whose
+    window is still open."""
+    ev = data.events
+    resp = ev.loc[ev["name"].astype(object).isin(list(names)).to_numpy(),
+                  ["lead_id", "ts", "channel"]].copy()
+    by = ["lead_id", "channel"] if same_channel else ["lead_id"]
+    cand = data.touches()[["lead_id", "ts", "channel"]].copy()
+    for df in (resp, cand):
+        df["lead_id"] = df["lead_id"].astype(object)
+        df["channel"] = df["channel"].astype(object)
+    cand = cand.dropna(subset=by).rename(columns={"ts": "t_ts"}).sort_values("t_ts")
+    resp = resp.dropna(subset=by).sort_values("ts")
+    answered = pd.DataFrame(columns=[*by, "t_ts"])
+    if len(resp) and len(cand):
+        m = pd.merge_asof(resp, cand, left_on="ts", right_on="t_ts", by=by,
+                          direction="backward", allow_exact_matches=True)
+        m = m[(m["ts"] - m["t_ts"]) <= pd.Timedelta(days=days)]
+        answered = m[[*by, "t_ts"]].drop_duplicates()
+    key = touches[by].astype(object).assign(t_ts=touches["ts"].to_numpy())
+    hit = key.merge(answered.assign(_hit=True), on=[*by, "t_ts"], how="left")["_hit"]
+    out = pd.Series(hit.eq(True).to_numpy(dtype=bool), dtype=object)
+    judged = (touches["ts"] + pd.Timedelta(days=days) <= data.as_of).to_numpy()
+    out[~judged] = np.nan
+    return out

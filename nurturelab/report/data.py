@@ -1,0 +1,203 @@
+"""Weeks, and the data every weekly metric reads, cut and prepared once (:func:`prepare`)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nurturelab.checks import utc_timestamp
+from nurturelab.funnel import DEFAULT_FUNNEL, Funnel, observed_stages, outcomes
+from nurturelab.schema import require_loaded
+from nurturelab.segments import segments
+
+__all__ = ["DIMENSIONS", "ReportData", "prepare", "week_bounds", "week_label", "week_start"]
+
+WEEK = pd.Timedelta(days=7)
+DIMENSIONS = ("intent", "source", "route", "fit_band")
+"""The lead dimensions every metric is also given by (``intent=high``, ``source=...``)."""
+
+_WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+
+
+# --------------------------------------------------------------------------------------------
+# Weeks
+# --------------------------------------------------------------------------------------------
+def week_bounds(week: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``[Monday 00:00, next Monday 00:00)`` in UTC of an ISO week written ``YYYY-Www``.
+
+    >>> start, end = week_bounds("2026-W47")
+    >>> start.date(), end.date()
+    (datetime.date(2026, 11, 16), datetime.date(2026, 11, 23))
+    """
+    m = _WEEK_RE.match(str(week))
+    if not m:
+        raise ValueError(f"a week is written YYYY-Www (ISO week), e.g. 2026-W47. Got {week!r} "
+                         "instead.")
+    year, num = int(m.group(1)), int(m.group(2))
+    try:
+        start = pd.Timestamp.fromisocalendar(year, num, 1)
+    except ValueError:
+        raise ValueError(f"{week!r} is not a week of {year} (ISO weeks run from W01 to W52 or "
+                         "W53).") from None
+    start = start.tz_localize("UTC")
+    return start, start + WEEK
+
+
+def week_label(ts: Any) -> str:
+    """The ISO week of a timestamp (read in UTC).
+
+    >>> week_label("2026-11-22T23:59:59Z"), week_label("2026-11-23")
+    ('2026-W47', '2026-W48')
+    """
+    y, w, _ = utc_timestamp(ts, "ts").isocalendar()
+    return f"{y}-W{w:02d}"
+
+
+def week_start(ts: pd.Series) -> pd.Series:
+    """Monday 00:00 UTC of the week of each timestamp."""
+    t = ts.dt.tz_convert("UTC")
+    return (t - pd.to_timedelta(t.dt.weekday, unit="D")).dt.floor("D")
+
+
+# --------------------------------------------------------------------------------------------
+# The prepared data
+# --------------------------------------------------------------------------------------------
+@dataclass
+class ReportData:
+    """Everything the metrics read, prepared once (see :func:`prepare`)."""
+
+    leads: pd.DataFrame
+    events: pd.DataFrame
+    week: str
+    starts: pd.DatetimeIndex  # Monday of each week shown, oldest first; the last is ``week``
+    as_of: pd.Timestamp  # end of the reported week (or of the data, if earlier)
+    funnel: Funnel
+    lead_dims: pd.DataFrame  # lead_id -> intent, source, route, fit_band
+    out: pd.DataFrame  # outcomes as of ``as_of``
+    threshold: float | None
+    rules: Any
+    horizon_days: float
+    cadence: Any = None  # the cadence the team runs (its offsets set when steps are due)
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def labels(self) -> list[str]:
+        return [week_label(s) for s in self.starts]
+
+    @property
+    def observed(self) -> pd.Series:
+        """Which stages of the funnel the export observes, as of the end of the report (see
+        :func:`nurturelab.funnel.observed_stages`)."""
+        return self.cached("observed", lambda: observed_stages(self.out, self.funnel))
+
+    def week_of(self, ts: pd.Series) -> pd.Series:
+        """ISO week label of each timestamp inside the weeks shown, else NaN."""
+        start = week_start(ts)
+        ok = start.isin(self.starts) & (ts <= self.as_of).to_numpy()
+        lab = pd.Series(np.nan, index=ts.index, dtype=object)
+        if ok.any():
+            lab[ok] = [week_label(s) for s in start[ok]]
+        return lab
+
+    def touches(self) -> pd.DataFrame:
+        """The ``touch`` events, sorted by lead and time."""
+        if "touches" not in self._cache:
+            ev = self.events
+            t = ev[ev["type"].astype(object).eq("touch").to_numpy()].copy()
+            t["lead_id"] = t["lead_id"].astype(object)
+            self._cache["touches"] = t.sort_values(["lead_id", "ts"], kind="stable")
+        return self._cache["touches"]
+
+    def has_events(self, kind: str) -> bool:
+        """Whether the export has any event of type ``kind`` (``touch``, ``response`` ...)."""
+        return self.cached(("has", kind),
+                           lambda: bool(self.events["type"].astype(object).eq(kind).any()))
+
+    def outcomes_at(self, t: pd.Timestamp) -> pd.DataFrame:
+        """The outcomes as of ``t`` (computed once per ``t``)."""
+        return self.cached(("out", t),
+                           lambda: outcomes(self.leads, self.events, self.funnel, as_of=t))
+
+    def cached(self, key: Any, make: Callable[[], Any]) -> Any:
+        """What ``make()`` returns, computed the first time ``key`` is asked for: what
+        several metrics read (the derived tasks, the scored snapshots) is computed once."""
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+
+def prepare(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    week: str,
+    weeks: int = 8,
+    funnel: Funnel = DEFAULT_FUNNEL,
+    threshold: float | None = None,
+    rules: Any = None,
+    horizon_days: float = 7.0,
+    cadence: Any = None,
+) -> ReportData:
+    """Cut the data at the end of ``week`` and prepare what the metrics share.
+
+    Raises
+    ------
+    ValueError
+        When the week is malformed, or the export has neither leads created nor events in it.
+    TypeError
+        When ``funnel`` is not a :class:`~nurturelab.funnel.Funnel`.
+    """
+    from nurturelab.cadence import get_cadence
+    from nurturelab.scoring.points import DEFAULT_RULES
+
+    require_loaded(leads, events)
+    if not isinstance(funnel, Funnel):
+        raise TypeError(f"The 'funnel' parameter of prepare must be a Funnel (see "
+                        f"nurturelab.funnel.read_funnel). Got {type(funnel).__name__} instead.")
+    start, end = week_bounds(week)
+    if not (isinstance(weeks, int | np.integer) and weeks >= 1):
+        raise ValueError(f"'weeks' must be a whole number >= 1. Got {weeks!r} instead.")
+    in_leads = ((leads["created_at"] >= start) & (leads["created_at"] < end)).any()
+    in_events = ((events["ts"] >= start) & (events["ts"] < end)).any()
+    if not (in_leads or in_events):
+        raise ValueError(f"{week} has no leads and no events in this export; "
+                         f"{_span(leads, events)}")
+    as_of = min(end, events["ts"].max() if len(events) else end)
+    as_of = max(as_of, start)
+    ev = events.loc[(events["ts"] <= as_of).to_numpy()]
+    ld = leads.loc[(leads["created_at"] <= as_of).to_numpy()]
+    starts = pd.date_range(end=start, periods=int(weeks), freq="7D")
+    return ReportData(leads=ld, events=ev, week=week, starts=starts, as_of=as_of, funnel=funnel,
+                      lead_dims=_lead_dimensions(ld),
+                      out=outcomes(ld, ev, funnel, as_of=as_of), threshold=threshold,
+                      rules=rules if rules is not None else DEFAULT_RULES,
+                      horizon_days=float(horizon_days),
+                      cadence=get_cadence(cadence) if cadence is not None else None)
+
+
+def _span(leads: pd.DataFrame, events: pd.DataFrame) -> str:
+    """The export's date range, in words."""
+    if not len(events):
+        return "it is empty"
+    lo = min(leads["created_at"].min(), events["ts"].min())
+    hi = max(leads["created_at"].max(), events["ts"].max())
+    return (f"its leads and events run from {lo:%Y-%m-%d} ({week_label(lo)}) to "
+            f"{hi:%Y-%m-%d} ({week_label(hi)})")
+
+
+def _lead_dimensions(leads: pd.DataFrame) -> pd.DataFrame:
+    """lead_id -> the export's own fit and intent bands, source and route (a lead without
+    fit or intent is in the 'unknown' band)."""
+    seg = segments(leads)
+    dims = pd.DataFrame({"lead_id": leads["lead_id"].astype(object).to_numpy()})
+    for d in DIMENSIONS:
+        if d in seg.columns:
+            dims[d] = seg[d].astype(object).to_numpy()
+        elif d in leads.columns:
+            dims[d] = leads[d].astype(object).to_numpy()
+    return dims.set_index("lead_id")
