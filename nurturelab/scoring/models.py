@@ -18,7 +18,7 @@ on the same holdout.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -125,6 +125,31 @@ def _column_kinds(X: pd.DataFrame) -> tuple[list, list]:
     return numeric, categorical
 
 
+def _check_split(i: int, split: Any, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``i`` of the calibration as (train, test) row positions, or a message naming it."""
+    what = f"The 'cv' parameter of LeadScoreModel: split {i}"
+    try:
+        train, test = split
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a (train, test) pair of index arrays. Got "
+                         f"{split!r} instead.") from None
+    parts = []
+    for name, idx in (("train", train), ("test", test)):
+        arr = np.asarray(idx)
+        if arr.ndim != 1 or not len(arr) or not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"{what} has a {name} part that is not a non-empty 1-D array of "
+                             f"row positions (integers). Got {idx!r} instead.")
+        if arr.min() < 0 or arr.max() >= n:
+            raise ValueError(f"{what} has {name} positions outside 0..{n - 1} (X has {n} "
+                             f"rows): min {arr.min()}, max {arr.max()}.")
+        parts.append(arr)
+    seen = np.unique(y[parts[0]])
+    if len(seen) < 2:
+        raise ValueError(f"{what} trains on one class only ({seen.tolist()}); every training "
+                         "part must hold both classes (try StratifiedKFold, or fewer splits).")
+    return parts[0], parts[1]
+
+
 class _WeightedPipeline(Pipeline):
     """A Pipeline whose ``fit`` takes ``sample_weight`` and hands it to the final step, so that
     CalibratedClassifierCV uses the weights for the classifier as well as the calibration."""
@@ -147,10 +172,23 @@ class LeadScoreModel(ClassifierMixin, BaseEstimator):
         L2 logistic regression on standardised features, or histogram gradient boosting.
     calibration : {'isotonic', 'sigmoid'}, default 'isotonic'
         Method of :class:`~sklearn.calibration.CalibratedClassifierCV`.
-    cv : int, default 3
-        Folds of the calibration (fewer if the rarest class has fewer samples).
+    cv : int, cross-validation splitter or iterable of (train, test) pairs, default 3
+        How :class:`~sklearn.calibration.CalibratedClassifierCV` splits the data, each part
+        fitting the classifier on its train indices and the calibration on its test indices:
+
+        - an int >= 2: that many stratified, shuffled folds (fewer if the rarest class has
+          fewer samples);
+        - a scikit-learn splitter (an object with ``split`` and ``get_n_splits``), such as
+          ``StratifiedKFold(5)``, ``TimeSeriesSplit(4)`` for rows in time order, or
+          ``GroupKFold(3)`` to keep a company's leads in one fold (pass ``groups`` to
+          :meth:`fit`);
+        - an iterable of ``(train, test)`` arrays of row positions, e.g. from
+          ``list(splitter.split(X, y))`` (a list, not a generator: a generator is used up by
+          the first fit).
+
+        Every training part must hold both classes.
     random_state : int, default 0
-        Seed of the folds and of the boosting.
+        Seed of the folds (for an int ``cv``) and of the boosting.
 
     Attributes
     ----------
@@ -178,7 +216,7 @@ class LeadScoreModel(ClassifierMixin, BaseEstimator):
         *,
         kind: Literal["logistic", "hgb"] = "logistic",
         calibration: Literal["isotonic", "sigmoid"] = "isotonic",
-        cv: int = 3,
+        cv: Any = 3,
         random_state: int | None = 0,
     ):
         self.kind = kind
@@ -200,10 +238,43 @@ class LeadScoreModel(ClassifierMixin, BaseEstimator):
         if self.calibration not in _CALIBRATIONS:
             raise ValueError(f"The 'calibration' parameter of LeadScoreModel must be a str "
                              f"among {set(_CALIBRATIONS)}. Got {self.calibration!r} instead.")
-        if not (isinstance(self.cv, int | np.integer) and not isinstance(self.cv, bool)
-                and self.cv >= 2):
-            raise ValueError(f"The 'cv' parameter of LeadScoreModel must be an int >= 2. "
-                             f"Got {self.cv!r} instead.")
+        cv = self.cv
+        is_int = isinstance(cv, int | np.integer) and not isinstance(cv, bool | np.bool_)
+        is_splitter = hasattr(cv, "split") and hasattr(cv, "get_n_splits")
+        is_iterable = isinstance(cv, Iterable) and not isinstance(cv, str | bytes | Mapping)
+        if (is_int and cv < 2) or not (is_int or is_splitter or is_iterable):
+            raise ValueError(
+                "The 'cv' parameter of LeadScoreModel must be an int >= 2, a cross-validation "
+                "splitter (an object with split and get_n_splits, such as StratifiedKFold(5)) "
+                f"or an iterable of (train, test) index arrays. Got {cv!r} instead.")
+
+    def _splits(self, X: pd.DataFrame, y: np.ndarray, groups: Any) -> list:
+        """The (train, test) row positions of the calibration, checked."""
+        cv, n = self.cv, len(y)
+        if isinstance(cv, int | np.integer):
+            rarest = int(np.unique(y, return_counts=True)[1].min())
+            folds = min(int(cv), rarest)
+            if folds < 2:
+                raise ValueError(f"LeadScoreModel calibrates by cross-validation and needs at "
+                                 f"least 2 samples of each class; the rarest class has "
+                                 f"{rarest} sample(s).")
+            splitter = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
+            return list(splitter.split(X, y))
+        if hasattr(cv, "split") and hasattr(cv, "get_n_splits"):
+            try:
+                splits = list(cv.split(X, y, groups))
+            except ValueError as exc:
+                if groups is None and "groups" in str(exc):
+                    raise ValueError(f"The 'cv' parameter of LeadScoreModel is {cv!r}, which "
+                                     "splits by group: pass the groups to fit, "
+                                     "LeadScoreModel(cv=...).fit(X, y, groups=groups).") from exc
+                raise
+        else:
+            splits = list(cv)
+            if not splits:
+                raise ValueError("The 'cv' parameter of LeadScoreModel holds no (train, test) "
+                                 "pair (a generator is used up by the first fit: pass a list).")
+        return [_check_split(i, split, y, n) for i, split in enumerate(splits)]
 
     def _frame(self, X: Any, *, reset: bool) -> pd.DataFrame:
         """X as a DataFrame with the columns seen in fit; arrays must be numeric."""
@@ -222,7 +293,8 @@ class LeadScoreModel(ClassifierMixin, BaseEstimator):
                             dtype="numeric", accept_sparse=False)
         return pd.DataFrame(arr, columns=[str(i) for i in range(arr.shape[1])])
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LeadScoreModel:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *,
+            groups: Any = None) -> LeadScoreModel:
         """Fit the calibrated pipeline.
 
         Parameters
@@ -232,6 +304,8 @@ class LeadScoreModel(ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Class labels (``converted``: bool or 0/1).
         sample_weight : array-like of shape (n_samples,), optional
+        groups : array-like of shape (n_samples,), optional
+            Group labels for a group splitter given as ``cv`` (``GroupKFold``).
 
         Returns
         -------
@@ -244,16 +318,12 @@ class LeadScoreModel(ClassifierMixin, BaseEstimator):
         y = column_or_1d(check_array(y, ensure_2d=False, dtype=None, input_name="y"), warn=True)
         check_consistent_length(df, y)
         check_classification_targets(y)
-        self.classes_, counts = np.unique(y, return_counts=True)
+        self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
             raise ValueError(f"LeadScoreModel needs two classes in y; got one class only "
                              f"({self.classes_.tolist()}). Widen the horizon or the snapshot "
                              "window so that some leads convert.")
-        folds = min(self.cv, int(counts.min()))
-        if folds < 2:
-            raise ValueError(f"LeadScoreModel calibrates by cross-validation and needs at least "
-                             f"2 samples of each class; the rarest class has "
-                             f"{int(counts.min())} sample(s).")
+        splits = self._splits(df, y, groups)
         numeric, categorical = _column_kinds(df)
         self.numeric_features_ = numeric
         self.categorical_features_ = categorical
@@ -265,8 +335,7 @@ class LeadScoreModel(ClassifierMixin, BaseEstimator):
                                                  random_state=self.random_state)
         prep = _preprocessor(numeric, categorical, scale=self.kind == "logistic")
         pipe = _WeightedPipeline([("prep", prep), ("clf", clf)])
-        splitter = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
-        self.model_ = CalibratedClassifierCV(pipe, method=self.calibration, cv=splitter)
+        self.model_ = CalibratedClassifierCV(pipe, method=self.calibration, cv=splits)
         fit_params = {} if sample_weight is None else {"sample_weight": sample_weight}
         self.model_.fit(df, y, **fit_params)
         return self
