@@ -14,11 +14,18 @@ set at a later one; :func:`learned_points` turns logistic coefficients over acti
 into integer points comparable with :data:`nurturelab.scoring.points.DEFAULT_RULES`, and
 :func:`compare_points` puts the default points, the learned points and the model side by side
 on the same holdout.
+
+What ``nurturelab score`` does is here too, so that a notebook calls the same functions:
+:func:`fit_on_export` (a temporal split of an export, the model and the comparison) and
+:func:`fit_on_table` (a lead-level CRM table read by :func:`read_lead_table` through a
+:class:`TableColumns` map from :func:`read_table_map`, on a stratified holdout) return a
+:class:`ScoreFit` result; :func:`score_open_leads` ranks the leads open at a time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -49,6 +56,11 @@ from sklearn.utils.validation import (
 )
 
 from nurturelab._util import rate_ci
+from nurturelab._yaml import load_yaml
+from nurturelab.checks import is_number, need_columns, utc_timestamp
+from nurturelab.funnel import outcomes
+from nurturelab.plots import axes
+from nurturelab.result import Result
 from nurturelab.schema import ACTIVITY_NAMES
 from nurturelab.scoring.features import label, snapshot
 from nurturelab.scoring.points import DEFAULT_RULES, PointRule, PointRules, scores
@@ -56,14 +68,20 @@ from nurturelab.scoring.points import DEFAULT_RULES, PointRule, PointRules, scor
 __all__ = [
     "PLACEHOLDERS",
     "LeadScoreModel",
+    "ScoreFit",
+    "TableColumns",
     "TemporalSplit",
     "calibration_table",
     "compare_points",
     "evaluate",
-    "learned_points",
+    "fit_on_export",
+    "fit_on_table",
     "fit_points",
-    "read_lead_table",
+    "learned_points",
     "lift_table",
+    "read_lead_table",
+    "read_table_map",
+    "score_open_leads",
     "temporal_split",
     "to_point_rules",
 ]
@@ -658,20 +676,29 @@ def compare_points(
     """
     s = split if split is not None else temporal_split(
         leads, events, train_until=train_until, test_from=test_from, horizon_days=horizon_days)
-    ids = s.X_test.index
-    default = scores(leads, events, rules, as_of=test_from)["score"].reindex(ids)
     table = fit_points(s.X_train, s.y_train)
-    learned = scores(leads, events, to_point_rules(table), as_of=test_from)["score"].reindex(ids)
     m = clone(model) if model is not None else LeadScoreModel()
     p = m.fit(s.X_train, s.y_train.to_numpy()).predict_proba(s.X_test)[:, 1]
     y = s.y_test.to_numpy()
-    out = pd.DataFrame(
-        {"auc": [roc_auc_score(y, default), roc_auc_score(y, learned), roc_auc_score(y, p)],
-         "n": len(y)},
-        index=pd.Index(["default_points", "learned_points", "model"], name="scorer"),
-    )
+    aucs = {"default_points": _points_auc(leads, events, rules, s, as_of=test_from),
+            "learned_points": _points_auc(leads, events, to_point_rules(table), s,
+                                          as_of=test_from),
+            "model": float(roc_auc_score(y, p))}
+    out = _auc_table(aucs, len(y))
     out.attrs["points"] = table
     return out
+
+
+def _points_auc(leads: pd.DataFrame, events: pd.DataFrame, rules: PointRules,
+                split: TemporalSplit, *, as_of: Any) -> float:
+    """Holdout AUC of behaviour points scored at the test snapshot."""
+    score = scores(leads, events, rules, as_of=as_of)["score"].reindex(split.X_test.index)
+    return float(roc_auc_score(split.y_test.to_numpy(), score))
+
+
+def _auc_table(aucs: Mapping[str, float], n: int) -> pd.DataFrame:
+    return pd.DataFrame({"auc": list(aucs.values()), "n": n},
+                        index=pd.Index(list(aucs), name="scorer"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -679,23 +706,152 @@ def compare_points(
 # --------------------------------------------------------------------------------------------
 _TRUE = {"1", "true", "yes", "y", "won", "converted", "t"}
 _FALSE = {"0", "false", "no", "n", "lost", "open", "f", ""}
+_TABLE_MAP_KEYS = ("columns", "target", "id_column", "drop")
+
+
+def _name(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{what} must be a column name (non-empty text). Got {value!r} instead."
+                         + (" Quote it in YAML." if value is not None else ""))
+    return value
+
+
+@dataclass(frozen=True)
+class TableColumns:
+    """How to read a lead-level CRM table: its column names, its flag, its id, what to leave
+    out (the ``--table-columns`` map of ``nurturelab score fit --table``).
+
+    Parameters
+    ----------
+    columns : mapping of str to str, default {}
+        New name -> the table's column, e.g. ``{"converted": "Converted"}``; stored as a tuple
+        of pairs (see :attr:`rename`). Two names may not take the same column.
+    target : str, default 'converted'
+        The converted flag (after renaming): 1/0, true/false, yes/no, won/lost.
+    id_column : str, optional
+        A lead id column (after renaming) used as the index and kept out of the features.
+    drop : sequence of str, default ()
+        Columns (after renaming) kept out of the features: free text, personal data, leakage
+        such as a stage or a "lead quality" filled in after the sale. Stored as a tuple.
+
+    Examples
+    --------
+    >>> TableColumns({"converted": "Converted", "lead_id": "Prospect ID"}, id_column="lead_id")
+    ... # doctest: +NORMALIZE_WHITESPACE
+    TableColumns(columns=(('converted', 'Converted'), ('lead_id', 'Prospect ID')),
+                 target='converted', id_column='lead_id', drop=())
+    >>> TableColumns(drop="Tags")
+    Traceback (most recent call last):
+    ...
+    TypeError: TableColumns 'drop' must be a list of column names. Got 'Tags' instead; write \
+['Tags'].
+    """
+
+    columns: Mapping[str, str] | tuple[tuple[str, str], ...] = ()
+    target: str = "converted"
+    id_column: str | None = None
+    drop: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        pairs = self.columns.items() if isinstance(self.columns, Mapping) else self.columns
+        try:
+            pairs = tuple((new, old) for new, old in pairs)
+        except (TypeError, ValueError):
+            raise TypeError(f"TableColumns 'columns' must be a mapping of new name: table "
+                            f"column. Got {self.columns!r} instead.") from None
+        for new, old in pairs:
+            _name(new, "TableColumns 'columns' key")
+            _name(old, f"TableColumns 'columns' value of {new!r}")
+        news = [new for new, _ in pairs]
+        olds = [old for _, old in pairs]
+        twice = sorted({o for o in olds if olds.count(o) > 1})
+        if twice or len(set(news)) != len(news):
+            raise ValueError(f"TableColumns 'columns' must give each table column one new name; "
+                             f"{twice or sorted({n for n in news if news.count(n) > 1})} "
+                             "appear more than once.")
+        object.__setattr__(self, "columns", pairs)
+        _name(self.target, "TableColumns 'target'")
+        if self.id_column is not None:
+            _name(self.id_column, "TableColumns 'id_column'")
+            if self.id_column == self.target:
+                raise ValueError(f"TableColumns 'id_column' and 'target' must differ. Got "
+                                 f"{self.target!r} for both.")
+        if isinstance(self.drop, str) or not isinstance(self.drop, Iterable):
+            raise TypeError(f"TableColumns 'drop' must be a list of column names. Got "
+                            f"{self.drop!r} instead; write [{self.drop!r}].")
+        drop = tuple(_name(c, "TableColumns 'drop' item") for c in self.drop)
+        kept = [c for c in (self.target, self.id_column) if c in drop]
+        if kept:
+            raise ValueError(f"TableColumns 'drop' must not name the target or the id column. "
+                             f"Got {kept}.")
+        object.__setattr__(self, "drop", drop)
+
+    @property
+    def rename(self) -> dict[str, str]:
+        """Table column -> new name, as :meth:`pandas.DataFrame.rename` takes it."""
+        return {old: new for new, old in self.columns}
+
+
+def read_table_map(path: str | Path) -> TableColumns:
+    """Read a table map (YAML) for :func:`read_lead_table` (the only function that does).
+
+    The file holds a mapping with any of the keys ``columns`` (new name: the table's column),
+    ``target``, ``id_column`` and ``drop`` (see :class:`TableColumns`)::
+
+        columns:
+          converted: Converted
+          lead_id: Prospect ID
+        target: converted
+        id_column: lead_id
+        drop: [Tags, Lead Quality, Email]
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ValueError, TypeError
+        If the file is not YAML, repeats a key, has a key not listed above (the message names
+        it) or a bad value; the message starts with the file name.
+    """
+    path = Path(path)
+    raw = load_yaml(path, "table map", f"at least one of {list(_TABLE_MAP_KEYS)}")
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{path}: a table map is a mapping with keys among "
+                         f"{list(_TABLE_MAP_KEYS)}. Got {raw!r} instead.")
+    unknown = [k for k in raw if k not in _TABLE_MAP_KEYS]
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {unknown} in the table map; allowed keys are "
+                         f"{list(_TABLE_MAP_KEYS)}.")
+    body = {k: v for k, v in raw.items() if v is not None}
+    if "columns" in body and not isinstance(body["columns"], Mapping):
+        raise ValueError(f"{path}: 'columns' must be a mapping of new name: table column, such "
+                         f"as {{converted: Converted}}. Got {body['columns']!r} instead.")
+    try:
+        return TableColumns(**body)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{path}: {exc}") from None
 
 
 def read_lead_table(
     path: str | Path,
+    table_map: TableColumns | None = None,
     *,
-    target: str = "converted",
+    target: str | None = None,
     columns: Mapping[str, str] | None = None,
     id_column: str | None = None,
-    drop: Sequence[str] = (),
+    drop: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Read a lead-level CRM table (one row per lead, a converted flag, attribute columns).
 
     Parameters
     ----------
     path : CSV (.csv, .csv.gz) or Parquet file.
-    target : name of the converted flag (after renaming); 1/0, true/false, yes/no, won/lost.
-    columns : mapping of new name -> export name, e.g. ``{"converted": "Converted"}``.
+    table_map : TableColumns, optional
+        How to read it (from :func:`read_table_map`); or give its fields as the keywords below,
+        not both.
+    target : name of the converted flag (after renaming), default ``'converted'``; 1/0,
+        true/false, yes/no, won/lost.
+    columns : mapping of new name -> table column, e.g. ``{"converted": "Converted"}``.
     id_column : a lead id column to use as the index (kept out of the features).
     drop : further columns to keep out of the features (free text, leakage such as a stage).
 
@@ -703,22 +859,37 @@ def read_lead_table(
     -------
     (X, y) : the attribute columns as they are (numbers, categories, missing values and
         placeholders such as "Select", which :class:`LeadScoreModel` treats as missing) and the
-        flag as booleans. An unreadable flag value is refused naming the file, column and rows.
+        flag as booleans. A column the map names that the file lacks, or an unreadable flag
+        value, is refused naming the file, the column and the rows.
     """
+    keywords = {"target": target, "columns": columns, "id_column": id_column, "drop": drop}
+    given = {k: v for k, v in keywords.items() if v is not None}
+    if table_map is not None and given:
+        raise TypeError(f"read_lead_table takes a table map or the keywords {sorted(given)}, "
+                        "not both.")
+    spec = table_map if table_map is not None else TableColumns(**given)
+    if not isinstance(spec, TableColumns):
+        raise TypeError(f"read_lead_table 'table_map' must be a TableColumns (from "
+                        f"read_table_map). Got {type(spec).__name__} instead.")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     name = path.name.lower()
     df = pd.read_parquet(path) if name.endswith((".parquet", ".pq")) else pd.read_csv(path)
-    if columns:
-        missing = [src for src in columns.values() if src not in df.columns]
-        if missing:
-            raise KeyError(f"{path}: the column map names {missing}, which the file lacks; it "
-                           f"has {list(df.columns)[:15]}")
-        df = df.rename(columns={src: new for new, src in columns.items()})
+    missing = [old for _, old in spec.columns if old not in df.columns]
+    if missing:
+        raise KeyError(f"{path}: the table map's 'columns' name {missing}, which the file "
+                       f"lacks; it has {list(df.columns)[:15]}")
+    df = df.rename(columns=spec.rename)
+    target = spec.target
     if target not in df.columns:
         raise KeyError(f"{path}: no target column {target!r}; map it with columns="
                        f"{{{target!r}: 'YourColumn'}}. The file has {list(df.columns)[:15]}")
+    absent = [c for c in (*spec.drop, *[spec.id_column] * (spec.id_column is not None))
+              if c not in df.columns]
+    if absent:
+        raise KeyError(f"{path}: no column(s) {absent} to drop or index by (names after "
+                       f"renaming); the file has {list(df.columns)[:15]}")
     flag = df[target].map(lambda v: str(v).strip().lower() if pd.notna(v) else "")
     good = flag.isin(_TRUE | _FALSE)
     if not good.all():
@@ -727,10 +898,280 @@ def read_lead_table(
         raise ValueError(f"{path}: column {target!r} must be a converted flag (1/0, true/false, "
                          f"yes/no); {int((~good).sum())} rows are not: {rows}")
     y = flag.isin(_TRUE).rename(target)
-    X = df.drop(columns=[target, *drop], errors="ignore")
-    if id_column is not None:
-        if id_column not in X.columns:
-            raise KeyError(f"{path}: no id column {id_column!r}")
-        X = X.set_index(id_column)
+    X = df.drop(columns=[target, *spec.drop])
+    if spec.id_column is not None:
+        X = X.set_index(spec.id_column)
         y.index = X.index
     return X, y
+
+
+# --------------------------------------------------------------------------------------------
+# Fitting and scoring as `nurturelab score` does
+# --------------------------------------------------------------------------------------------
+@dataclass(repr=False)
+class ScoreFit(Result):
+    """A lead-score model fitted and judged on a holdout (made by :func:`fit_on_export` and
+    :func:`fit_on_table`); what ``nurturelab score fit`` prints and logs.
+
+    Attributes
+    ----------
+    model : LeadScoreModel
+        Fitted on the training part.
+    X_test : DataFrame
+        The holdout's features (its first rows are the model's input example in MLflow).
+    y_test, p_test : ndarray of shape (n_test,)
+        The holdout's outcomes and the model's calibrated probabilities.
+    metrics : dict
+        :func:`evaluate` of ``p_test``.
+    comparison : DataFrame
+        Holdout AUC (and ``n``) by ``scorer``: ``default_points`` and ``learned_points`` on an
+        export, ``model``.
+    points : DataFrame
+        The learned points (:func:`fit_points`); empty when there are none.
+    params : dict
+        How it was fitted (logged as the MLflow run's parameters).
+    design : str
+        What it was trained and tested on, in words.
+    notes : tuple of str
+        What could not be done (no learned points when no event raises the odds).
+    """
+
+    model: LeadScoreModel
+    X_test: pd.DataFrame
+    y_test: np.ndarray
+    p_test: np.ndarray
+    metrics: dict[str, float]
+    comparison: pd.DataFrame
+    points: pd.DataFrame
+    params: dict[str, Any]
+    design: str
+    notes: tuple[str, ...] = ()
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Holdout metrics by ``scorer``: ``auc`` for every scorer, and for the model also
+        ``pr_auc``, ``brier``, ``brier_skill`` and ``log_loss`` (points are ranks, not
+        probabilities)."""
+        table = self.comparison[["auc"]].copy()
+        for name in ("pr_auc", "brier", "brier_skill", "log_loss"):
+            table[name] = np.nan
+            table.loc["model", name] = self.metrics[name]
+        return table
+
+    def _describe(self) -> str:
+        m = self.metrics
+        return (f"{self.model.kind} model, {self.params['validation']} holdout of "
+                f"{int(m['n']):,d} leads: AUC {m['auc']:.3f}, Brier skill {m['brier_skill']:.3f}")
+
+    def _header(self) -> list[str]:
+        m = self.metrics
+        return [repr(self), self.design,
+                f"holdout base rate {m['base_rate']:.2%}; Brier of predicting it "
+                f"{m['brier_base']:.4f}"]
+
+    def plot(self, ax=None):
+        """The model's calibration on the holdout: observed against expected conversion by
+        decile of prediction, with Wilson 95% intervals; returns the axes."""
+        ax = axes(ax, figsize=(5.5, 5))
+        t = self.calibration()
+        ax.errorbar(t["expected"], t["observed"],
+                    yerr=[t["observed"] - t["ci_low"], t["ci_high"] - t["observed"]],
+                    fmt="o-", capsize=3, label=f"{self.model.kind} model")
+        top = float(max(t["ci_high"].max(), t["expected"].max()))
+        ax.plot([0, top], [0, top], color="grey", ls="--", lw=1, label="perfect calibration")
+        ax.set_xlabel("expected (mean prediction)")
+        ax.set_ylabel("observed conversion")
+        ax.set_title("Calibration on the holdout")
+        ax.legend()
+        return ax
+
+    def calibration(self, n_bins: int = 10) -> pd.DataFrame:
+        """:func:`calibration_table` of the holdout."""
+        return calibration_table(self.y_test, self.p_test, n_bins=n_bins)
+
+    def lift(self, n: int = 10) -> pd.DataFrame:
+        """:func:`lift_table` of the holdout."""
+        return lift_table(self.y_test, self.p_test, n=n)
+
+    def run_metrics(self) -> dict[str, float]:
+        """The metrics an MLflow run of this fit logs: :attr:`metrics` and ``auc.<scorer>``."""
+        return {**self.metrics, **{f"auc.{k}": float(v)
+                                   for k, v in self.comparison["auc"].items()}}
+
+    def run_tables(self) -> dict[str, pd.DataFrame]:
+        """The tables an MLflow run of this fit logs: calibration, lift, learned points."""
+        tables = {"calibration": self.calibration(), "lift": self.lift()}
+        if len(self.points):
+            tables["learned_points"] = self.points
+        return tables
+
+
+def _positive_days(value: Any, what: str) -> float:
+    if not (is_number(value) and np.isfinite(value) and value > 0):
+        raise ValueError(f"The 'horizon_days' parameter of {what} must be a positive number of "
+                         f"days. Got {value!r} instead.")
+    return float(value)
+
+
+def fit_on_export(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    kind: Literal["logistic", "hgb"] = "logistic",
+    horizon_days: float = 30.0,
+    train_until: Any = None,
+    test_from: Any = None,
+    random_state: int | None = 0,
+) -> ScoreFit:
+    """Fit a :class:`LeadScoreModel` at one snapshot of an export and judge it at a later one.
+
+    The model learns from the leads open at ``train_until`` (features as of then, converted
+    within ``horizon_days`` after it) and is judged on the leads open at ``test_from``, next to
+    the default points and points learned from the same training set (:func:`fit_points`).
+
+    Parameters
+    ----------
+    leads, events : DataFrame
+        Validated contract tables (:func:`nurturelab.schema.read_export`).
+    kind : {'logistic', 'hgb'}, default 'logistic'
+    horizon_days : float, default 30
+    train_until, test_from : timestamp-like, optional
+        The snapshots; by default ``test_from`` is the last event minus the horizon and
+        ``train_until`` is ``test_from`` minus the horizon, so that every label is known.
+    random_state : int, default 0
+        Seed of the model's folds and boosting.
+
+    Returns
+    -------
+    ScoreFit
+
+    Raises
+    ------
+    ValueError
+        The training labels would reach past ``test_from``, or a snapshot has no conversions
+        within the horizon (the message names the snapshots).
+    """
+    horizon = _positive_days(horizon_days, "fit_on_export")
+    need_columns(events, ("ts",), "events")
+    if not len(events):
+        raise ValueError("fit_on_export: the events table is empty; nothing to learn from.")
+    step = pd.Timedelta(days=horizon)
+    test_at = (utc_timestamp(test_from, "test_from") if test_from is not None
+               else events["ts"].max() - step)
+    train_at = (utc_timestamp(train_until, "train_until") if train_until is not None
+                else test_at - step)
+    split = temporal_split(leads, events, train_until=train_at, test_from=test_at,
+                           horizon_days=horizon)
+    if split.y_train.nunique() < 2 or split.y_test.nunique() < 2:
+        raise ValueError(f"the training ({train_at:%Y-%m-%d}) or test ({test_at:%Y-%m-%d}) "
+                         f"snapshot has no conversions within {horizon:g} days; choose other "
+                         "snapshots ('train_until', 'test_from') or a longer 'horizon_days'")
+    model = LeadScoreModel(kind=kind, random_state=random_state)
+    model.fit(split.X_train, split.y_train.to_numpy())
+    p = model.predict_proba(split.X_test)[:, 1]
+    y = split.y_test.to_numpy()
+    metrics = evaluate(y, p)
+    aucs = {"default_points": _points_auc(leads, events, DEFAULT_RULES, split, as_of=test_at)}
+    notes, points = (), pd.DataFrame()
+    try:
+        points = fit_points(split.X_train, split.y_train)
+        aucs["learned_points"] = _points_auc(leads, events, to_point_rules(points), split,
+                                             as_of=test_at)
+    except ValueError as exc:  # learned points need an event that raises the odds
+        notes = (f"no learned points to compare: {exc}",)
+    aucs["model"] = metrics["auc"]
+    params = {"kind": kind, "horizon_days": horizon, "train_until": train_at.isoformat(),
+              "test_from": test_at.isoformat(), "train_leads": len(split.y_train),
+              "test_leads": len(y), "validation": "temporal"}
+    design = (f"Trained on {len(split.y_train):,d} open leads at {train_at:%Y-%m-%d}, tested "
+              f"on {len(y):,d} at {test_at:%Y-%m-%d} (converted within {horizon:g} days)")
+    return ScoreFit(model, split.X_test, y, p, metrics, _auc_table(aucs, len(y)), points,
+                    params, design, notes)
+
+
+def fit_on_table(
+    X: pd.DataFrame,
+    y: Any,
+    *,
+    kind: Literal["logistic", "hgb"] = "logistic",
+    test_size: float = 0.25,
+    random_state: int | None = 0,
+    source: str = "the table",
+) -> ScoreFit:
+    """Fit a :class:`LeadScoreModel` on a lead-level table and judge it on a stratified
+    holdout (such a table carries no event times, so there is no later window to test on).
+
+    Parameters
+    ----------
+    X, y : DataFrame and Series
+        As :func:`read_lead_table` returns them.
+    kind : {'logistic', 'hgb'}, default 'logistic'
+    test_size : float, default 0.25
+        Share of the rows held out.
+    random_state : int, default 0
+        Seed of the holdout and of the model.
+    source : str
+        The table's name, for the description and the run's parameters.
+
+    Returns
+    -------
+    ScoreFit
+    """
+    from sklearn.model_selection import train_test_split
+
+    y = pd.Series(np.asarray(y), index=X.index, name=getattr(y, "name", None) or "converted")
+    if y.nunique() < 2:
+        raise ValueError(f"{source}: {y.name!r} has a single value; nothing to learn")
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_size, stratify=y,
+                                              random_state=random_state)
+    model = LeadScoreModel(kind=kind, random_state=random_state).fit(X_tr, y_tr.to_numpy())
+    p = model.predict_proba(X_te)[:, 1]
+    metrics = evaluate(y_te.to_numpy(), p)
+    params = {"kind": kind, "table": source, "target": y.name, "train_leads": len(y_tr),
+              "test_leads": len(y_te), "validation": "stratified"}
+    design = (f"Trained on {len(y_tr):,d} leads of {source}, tested on a stratified holdout of "
+              f"{len(y_te):,d} (no event times, so no later window to test on)")
+    return ScoreFit(model, X_te, y_te.to_numpy(), p, metrics,
+                    _auc_table({"model": metrics["auc"]}, len(y_te)), pd.DataFrame(), params,
+                    design)
+
+
+def score_open_leads(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    model: Any,
+    *,
+    as_of: Any = None,
+    rules: PointRules = DEFAULT_RULES,
+) -> pd.DataFrame:
+    """Whom to work today: every lead open at ``as_of``, by the model's probability.
+
+    Parameters
+    ----------
+    leads, events : DataFrame
+        Validated contract tables.
+    model : fitted classifier
+        Trained on :func:`~nurturelab.scoring.features.snapshot` features (a
+        :class:`LeadScoreModel` from :func:`fit_on_export`, or loaded from the registry).
+    as_of : timestamp-like, optional
+        Default the last event.
+    rules : PointRules, default DEFAULT_RULES
+        The behaviour points shown next to the probability.
+
+    Returns
+    -------
+    DataFrame indexed by ``lead_id``, one row per lead neither won nor lost at ``as_of``,
+    highest ``p_convert`` first, with ``points`` (their behaviour score then);
+    ``attrs["as_of"]`` holds the time.
+    """
+    need_columns(events, ("ts",), "events")
+    at = utc_timestamp(as_of if as_of is not None else events["ts"].max(), "as_of")
+    status = outcomes(leads, events, as_of=at)["status"].astype(str)
+    X = snapshot(leads, events, as_of=at)
+    X = X[status.reindex(X.index).eq("open").to_numpy()]
+    p = model.predict_proba(X)[:, 1] if len(X) else np.array([], dtype=float)
+    out = pd.DataFrame({"p_convert": p}, index=X.index)
+    out["points"] = scores(leads, events, rules, as_of=at)["score"].reindex(out.index)
+    out = out.sort_values("p_convert", ascending=False, kind="stable")
+    out.attrs["as_of"] = at
+    return out
