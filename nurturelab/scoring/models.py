@@ -832,6 +832,18 @@ def read_table_map(path: str | Path) -> TableColumns:
         raise type(exc)(f"{path}: {exc}") from None
 
 
+def _converted_flag(values: pd.Series, path: Path) -> pd.Series:
+    """A table's converted flag as booleans, or an error naming the file, column and lines."""
+    flag = values.map(lambda v: str(v).strip().lower() if pd.notna(v) else "")
+    good = flag.isin(_TRUE | _FALSE)
+    if not good.all():
+        bad = values[~good].head(5)
+        rows = ", ".join(f"line {i + 2} {v!r}" for i, v in bad.items())
+        raise ValueError(f"{path}: column {values.name!r} must be a converted flag (1/0, "
+                         f"true/false, yes/no); {int((~good).sum())} rows are not: {rows}")
+    return flag.isin(_TRUE).rename(values.name)
+
+
 def read_lead_table(
     path: str | Path,
     table_map: TableColumns | None = None,
@@ -890,14 +902,7 @@ def read_lead_table(
     if absent:
         raise KeyError(f"{path}: no column(s) {absent} to drop or index by (names after "
                        f"renaming); the file has {list(df.columns)[:15]}")
-    flag = df[target].map(lambda v: str(v).strip().lower() if pd.notna(v) else "")
-    good = flag.isin(_TRUE | _FALSE)
-    if not good.all():
-        bad = df.loc[~good, target].head(5)
-        rows = ", ".join(f"line {i + 2} {v!r}" for i, v in bad.items())
-        raise ValueError(f"{path}: column {target!r} must be a converted flag (1/0, true/false, "
-                         f"yes/no); {int((~good).sum())} rows are not: {rows}")
-    y = flag.isin(_TRUE).rename(target)
+    y = _converted_flag(df[target], path)
     X = df.drop(columns=[target, *spec.drop])
     if spec.id_column is not None:
         X = X.set_index(spec.id_column)
@@ -908,7 +913,7 @@ def read_lead_table(
 # --------------------------------------------------------------------------------------------
 # Fitting and scoring as `nurturelab score` does
 # --------------------------------------------------------------------------------------------
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class ScoreFit(Result):
     """A lead-score model fitted and judged on a holdout (made by :func:`fit_on_export` and
     :func:`fit_on_table`); what ``nurturelab score fit`` prints and logs.
@@ -1013,6 +1018,20 @@ def _positive_days(value: Any, what: str) -> float:
     return float(value)
 
 
+def _points_beside(leads: pd.DataFrame, events: pd.DataFrame, split: TemporalSplit, *,
+                   as_of: pd.Timestamp) -> tuple[dict[str, float], pd.DataFrame, tuple[str, ...]]:
+    """Holdout AUC of the default points and of points learned on the training set (with a
+    note instead when no event raises the odds), and the learned points."""
+    aucs = {"default_points": _points_auc(leads, events, DEFAULT_RULES, split, as_of=as_of)}
+    try:
+        points = fit_points(split.X_train, split.y_train)
+    except ValueError as exc:  # learned points need an event that raises the odds
+        return aucs, pd.DataFrame(), (f"no learned points to compare: {exc}",)
+    aucs["learned_points"] = _points_auc(leads, events, to_point_rules(points), split,
+                                         as_of=as_of)
+    return aucs, points, ()
+
+
 def fit_on_export(
     leads: pd.DataFrame,
     events: pd.DataFrame,
@@ -1071,14 +1090,7 @@ def fit_on_export(
     p = model.predict_proba(split.X_test)[:, 1]
     y = split.y_test.to_numpy()
     metrics = evaluate(y, p)
-    aucs = {"default_points": _points_auc(leads, events, DEFAULT_RULES, split, as_of=test_at)}
-    notes, points = (), pd.DataFrame()
-    try:
-        points = fit_points(split.X_train, split.y_train)
-        aucs["learned_points"] = _points_auc(leads, events, to_point_rules(points), split,
-                                             as_of=test_at)
-    except ValueError as exc:  # learned points need an event that raises the odds
-        notes = (f"no learned points to compare: {exc}",)
+    aucs, points, notes = _points_beside(leads, events, split, as_of=test_at)
     aucs["model"] = metrics["auc"]
     params = {"kind": kind, "horizon_days": horizon, "train_until": train_at.isoformat(),
               "test_from": test_at.isoformat(), "train_leads": len(split.y_train),
