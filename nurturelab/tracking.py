@@ -328,3 +328,24 @@ def recorded_threshold(alias: str = "champion", *,
     tags = {str(k): str(v) for k, v in dict(mv.tags or {}).items()
             if k == "threshold" or str(k).startswith("threshold.")}
     return str(mv.version), tags
+
+
+# --------------------------------------------------------------------------------------------
+# Lead-score fits (nurturelab score fit)
+# --------------------------------------------------------------------------------------------
+def log_score_fit(fit, *, alias: str | None = "challenger",
+                  name: str = "score-fit") -> tuple[str, str]:
+    """One run for a lead-score fit: its parameters, holdout metrics and tables, and the model,
+    registered as :data:`MODEL_NAME` with ``alias`` pointing at the new version.
+
+    ``fit`` is a :class:`nurturelab.scoring.models.ScoreFit` (read through ``params``,
+    ``run_metrics()``, ``run_tables()``, ``model`` and ``X_test``, so that this module imports
+    nothing of the scoring package). Personal data is refused as everywhere here (the run is
+    then marked FAILED). Returns ``(run_id, version)``.
+    """
+    with run(name, params=fit.params, tags={"job": "score"}) as active:
+        log_metrics(fit.run_metrics())
+        for table_name, table in fit.run_tables().items():
+            log_table(table, table_name)
+        _, version = log_model(fit.model, fit.X_test.reset_index(drop=True), alias=alias)
+    return active.info.run_id, version

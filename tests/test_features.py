@@ -6,6 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nurturelab.funnel import outcomes
 from nurturelab.schema import ACTIVITY_NAMES
@@ -80,8 +81,15 @@ def test_validation_messages():
         snapshot(leads, events, as_of="soon")
     with pytest.raises(ValueError, match="'horizon_days' must be a positive number"):
         label(leads, events, as_of=AS_OF, horizon_days=0)
-    with pytest.raises(ValueError, match=r"BehaviourFeatures\(events=events"):
+    with pytest.raises(ValueError, match=r"write BehaviourFeatures\(...\)\.fit\(leads, "
+                                         r"events=events\)"):
         BehaviourFeatures().fit(leads)
+    with pytest.raises(TypeError, match="X \\(the leads table\\) must be a pandas DataFrame"):
+        BehaviourFeatures().fit(np.zeros((3, 5)), events=events)
+    with pytest.raises(KeyError, match=r"events lacks the column\(s\) \['name'\]"):
+        BehaviourFeatures().fit(leads, events=events.drop(columns="name"))
+    with pytest.raises(TypeError, match="unexpected keyword argument 'events'"):
+        BehaviourFeatures(events=events)  # data goes through fit, never __init__
 
 
 @settings(max_examples=15, derandomize=True, deadline=None, database=None,
@@ -156,14 +164,87 @@ def test_label_warns_when_data_end_before_horizon(world):
 
 def test_transformer_contract(world):
     leads, events = world
-    bf = BehaviourFeatures(events=events, as_of=AT, lead_columns=("industry",))
-    assert not hasattr(bf, "as_of_")
-    assert bf.fit(leads) is bf
+    bf = BehaviourFeatures(as_of=AT, lead_columns=("industry",))
+    assert not hasattr(bf, "as_of_") and not hasattr(bf, "events_")
+    assert bf.fit(leads, events=events) is bf
+    assert bf.events_ is events
     Xt = bf.transform(leads)
     assert list(Xt.columns) == list(bf.get_feature_names_out())
     pd.testing.assert_frame_equal(Xt, snapshot(leads, events, as_of=AT,
                                                lead_columns=("industry",)))
     assert clone(bf).get_params()["as_of"] == AT
-    default = BehaviourFeatures(events=events).fit(leads)
+    assert not hasattr(clone(bf), "events_")
+    default = BehaviourFeatures().fit(leads, events=events)
     assert default.as_of_ == max(leads["created_at"].max(), events["ts"].max())
-    assert len(default.fit_transform(leads)) == len(leads)
+    assert len(default.fit_transform(leads, events=events)) == len(leads)
+    # __init__ only stores the parameters: nothing is checked or computed there
+    lazy = BehaviourFeatures(as_of="not a date", windows=(-1,))
+    assert lazy.get_params()["windows"] == (-1,)
+    with pytest.raises(ValueError, match="'windows' must be distinct positive"):
+        lazy.fit(leads, events=events)
+
+
+def test_transformer_in_a_pipeline_takes_the_events_through_fit(world):
+    from sklearn.pipeline import Pipeline
+
+    from nurturelab.scoring.models import LeadScoreModel
+
+    leads, events = world
+    y = label(leads, events, as_of=AT, horizon_days=14)
+    open_leads = leads.set_index("lead_id").loc[y.index].reset_index()
+    pipe = Pipeline([("features", BehaviourFeatures(as_of=AT)), ("model", LeadScoreModel())])
+    pipe.fit(open_leads, y.to_numpy(), features__events=events)
+    assert pipe.named_steps["features"].events_ is events
+    p = pipe.predict_proba(open_leads)[:, 1]
+    direct = LeadScoreModel().fit(snapshot(open_leads, events, as_of=AT), y.to_numpy())
+    np.testing.assert_allclose(p, direct.predict_proba(
+        snapshot(open_leads, events, as_of=AT))[:, 1])
+
+
+def test_transformer_refits_the_same_and_pickles(world):
+    import pickle
+
+    leads, events = world
+    bf = BehaviourFeatures(as_of=AT).fit(leads, events=events)
+    first = bf.transform(leads)
+    pd.testing.assert_frame_equal(bf.fit(leads, events=events).transform(leads), first)
+    again = pickle.loads(pickle.dumps(bf))
+    pd.testing.assert_frame_equal(again.transform(leads), first)
+    assert again.as_of_ == bf.as_of_
+
+
+# The checks fit on numeric arrays; BehaviourFeatures reads a leads table (a DataFrame with
+# lead_id, created_at, source, fit, intent) and takes the events table in fit, so every check
+# that fits fails, on the TypeError that refuses an array. The checks without data pass.
+_ARRAY = ("fits on a numeric array; BehaviourFeatures reads a leads DataFrame (lead_id, "
+          "created_at, source, fit, intent) with the events table given to fit, and refuses "
+          "an array with a TypeError")
+_ARRAY_FIRST = ("expects a ValueError about {} from a numeric array; BehaviourFeatures refuses "
+                "any array first, with a TypeError (it reads a leads DataFrame)")
+EXPECTED_FAILED_FEATURES = {
+    **{name: _ARRAY for name in (
+        "check_fit_score_takes_y", "check_estimators_overwrite_params",
+        "check_dont_overwrite_parameters", "check_estimators_fit_returns_self",
+        "check_readonly_memmap_input", "check_n_features_in_after_fitting",
+        "check_estimators_dtypes", "check_complex_data", "check_dtype_object",
+        "check_pipeline_consistency", "check_estimators_pickle",
+        "check_f_contiguous_array_estimator", "check_transformer_data_not_an_array",
+        "check_transformer_general", "check_transformer_preserve_dtypes",
+        "check_methods_sample_order_invariance", "check_methods_subset_invariance",
+        "check_fit2d_1sample", "check_fit2d_1feature", "check_dict_unchanged",
+        "check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in",
+        "check_fit1d", "check_fit2d_predict1d")},
+    "check_positive_only_tag_during_fit": _ARRAY_FIRST.format("negative values"),
+    "check_estimators_empty_data_messages": _ARRAY_FIRST.format("empty data"),
+    "check_estimators_nan_inf": _ARRAY_FIRST.format("NaN and inf"),
+    "check_estimator_sparse_tag": _ARRAY_FIRST.format("sparse input"),
+    "check_estimator_sparse_array": _ARRAY_FIRST.format("sparse input"),
+    "check_estimator_sparse_matrix": _ARRAY_FIRST.format("sparse input"),
+}
+
+
+@parametrize_with_checks([BehaviourFeatures(), BehaviourFeatures(as_of="2026-01-09",
+                                                                 windows=(30,))],
+                         expected_failed_checks=lambda est: EXPECTED_FAILED_FEATURES)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)

@@ -263,8 +263,11 @@ def test_as_of_naive_reads_as_utc_and_bad_inputs_are_named(tiny):
     pd.testing.assert_frame_equal(naive, scores(leads, events, as_of=T0 + 10 * DAY))
     other_zone = scores(leads, events, as_of=pd.Timestamp("2026-01-15 06:00", tz="Etc/GMT+3"))
     pd.testing.assert_frame_equal(naive, other_zone)
-    with pytest.raises(ValueError, match="'as_of' must be a timestamp. Got 'soon'"):
+    with pytest.raises(ValueError, match="'as_of' must be a timestamp such as '2026-03-01'. "
+                                         "Got 'soon' instead"):
         scores(leads, events, as_of="soon")
+    with pytest.raises(TypeError, match="leads must be a pandas DataFrame. Got dict instead"):
+        scores(leads.to_dict("list"), events, as_of=T0)
     with pytest.raises(KeyError, match=r"events lacks the column\(s\) \['name'\]"):
         scores(leads, events.drop(columns="name"), as_of=T0)
     with pytest.raises(TypeError, match="leads 'created_at' must hold timestamps"):

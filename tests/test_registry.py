@@ -47,6 +47,46 @@ def test_model_input_example_refuses_personal_data():
         tracking.log_model(model, X.assign(email="ana@example.com"))
 
 
+def _score_fit(**columns):
+    from nurturelab.scoring.models import fit_on_table
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"opens_30d": rng.poisson(2, 400).astype(float), "fit": rng.random(400),
+                      **columns})
+    y = pd.Series(X["opens_30d"] + rng.normal(0, 1, 400) > 2.5, name="converted")
+    return fit_on_table(X, y, source="crm.csv")
+
+
+def test_log_score_fit_logs_the_run_and_registers_the_model():
+    import mlflow
+
+    fit = _score_fit()
+    run_id, version = tracking.log_score_fit(fit, alias="champion")
+    client = mlflow.MlflowClient(tracking.tracking_uri())
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["job"] == "score"
+    assert run.data.params["validation"] == "stratified" and run.data.params["table"] == "crm.csv"
+    assert run.data.metrics["auc"] == pytest.approx(fit.metrics["auc"])
+    assert run.data.metrics["auc.model"] == pytest.approx(fit.metrics["auc"])
+    tables = {a.path for a in client.list_artifacts(run_id, "tables")}
+    assert tables == {"tables/calibration.csv", "tables/lift.csv"}
+    assert tracking.model_aliases() == {"champion": version}
+    loaded = tracking.load_model("champion")
+    np.testing.assert_allclose(loaded.predict_proba(fit.X_test)[:, 1], fit.p_test)
+
+
+def test_log_score_fit_refuses_personal_data_and_fails_the_run():
+    import mlflow
+
+    fit = _score_fit(email=[f"lead{i}@example.com" for i in range(400)])
+    with pytest.raises(ValueError, match="personal"):
+        tracking.log_score_fit(fit)
+    client = mlflow.MlflowClient(tracking.tracking_uri())
+    experiment = client.get_experiment_by_name(tracking.DEFAULT_EXPERIMENT)
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FAILED" and tracking.model_aliases() == {}
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -65,16 +65,55 @@ def _crm_table(n=1500, seed=3):
                          "Specialization": spec, "Converted": converted.astype(int)})
 
 
-def test_fit_on_a_lead_level_table_through_a_column_map(tmp_path, capsys):
+def test_fit_on_a_lead_level_table_through_a_table_map(tmp_path, capsys):
     table = tmp_path / "crm.csv"
     _crm_table().to_csv(table, index=False)
-    cmap = tmp_path / "map.yaml"
-    cmap.write_text("converted: Converted\nlead_id: Prospect ID\n")
-    assert main(["score", "fit", "--table", str(table), "--columns", str(cmap),
-                 "--id", "lead_id", "--alias", "challenger"]) == 0
+    tmap = tmp_path / "map.yaml"
+    tmap.write_text("columns:\n  converted: Converted\n  lead_id: Prospect ID\n"
+                    "id_column: lead_id\n")
+    assert main(["score", "fit", "--table", str(table), "--table-columns", str(tmap),
+                 "--alias", "challenger"]) == 0
     out = capsys.readouterr().out
-    auc = float(re.search(r"auc ([0-9.]+)", out).group(1))
+    auc = float(re.search(r"\nmodel\s+([0-9.]+)", out).group(1))
     assert auc > 0.75 and "alias 'challenger'" in out
+    assert "stratified holdout of 375" in out
+
+
+def test_table_flags_override_the_table_map(tmp_path, capsys):
+    import mlflow
+
+    from nurturelab import tracking
+
+    table = tmp_path / "crm.csv"
+    _crm_table().to_csv(table, index=False)
+    tmap = tmp_path / "map.yaml"
+    tmap.write_text("columns: {converted: Converted, lead_id: Prospect ID}\n"
+                    "drop: [Specialization]\n")
+    assert main(["score", "fit", "--table", str(table), "--table-columns", str(tmap),
+                 "--id", "lead_id", "--drop", "TotalVisits"]) == 0
+    run_id = re.search(r"logged in run ([0-9a-f]{32})", capsys.readouterr().out).group(1)
+    model = tracking.load_model("challenger")
+    assert list(model.feature_names_in_) == ["Lead Origin", "Total Time Spent on Website",
+                                             "Specialization"]
+    params = mlflow.MlflowClient(tracking.tracking_uri()).get_run(run_id).data.params
+    assert params["table"] == "crm.csv" and params["validation"] == "stratified"
+
+
+def test_table_and_export_flags_are_not_mixed(export, tmp_path, capsys):
+    table = tmp_path / "crm.csv"
+    _crm_table(50).to_csv(table, index=False)
+    cmap = tmp_path / "map.yaml"
+    cmap.write_text("converted: Converted\n")
+    assert main(["score", "fit", "--table", str(table), "--columns", str(cmap)]) == 2
+    assert "--table-columns MAP.yaml" in capsys.readouterr().err
+    assert main(["score", "fit", *_files(export), "--table-columns", str(cmap)]) == 2
+    assert "give an export's column map with --columns" in capsys.readouterr().err
+    assert main(["score", "fit", "--table", str(table), *_files(export)]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["score", "fit", "--table", str(table), "--test-from", "2026-03-01"]) == 2
+    assert "a --table has no event times" in capsys.readouterr().err
+    assert main(["score", "fit", "--table", str(table), "--table-columns", str(cmap)]) == 2
+    assert "unknown key(s) ['converted'] in the table map" in capsys.readouterr().err
 
 
 def test_lead_table_flag_errors_name_the_rows(tmp_path):

@@ -4,6 +4,8 @@ funnel (skipped where the public data is absent)."""
 
 from __future__ import annotations
 
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -42,6 +44,7 @@ from nurturelab.scoring.survival import (  # noqa: E402
     score_decay,
     survival_table,
 )
+from tests.resultcheck import assert_result_protocol  # noqa: E402
 
 OLIST = shared_data_dir() / "olist"
 needs_olist = pytest.mark.skipif(
@@ -120,9 +123,10 @@ def test_km_by_agrees_with_kaplan_meier_fitter_on_waltons():
     assert km.summary.loc["miR-137", ["median_ci_low", "median_ci_high"]].tolist() == [19, 29]
     direct = multivariate_logrank_test(w["T"], w["group"], w["E"])
     assert km.p_value_ == pytest.approx(direct.p_value) and km.p_value_ < 1e-20
-    assert "KMResult(group='group': 2 groups, 163 leads" in repr(km)
+    assert repr(km).startswith("<KMResult: group='group': 2 groups, 163 leads")
     ax = km.plot()
     assert ax.get_ylabel() == "P(converted)" and len(ax.get_lines()) >= 2
+    assert_result_protocol(km)
 
 
 def test_km_by_reports_nan_past_follow_up_and_keeps_missing_groups():
@@ -166,8 +170,15 @@ def test_cox_matches_lifelines_documented_rossi_fit():
     direct_p = 1 - direct.predict_survival_function(rossi.head(5), times=[10, 26, 52]).T
     np.testing.assert_allclose(p.to_numpy(), direct_p.to_numpy(), rtol=1e-8)
     assert list(p.columns) == ["p_10d", "p_26d", "p_52d"]
+    assert repr(cox).startswith("<CoxModel: penalizer=0.0, fitted on 432 rows, 114 events")
     assert "concordance 0.640" in repr(cox) and "['age', 'wexp']" in repr(cox)
     assert cox.plot() is not None
+    assert_result_protocol(cox)
+    text = cox.to_text()
+    assert text.startswith(repr(cox)) and "proportional hazards check" in text
+    coefs, ph_text = text.split("proportional hazards check")
+    assert re.search(r"\nprio\s+0\.091\s+1\.096", coefs)  # coef and hazard ratio
+    assert re.search(r"\nage\s+11\.453\s+0\.001\s+True", ph_text)
 
 
 def test_cox_with_categories_predicts_monotone_conversion(table):
@@ -201,6 +212,7 @@ def test_cox_messages(table):
         cox.predict_conversion(new)
     with pytest.raises(AttributeError, match="not fitted yet"):
         _ = CoxModel().summary
+    assert repr(CoxModel(penalizer=0.1)) == "<CoxModel: penalizer=0.1, not fitted>"
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,9 +230,11 @@ def test_time_varying_cox_matches_lifelines_on_stanford():
     for name, coef in documented.items():
         assert tv.summary.loc[name, "coef"] == pytest.approx(coef, abs=5e-4)
     assert tv.covariates_ == ["age", "year", "surgery", "transplant"]
-    assert repr(tv).startswith("TimeVaryingCox(penalizer=0.0) fitted on 103 subjects "
+    assert repr(tv).startswith("<TimeVaryingCox: penalizer=0.0, fitted on 103 subjects "
                                "(172 intervals), 75 events")
     assert tv.plot() is not None
+    assert_result_protocol(tv)
+    assert repr(TimeVaryingCox()) == "<TimeVaryingCox: penalizer=0.0, not fitted>"
 
 
 # --------------------------------------------------------------------------------------------
@@ -320,7 +334,9 @@ def test_score_decay_recovers_the_hazard_ratio_per_week():
     assert row["hazard_ratio_per_week"] == pytest.approx(0.479, abs=0.001)
     assert row["half_life_weeks"] == pytest.approx(np.log(0.5) / np.log(row[
         "hazard_ratio_per_week"]))
-    assert "hazard ratio per week of silence 0.479" in repr(decay)
+    assert repr(decay).startswith("<DecayResult: hazard ratio per week of silence 0.479 "
+                                  "[95% CI ")
+    assert_result_protocol(decay)
     # from a fitted model, the same numbers
     tv = TimeVaryingCox().fit(long)
     pd.testing.assert_frame_equal(score_decay(tv).summary, decay.summary)
@@ -374,8 +390,11 @@ def test_cure_model_recovers_the_cured_fraction_within_its_ci():
                                rtol=1e-10)
     assert ((p["p_overall_low"] < p["p_overall"]) & (p["p_overall"] < p["p_overall_high"])).all()
     assert p["beyond_follow_up"].tolist() == [False, False, False, True]
-    assert repr(cure).startswith("CureModel (Weibull mixture) fitted on 4,000 rows")
+    assert repr(cure).startswith("<CureModel: Weibull mixture fitted on 4,000 rows")
     assert cure.plot() is not None
+    assert_result_protocol(cure)
+    assert "P(convert within t)" in cure.to_text()
+    assert repr(CureModel()) == "<CureModel: Weibull mixture, alpha=0.05, not fitted>"
 
 
 def test_cure_model_messages():

@@ -5,10 +5,11 @@ The design has two layers:
 - :func:`snapshot` is a pure function of the ``leads`` and ``events`` tables (see
   :mod:`nurturelab.schema`) and a snapshot time ``as_of``. It returns one row per lead created by
   ``as_of`` and reads no event after it, so a model trained on it cannot see the future.
-- :class:`BehaviourFeatures` is the same computation as a scikit-learn transformer. The events
-  table is a constructor parameter and ``X`` is the leads frame, so the transformer can sit in
-  front of a model; ``fit`` fixes the snapshot time (``as_of_``) and the output columns
-  (``feature_names_out_``), ``transform`` computes them.
+- :class:`BehaviourFeatures` is the same computation as a scikit-learn transformer. ``X`` is
+  the leads frame and the events table goes to ``fit`` (``fit(leads, events=events)``), so the
+  transformer can sit in front of a model; ``fit`` keeps the events (``events_``) and fixes the
+  snapshot time (``as_of_``) and the output columns (``feature_names_out_``), ``transform``
+  computes them.
 
 :func:`label` gives the outcome to learn: whether a lead open at ``as_of`` converts within
 ``horizon_days`` after it. Features at ``as_of`` with labels over ``(as_of, as_of + horizon]``
@@ -43,6 +44,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from nurturelab.checks import need_columns, utc_timestamp
 from nurturelab.funnel import POSITIVE_RESPONSES, outcomes
 from nurturelab.schema import ACTIVITY_NAMES
 from nurturelab.segments import segments
@@ -54,24 +56,9 @@ _LEAD_NEEDS = ("lead_id", "created_at", "source", "fit", "intent")
 _EVENT_NEEDS = ("lead_id", "ts", "type", "name")
 _CATEGORICAL = ("source", "intent", "fit_band", "segment", "route")
 
-
-def _need(df: Any, columns: Sequence[str], what: str) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{what} must be a pandas DataFrame. Got {type(df).__name__} instead.")
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise KeyError(f"{what} lacks the column(s) {missing}; it has {list(df.columns)}")
-
-
-def _timestamp(value: Any, what: str) -> pd.Timestamp:
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        ts = pd.NaT
-    if ts is pd.NaT:
-        raise ValueError(f"{what!r} must be a timestamp such as '2026-03-01'. Got {value!r} "
-                         "instead.")
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+# nurturelab.scoring.audit imports this name until its own branch drops the import; use
+# nurturelab.checks.utc_timestamp in new code.
+_timestamp = utc_timestamp
 
 
 def _check_windows(windows: Any) -> tuple[int, ...]:
@@ -165,11 +152,11 @@ def snapshot(
     lead_id
     a                     1.0                2.0               0.0  immediate
     """
-    _need(leads, (*_LEAD_NEEDS, *lead_columns), "leads")
-    _need(events, _EVENT_NEEDS, "events")
+    need_columns(leads, (*_LEAD_NEEDS, *lead_columns), "leads")
+    need_columns(events, _EVENT_NEEDS, "events")
     windows = _check_windows(windows)
     activities = _check_activities(activities)
-    at = _timestamp(as_of, "as_of")
+    at = utc_timestamp(as_of, "as_of")
 
     ld = leads.loc[(leads["created_at"] <= at).to_numpy()]
     ids = pd.Index(ld["lead_id"].astype(object), name="lead_id")
@@ -249,9 +236,9 @@ def label(
     >>> label(leads, events, as_of="2026-01-10", horizon_days=30).to_dict()
     {'b': True, 'c': False}
     """
-    _need(leads, ("lead_id", "created_at"), "leads")
-    _need(events, _EVENT_NEEDS, "events")
-    at = _timestamp(as_of, "as_of")
+    need_columns(leads, ("lead_id", "created_at"), "leads")
+    need_columns(events, _EVENT_NEEDS, "events")
+    at = utc_timestamp(as_of, "as_of")
     if not (isinstance(horizon_days, int | float | np.number) and np.isfinite(horizon_days)
             and horizon_days > 0) or isinstance(horizon_days, bool):
         raise ValueError(f"'horizon_days' must be a positive number of days. Got "
@@ -272,11 +259,12 @@ def label(
 class BehaviourFeatures(TransformerMixin, BaseEstimator):
     """:func:`snapshot` as a scikit-learn transformer over a leads frame.
 
+    ``X`` is the leads table and the events table is given to ``fit`` (``fit(leads,
+    events=events)``), which keeps it, fixes the snapshot time and the output columns;
+    ``transform`` computes the features of the leads it is given from those events.
+
     Parameters
     ----------
-    events : DataFrame, default None
-        The events table features are read from (required; ``None`` only so the estimator can
-        be built without arguments).
     as_of : timestamp-like, optional
         Snapshot time. By default ``fit`` takes the latest ``created_at`` of the leads it sees
         or ``ts`` of the events, whichever is later.
@@ -287,6 +275,8 @@ class BehaviourFeatures(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
+    events_ : DataFrame
+        The events table given to ``fit`` (the table itself, not a copy).
     as_of_ : Timestamp
         The snapshot time used by ``transform``.
     feature_names_out_ : ndarray of str
@@ -298,13 +288,15 @@ class BehaviourFeatures(TransformerMixin, BaseEstimator):
     -----
     ``transform`` returns a DataFrame indexed by ``lead_id`` with one row per lead created by
     ``as_of_``: leads created later are dropped, so the output may have fewer rows than ``X``.
-    Align labels through the index (``y.reindex(Xt.index)``) or use :func:`label`.
+    Align labels through the index (``y.reindex(Xt.index)``) or use :func:`label`. In a
+    :class:`~sklearn.pipeline.Pipeline`, hand the events to this step's ``fit`` by name:
+    ``pipe.fit(leads, y, features__events=events)``.
 
     Examples
     --------
     >>> from nurturelab import synthetic
     >>> leads, events = synthetic.make_export(n_leads=100, seed=1)
-    >>> bf = BehaviourFeatures(events=events, as_of="2026-10-01").fit(leads)
+    >>> bf = BehaviourFeatures(as_of="2026-10-01").fit(leads, events=events)
     >>> Xt = bf.transform(leads)
     >>> list(Xt.columns[:2]), len(Xt) == int((leads["created_at"] <= bf.as_of_).sum())
     (['email_open_7d', 'email_open_30d'], True)
@@ -312,46 +304,51 @@ class BehaviourFeatures(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        events: pd.DataFrame | None = None,
         *,
         as_of: Any = None,
         windows: Sequence[int] = (7, 30, 90),
         activities: Sequence[str] = ACTIVITY_NAMES,
         lead_columns: Sequence[str] = (),
     ):
-        self.events = events
         self.as_of = as_of
         self.windows = windows
         self.activities = activities
         self.lead_columns = lead_columns
 
-    def fit(self, X: pd.DataFrame, y: Any = None) -> BehaviourFeatures:
-        """Fix the snapshot time and the output columns.
+    def fit(self, X: pd.DataFrame, y: Any = None, *,
+            events: pd.DataFrame | None = None) -> BehaviourFeatures:
+        """Keep the events, fix the snapshot time and the output columns.
 
         Parameters
         ----------
         X : DataFrame
-            Leads table.
+            Leads table: ``lead_id``, ``created_at``, ``source``, ``fit``, ``intent`` and any
+            ``lead_columns``.
         y : ignored
+        events : DataFrame
+            Events table (``lead_id``, ``ts``, ``type``, ``name``) the features are read from;
+            required.
 
         Returns
         -------
         self
         """
-        if self.events is None:
-            raise ValueError("BehaviourFeatures needs the events table: write "
-                             "BehaviourFeatures(events=events, as_of=...).")
-        _need(X, (*_LEAD_NEEDS, *self.lead_columns), "X (the leads table)")
-        _need(self.events, _EVENT_NEEDS, "events")
+        need_columns(X, (*_LEAD_NEEDS, *self.lead_columns), "X (the leads table)")
+        if events is None:
+            raise ValueError("BehaviourFeatures.fit needs the events table the features are "
+                             "read from: write BehaviourFeatures(...).fit(leads, "
+                             "events=events).")
+        need_columns(events, _EVENT_NEEDS, "events")
         windows = _check_windows(self.windows)
         activities = _check_activities(self.activities)
         if self.as_of is None:
             latest = [X["created_at"].max()]
-            if len(self.events):
-                latest.append(self.events["ts"].max())
-            self.as_of_ = _timestamp(max(latest), "as_of")
+            if len(events):
+                latest.append(events["ts"].max())
+            self.as_of_ = utc_timestamp(max(latest), "as_of")
         else:
-            self.as_of_ = _timestamp(self.as_of, "as_of")
+            self.as_of_ = utc_timestamp(self.as_of, "as_of")
+        self.events_ = events
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
         self.feature_names_out_ = np.asarray(
@@ -359,7 +356,7 @@ class BehaviourFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Features of the leads in ``X`` created by ``as_of_``.
+        """Features of the leads in ``X`` created by ``as_of_``, from ``events_``.
 
         Parameters
         ----------
@@ -372,7 +369,7 @@ class BehaviourFeatures(TransformerMixin, BaseEstimator):
         ``lead_id``.
         """
         check_is_fitted(self, "feature_names_out_")
-        return snapshot(X, self.events, as_of=self.as_of_, windows=self.windows,
+        return snapshot(X, self.events_, as_of=self.as_of_, windows=self.windows,
                         activities=self.activities, lead_columns=tuple(self.lead_columns))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:

@@ -14,11 +14,18 @@ set at a later one; :func:`learned_points` turns logistic coefficients over acti
 into integer points comparable with :data:`nurturelab.scoring.points.DEFAULT_RULES`, and
 :func:`compare_points` puts the default points, the learned points and the model side by side
 on the same holdout.
+
+What ``nurturelab score`` does is here too, so that a notebook calls the same functions:
+:func:`fit_on_export` (a temporal split of an export, the model and the comparison) and
+:func:`fit_on_table` (a lead-level CRM table read by :func:`read_lead_table` through a
+:class:`TableColumns` map from :func:`read_table_map`, on a stratified holdout) return a
+:class:`ScoreFit` result; :func:`score_open_leads` ranks the leads open at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -49,6 +56,11 @@ from sklearn.utils.validation import (
 )
 
 from nurturelab._util import rate_ci
+from nurturelab._yaml import load_yaml
+from nurturelab.checks import is_number, need_columns, utc_timestamp
+from nurturelab.funnel import outcomes
+from nurturelab.plots import axes
+from nurturelab.result import Result
 from nurturelab.schema import ACTIVITY_NAMES
 from nurturelab.scoring.features import label, snapshot
 from nurturelab.scoring.points import DEFAULT_RULES, PointRule, PointRules, scores
@@ -56,14 +68,20 @@ from nurturelab.scoring.points import DEFAULT_RULES, PointRule, PointRules, scor
 __all__ = [
     "PLACEHOLDERS",
     "LeadScoreModel",
+    "ScoreFit",
+    "TableColumns",
     "TemporalSplit",
     "calibration_table",
     "compare_points",
     "evaluate",
-    "learned_points",
+    "fit_on_export",
+    "fit_on_table",
     "fit_points",
-    "read_lead_table",
+    "learned_points",
     "lift_table",
+    "read_lead_table",
+    "read_table_map",
+    "score_open_leads",
     "temporal_split",
     "to_point_rules",
 ]
@@ -125,6 +143,31 @@ def _column_kinds(X: pd.DataFrame) -> tuple[list, list]:
     return numeric, categorical
 
 
+def _check_split(i: int, split: Any, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``i`` of the calibration as (train, test) row positions, or a message naming it."""
+    what = f"The 'cv' parameter of LeadScoreModel: split {i}"
+    try:
+        train, test = split
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a (train, test) pair of index arrays. Got "
+                         f"{split!r} instead.") from None
+    parts = []
+    for name, idx in (("train", train), ("test", test)):
+        arr = np.asarray(idx)
+        if arr.ndim != 1 or not len(arr) or not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"{what} has a {name} part that is not a non-empty 1-D array of "
+                             f"row positions (integers). Got {idx!r} instead.")
+        if arr.min() < 0 or arr.max() >= n:
+            raise ValueError(f"{what} has {name} positions outside 0..{n - 1} (X has {n} "
+                             f"rows): min {arr.min()}, max {arr.max()}.")
+        parts.append(arr)
+    seen = np.unique(y[parts[0]])
+    if len(seen) < 2:
+        raise ValueError(f"{what} trains on one class only ({seen.tolist()}); every training "
+                         "part must hold both classes (try StratifiedKFold, or fewer splits).")
+    return parts[0], parts[1]
+
+
 class _WeightedPipeline(Pipeline):
     """A Pipeline whose ``fit`` takes ``sample_weight`` and hands it to the final step, so that
     CalibratedClassifierCV uses the weights for the classifier as well as the calibration."""
@@ -147,10 +190,23 @@ class LeadScoreModel(ClassifierMixin, BaseEstimator):
         L2 logistic regression on standardised features, or histogram gradient boosting.
     calibration : {'isotonic', 'sigmoid'}, default 'isotonic'
         Method of :class:`~sklearn.calibration.CalibratedClassifierCV`.
-    cv : int, default 3
-        Folds of the calibration (fewer if the rarest class has fewer samples).
+    cv : int, cross-validation splitter or iterable of (train, test) pairs, default 3
+        How :class:`~sklearn.calibration.CalibratedClassifierCV` splits the data, each part
+        fitting the classifier on its train indices and the calibration on its test indices:
+
+        - an int >= 2: that many stratified, shuffled folds (fewer if the rarest class has
+          fewer samples);
+        - a scikit-learn splitter (an object with ``split`` and ``get_n_splits``), such as
+          ``StratifiedKFold(5)``, ``TimeSeriesSplit(4)`` for rows in time order, or
+          ``GroupKFold(3)`` to keep a company's leads in one fold (pass ``groups`` to
+          :meth:`fit`);
+        - an iterable of ``(train, test)`` arrays of row positions, e.g. from
+          ``list(splitter.split(X, y))`` (a list, not a generator: a generator is used up by
+          the first fit).
+
+        Every training part must hold both classes.
     random_state : int, default 0
-        Seed of the folds and of the boosting.
+        Seed of the folds (for an int ``cv``) and of the boosting.
 
     Attributes
     ----------
@@ -178,7 +234,7 @@ class LeadScoreModel(ClassifierMixin, BaseEstimator):
         *,
         kind: Literal["logistic", "hgb"] = "logistic",
         calibration: Literal["isotonic", "sigmoid"] = "isotonic",
-        cv: int = 3,
+        cv: Any = 3,
         random_state: int | None = 0,
     ):
         self.kind = kind
@@ -200,10 +256,43 @@ class LeadScoreModel(ClassifierMixin, BaseEstimator):
         if self.calibration not in _CALIBRATIONS:
             raise ValueError(f"The 'calibration' parameter of LeadScoreModel must be a str "
                              f"among {set(_CALIBRATIONS)}. Got {self.calibration!r} instead.")
-        if not (isinstance(self.cv, int | np.integer) and not isinstance(self.cv, bool)
-                and self.cv >= 2):
-            raise ValueError(f"The 'cv' parameter of LeadScoreModel must be an int >= 2. "
-                             f"Got {self.cv!r} instead.")
+        cv = self.cv
+        is_int = isinstance(cv, int | np.integer) and not isinstance(cv, bool | np.bool_)
+        is_splitter = hasattr(cv, "split") and hasattr(cv, "get_n_splits")
+        is_iterable = isinstance(cv, Iterable) and not isinstance(cv, str | bytes | Mapping)
+        if (is_int and cv < 2) or not (is_int or is_splitter or is_iterable):
+            raise ValueError(
+                "The 'cv' parameter of LeadScoreModel must be an int >= 2, a cross-validation "
+                "splitter (an object with split and get_n_splits, such as StratifiedKFold(5)) "
+                f"or an iterable of (train, test) index arrays. Got {cv!r} instead.")
+
+    def _splits(self, X: pd.DataFrame, y: np.ndarray, groups: Any) -> list:
+        """The (train, test) row positions of the calibration, checked."""
+        cv, n = self.cv, len(y)
+        if isinstance(cv, int | np.integer):
+            rarest = int(np.unique(y, return_counts=True)[1].min())
+            folds = min(int(cv), rarest)
+            if folds < 2:
+                raise ValueError(f"LeadScoreModel calibrates by cross-validation and needs at "
+                                 f"least 2 samples of each class; the rarest class has "
+                                 f"{rarest} sample(s).")
+            splitter = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
+            return list(splitter.split(X, y))
+        if hasattr(cv, "split") and hasattr(cv, "get_n_splits"):
+            try:
+                splits = list(cv.split(X, y, groups))
+            except ValueError as exc:
+                if groups is None and "groups" in str(exc):
+                    raise ValueError(f"The 'cv' parameter of LeadScoreModel is {cv!r}, which "
+                                     "splits by group: pass the groups to fit, "
+                                     "LeadScoreModel(cv=...).fit(X, y, groups=groups).") from exc
+                raise
+        else:
+            splits = list(cv)
+            if not splits:
+                raise ValueError("The 'cv' parameter of LeadScoreModel holds no (train, test) "
+                                 "pair (a generator is used up by the first fit: pass a list).")
+        return [_check_split(i, split, y, n) for i, split in enumerate(splits)]
 
     def _frame(self, X: Any, *, reset: bool) -> pd.DataFrame:
         """X as a DataFrame with the columns seen in fit; arrays must be numeric."""
@@ -222,7 +311,8 @@ class LeadScoreModel(ClassifierMixin, BaseEstimator):
                             dtype="numeric", accept_sparse=False)
         return pd.DataFrame(arr, columns=[str(i) for i in range(arr.shape[1])])
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LeadScoreModel:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *,
+            groups: Any = None) -> LeadScoreModel:
         """Fit the calibrated pipeline.
 
         Parameters
@@ -232,6 +322,8 @@ class LeadScoreModel(ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Class labels (``converted``: bool or 0/1).
         sample_weight : array-like of shape (n_samples,), optional
+        groups : array-like of shape (n_samples,), optional
+            Group labels for a group splitter given as ``cv`` (``GroupKFold``).
 
         Returns
         -------
@@ -244,16 +336,12 @@ class LeadScoreModel(ClassifierMixin, BaseEstimator):
         y = column_or_1d(check_array(y, ensure_2d=False, dtype=None, input_name="y"), warn=True)
         check_consistent_length(df, y)
         check_classification_targets(y)
-        self.classes_, counts = np.unique(y, return_counts=True)
+        self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
             raise ValueError(f"LeadScoreModel needs two classes in y; got one class only "
                              f"({self.classes_.tolist()}). Widen the horizon or the snapshot "
                              "window so that some leads convert.")
-        folds = min(self.cv, int(counts.min()))
-        if folds < 2:
-            raise ValueError(f"LeadScoreModel calibrates by cross-validation and needs at least "
-                             f"2 samples of each class; the rarest class has "
-                             f"{int(counts.min())} sample(s).")
+        splits = self._splits(df, y, groups)
         numeric, categorical = _column_kinds(df)
         self.numeric_features_ = numeric
         self.categorical_features_ = categorical
@@ -265,8 +353,7 @@ class LeadScoreModel(ClassifierMixin, BaseEstimator):
                                                  random_state=self.random_state)
         prep = _preprocessor(numeric, categorical, scale=self.kind == "logistic")
         pipe = _WeightedPipeline([("prep", prep), ("clf", clf)])
-        splitter = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
-        self.model_ = CalibratedClassifierCV(pipe, method=self.calibration, cv=splitter)
+        self.model_ = CalibratedClassifierCV(pipe, method=self.calibration, cv=splits)
         fit_params = {} if sample_weight is None else {"sample_weight": sample_weight}
         self.model_.fit(df, y, **fit_params)
         return self
@@ -589,20 +676,29 @@ def compare_points(
     """
     s = split if split is not None else temporal_split(
         leads, events, train_until=train_until, test_from=test_from, horizon_days=horizon_days)
-    ids = s.X_test.index
-    default = scores(leads, events, rules, as_of=test_from)["score"].reindex(ids)
     table = fit_points(s.X_train, s.y_train)
-    learned = scores(leads, events, to_point_rules(table), as_of=test_from)["score"].reindex(ids)
     m = clone(model) if model is not None else LeadScoreModel()
     p = m.fit(s.X_train, s.y_train.to_numpy()).predict_proba(s.X_test)[:, 1]
     y = s.y_test.to_numpy()
-    out = pd.DataFrame(
-        {"auc": [roc_auc_score(y, default), roc_auc_score(y, learned), roc_auc_score(y, p)],
-         "n": len(y)},
-        index=pd.Index(["default_points", "learned_points", "model"], name="scorer"),
-    )
+    aucs = {"default_points": _points_auc(leads, events, rules, s, as_of=test_from),
+            "learned_points": _points_auc(leads, events, to_point_rules(table), s,
+                                          as_of=test_from),
+            "model": float(roc_auc_score(y, p))}
+    out = _auc_table(aucs, len(y))
     out.attrs["points"] = table
     return out
+
+
+def _points_auc(leads: pd.DataFrame, events: pd.DataFrame, rules: PointRules,
+                split: TemporalSplit, *, as_of: Any) -> float:
+    """Holdout AUC of behaviour points scored at the test snapshot."""
+    score = scores(leads, events, rules, as_of=as_of)["score"].reindex(split.X_test.index)
+    return float(roc_auc_score(split.y_test.to_numpy(), score))
+
+
+def _auc_table(aucs: Mapping[str, float], n: int) -> pd.DataFrame:
+    return pd.DataFrame({"auc": list(aucs.values()), "n": n},
+                        index=pd.Index(list(aucs), name="scorer"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -610,23 +706,164 @@ def compare_points(
 # --------------------------------------------------------------------------------------------
 _TRUE = {"1", "true", "yes", "y", "won", "converted", "t"}
 _FALSE = {"0", "false", "no", "n", "lost", "open", "f", ""}
+_TABLE_MAP_KEYS = ("columns", "target", "id_column", "drop")
+
+
+def _name(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{what} must be a column name (non-empty text). Got {value!r} instead."
+                         + (" Quote it in YAML." if value is not None else ""))
+    return value
+
+
+@dataclass(frozen=True)
+class TableColumns:
+    """How to read a lead-level CRM table: its column names, its flag, its id, what to leave
+    out (the ``--table-columns`` map of ``nurturelab score fit --table``).
+
+    Parameters
+    ----------
+    columns : mapping of str to str, default {}
+        New name -> the table's column, e.g. ``{"converted": "Converted"}``; stored as a tuple
+        of pairs (see :attr:`rename`). Two names may not take the same column.
+    target : str, default 'converted'
+        The converted flag (after renaming): 1/0, true/false, yes/no, won/lost.
+    id_column : str, optional
+        A lead id column (after renaming) used as the index and kept out of the features.
+    drop : sequence of str, default ()
+        Columns (after renaming) kept out of the features: free text, personal data, leakage
+        such as a stage or a "lead quality" filled in after the sale. Stored as a tuple.
+
+    Examples
+    --------
+    >>> TableColumns({"converted": "Converted", "lead_id": "Prospect ID"}, id_column="lead_id")
+    ... # doctest: +NORMALIZE_WHITESPACE
+    TableColumns(columns=(('converted', 'Converted'), ('lead_id', 'Prospect ID')),
+                 target='converted', id_column='lead_id', drop=())
+    >>> TableColumns(drop="Tags")
+    Traceback (most recent call last):
+    ...
+    TypeError: TableColumns 'drop' must be a list of column names. Got 'Tags' instead; write \
+['Tags'].
+    """
+
+    columns: Mapping[str, str] | tuple[tuple[str, str], ...] = ()
+    target: str = "converted"
+    id_column: str | None = None
+    drop: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        pairs = self.columns.items() if isinstance(self.columns, Mapping) else self.columns
+        try:
+            pairs = tuple((new, old) for new, old in pairs)
+        except (TypeError, ValueError):
+            raise TypeError(f"TableColumns 'columns' must be a mapping of new name: table "
+                            f"column. Got {self.columns!r} instead.") from None
+        for new, old in pairs:
+            _name(new, "TableColumns 'columns' key")
+            _name(old, f"TableColumns 'columns' value of {new!r}")
+        news = [new for new, _ in pairs]
+        olds = [old for _, old in pairs]
+        twice = sorted({o for o in olds if olds.count(o) > 1})
+        if twice or len(set(news)) != len(news):
+            raise ValueError(f"TableColumns 'columns' must give each table column one new name; "
+                             f"{twice or sorted({n for n in news if news.count(n) > 1})} "
+                             "appear more than once.")
+        object.__setattr__(self, "columns", pairs)
+        _name(self.target, "TableColumns 'target'")
+        if self.id_column is not None:
+            _name(self.id_column, "TableColumns 'id_column'")
+            if self.id_column == self.target:
+                raise ValueError(f"TableColumns 'id_column' and 'target' must differ. Got "
+                                 f"{self.target!r} for both.")
+        if isinstance(self.drop, str) or not isinstance(self.drop, Iterable):
+            raise TypeError(f"TableColumns 'drop' must be a list of column names. Got "
+                            f"{self.drop!r} instead; write [{self.drop!r}].")
+        drop = tuple(_name(c, "TableColumns 'drop' item") for c in self.drop)
+        kept = [c for c in (self.target, self.id_column) if c in drop]
+        if kept:
+            raise ValueError(f"TableColumns 'drop' must not name the target or the id column. "
+                             f"Got {kept}.")
+        object.__setattr__(self, "drop", drop)
+
+    @property
+    def rename(self) -> dict[str, str]:
+        """Table column -> new name, as :meth:`pandas.DataFrame.rename` takes it."""
+        return {old: new for new, old in self.columns}
+
+
+def read_table_map(path: str | Path) -> TableColumns:
+    """Read a table map (YAML) for :func:`read_lead_table` (the only function that does).
+
+    The file holds a mapping with any of the keys ``columns`` (new name: the table's column),
+    ``target``, ``id_column`` and ``drop`` (see :class:`TableColumns`)::
+
+        columns:
+          converted: Converted
+          lead_id: Prospect ID
+        target: converted
+        id_column: lead_id
+        drop: [Tags, Lead Quality, Email]
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ValueError, TypeError
+        If the file is not YAML, repeats a key, has a key not listed above (the message names
+        it) or a bad value; the message starts with the file name.
+    """
+    path = Path(path)
+    raw = load_yaml(path, "table map", f"at least one of {list(_TABLE_MAP_KEYS)}")
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{path}: a table map is a mapping with keys among "
+                         f"{list(_TABLE_MAP_KEYS)}. Got {raw!r} instead.")
+    unknown = [k for k in raw if k not in _TABLE_MAP_KEYS]
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {unknown} in the table map; allowed keys are "
+                         f"{list(_TABLE_MAP_KEYS)}.")
+    body = {k: v for k, v in raw.items() if v is not None}
+    if "columns" in body and not isinstance(body["columns"], Mapping):
+        raise ValueError(f"{path}: 'columns' must be a mapping of new name: table column, such "
+                         f"as {{converted: Converted}}. Got {body['columns']!r} instead.")
+    try:
+        return TableColumns(**body)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{path}: {exc}") from None
+
+
+def _converted_flag(values: pd.Series, path: Path) -> pd.Series:
+    """A table's converted flag as booleans, or an error naming the file, column and lines."""
+    flag = values.map(lambda v: str(v).strip().lower() if pd.notna(v) else "")
+    good = flag.isin(_TRUE | _FALSE)
+    if not good.all():
+        bad = values[~good].head(5)
+        rows = ", ".join(f"line {i + 2} {v!r}" for i, v in bad.items())
+        raise ValueError(f"{path}: column {values.name!r} must be a converted flag (1/0, "
+                         f"true/false, yes/no); {int((~good).sum())} rows are not: {rows}")
+    return flag.isin(_TRUE).rename(values.name)
 
 
 def read_lead_table(
     path: str | Path,
+    table_map: TableColumns | None = None,
     *,
-    target: str = "converted",
+    target: str | None = None,
     columns: Mapping[str, str] | None = None,
     id_column: str | None = None,
-    drop: Sequence[str] = (),
+    drop: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Read a lead-level CRM table (one row per lead, a converted flag, attribute columns).
 
     Parameters
     ----------
     path : CSV (.csv, .csv.gz) or Parquet file.
-    target : name of the converted flag (after renaming); 1/0, true/false, yes/no, won/lost.
-    columns : mapping of new name -> export name, e.g. ``{"converted": "Converted"}``.
+    table_map : TableColumns, optional
+        How to read it (from :func:`read_table_map`); or give its fields as the keywords below,
+        not both.
+    target : name of the converted flag (after renaming), default ``'converted'``; 1/0,
+        true/false, yes/no, won/lost.
+    columns : mapping of new name -> table column, e.g. ``{"converted": "Converted"}``.
     id_column : a lead id column to use as the index (kept out of the features).
     drop : further columns to keep out of the features (free text, leakage such as a stage).
 
@@ -634,34 +871,319 @@ def read_lead_table(
     -------
     (X, y) : the attribute columns as they are (numbers, categories, missing values and
         placeholders such as "Select", which :class:`LeadScoreModel` treats as missing) and the
-        flag as booleans. An unreadable flag value is refused naming the file, column and rows.
+        flag as booleans. A column the map names that the file lacks, or an unreadable flag
+        value, is refused naming the file, the column and the rows.
     """
+    keywords = {"target": target, "columns": columns, "id_column": id_column, "drop": drop}
+    given = {k: v for k, v in keywords.items() if v is not None}
+    if table_map is not None and given:
+        raise TypeError(f"read_lead_table takes a table map or the keywords {sorted(given)}, "
+                        "not both.")
+    spec = table_map if table_map is not None else TableColumns(**given)
+    if not isinstance(spec, TableColumns):
+        raise TypeError(f"read_lead_table 'table_map' must be a TableColumns (from "
+                        f"read_table_map). Got {type(spec).__name__} instead.")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     name = path.name.lower()
     df = pd.read_parquet(path) if name.endswith((".parquet", ".pq")) else pd.read_csv(path)
-    if columns:
-        missing = [src for src in columns.values() if src not in df.columns]
-        if missing:
-            raise KeyError(f"{path}: the column map names {missing}, which the file lacks; it "
-                           f"has {list(df.columns)[:15]}")
-        df = df.rename(columns={src: new for new, src in columns.items()})
+    missing = [old for _, old in spec.columns if old not in df.columns]
+    if missing:
+        raise KeyError(f"{path}: the table map's 'columns' name {missing}, which the file "
+                       f"lacks; it has {list(df.columns)[:15]}")
+    df = df.rename(columns=spec.rename)
+    target = spec.target
     if target not in df.columns:
         raise KeyError(f"{path}: no target column {target!r}; map it with columns="
                        f"{{{target!r}: 'YourColumn'}}. The file has {list(df.columns)[:15]}")
-    flag = df[target].map(lambda v: str(v).strip().lower() if pd.notna(v) else "")
-    good = flag.isin(_TRUE | _FALSE)
-    if not good.all():
-        bad = df.loc[~good, target].head(5)
-        rows = ", ".join(f"line {i + 2} {v!r}" for i, v in bad.items())
-        raise ValueError(f"{path}: column {target!r} must be a converted flag (1/0, true/false, "
-                         f"yes/no); {int((~good).sum())} rows are not: {rows}")
-    y = flag.isin(_TRUE).rename(target)
-    X = df.drop(columns=[target, *drop], errors="ignore")
-    if id_column is not None:
-        if id_column not in X.columns:
-            raise KeyError(f"{path}: no id column {id_column!r}")
-        X = X.set_index(id_column)
+    absent = [c for c in (*spec.drop, *[spec.id_column] * (spec.id_column is not None))
+              if c not in df.columns]
+    if absent:
+        raise KeyError(f"{path}: no column(s) {absent} to drop or index by (names after "
+                       f"renaming); the file has {list(df.columns)[:15]}")
+    y = _converted_flag(df[target], path)
+    X = df.drop(columns=[target, *spec.drop])
+    if spec.id_column is not None:
+        X = X.set_index(spec.id_column)
         y.index = X.index
     return X, y
+
+
+# --------------------------------------------------------------------------------------------
+# Fitting and scoring as `nurturelab score` does
+# --------------------------------------------------------------------------------------------
+@dataclass(repr=False, eq=False)
+class ScoreFit(Result):
+    """A lead-score model fitted and judged on a holdout (made by :func:`fit_on_export` and
+    :func:`fit_on_table`); what ``nurturelab score fit`` prints and logs.
+
+    Attributes
+    ----------
+    model : LeadScoreModel
+        Fitted on the training part.
+    X_test : DataFrame
+        The holdout's features (its first rows are the model's input example in MLflow).
+    y_test, p_test : ndarray of shape (n_test,)
+        The holdout's outcomes and the model's calibrated probabilities.
+    metrics : dict
+        :func:`evaluate` of ``p_test``.
+    comparison : DataFrame
+        Holdout AUC (and ``n``) by ``scorer``: ``default_points`` and ``learned_points`` on an
+        export, ``model``.
+    points : DataFrame
+        The learned points (:func:`fit_points`); empty when there are none.
+    params : dict
+        How it was fitted (logged as the MLflow run's parameters).
+    design : str
+        What it was trained and tested on, in words.
+    notes : tuple of str
+        What could not be done (no learned points when no event raises the odds).
+    """
+
+    model: LeadScoreModel
+    X_test: pd.DataFrame
+    y_test: np.ndarray
+    p_test: np.ndarray
+    metrics: dict[str, float]
+    comparison: pd.DataFrame
+    points: pd.DataFrame
+    params: dict[str, Any]
+    design: str
+    notes: tuple[str, ...] = ()
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Holdout metrics by ``scorer``: ``auc`` for every scorer, and for the model also
+        ``pr_auc``, ``brier``, ``brier_skill`` and ``log_loss`` (points are ranks, not
+        probabilities)."""
+        table = self.comparison[["auc"]].copy()
+        for name in ("pr_auc", "brier", "brier_skill", "log_loss"):
+            table[name] = np.nan
+            table.loc["model", name] = self.metrics[name]
+        return table
+
+    def _describe(self) -> str:
+        m = self.metrics
+        return (f"{self.model.kind} model, {self.params['validation']} holdout of "
+                f"{int(m['n']):,d} leads: AUC {m['auc']:.3f}, Brier skill {m['brier_skill']:.3f}")
+
+    def _header(self) -> list[str]:
+        m = self.metrics
+        return [repr(self), self.design,
+                f"holdout base rate {m['base_rate']:.2%}; Brier of predicting it "
+                f"{m['brier_base']:.4f}"]
+
+    def plot(self, ax=None):
+        """The model's calibration on the holdout: observed against expected conversion by
+        decile of prediction, with Wilson 95% intervals; returns the axes."""
+        ax = axes(ax, figsize=(5.5, 5))
+        t = self.calibration()
+        ax.errorbar(t["expected"], t["observed"],
+                    yerr=[t["observed"] - t["ci_low"], t["ci_high"] - t["observed"]],
+                    fmt="o-", capsize=3, label=f"{self.model.kind} model")
+        top = float(max(t["ci_high"].max(), t["expected"].max()))
+        ax.plot([0, top], [0, top], color="grey", ls="--", lw=1, label="perfect calibration")
+        ax.set_xlabel("expected (mean prediction)")
+        ax.set_ylabel("observed conversion")
+        ax.set_title("Calibration on the holdout")
+        ax.legend()
+        return ax
+
+    def calibration(self, n_bins: int = 10) -> pd.DataFrame:
+        """:func:`calibration_table` of the holdout."""
+        return calibration_table(self.y_test, self.p_test, n_bins=n_bins)
+
+    def lift(self, n: int = 10) -> pd.DataFrame:
+        """:func:`lift_table` of the holdout."""
+        return lift_table(self.y_test, self.p_test, n=n)
+
+    def run_metrics(self) -> dict[str, float]:
+        """The metrics an MLflow run of this fit logs: :attr:`metrics` and ``auc.<scorer>``."""
+        return {**self.metrics, **{f"auc.{k}": float(v)
+                                   for k, v in self.comparison["auc"].items()}}
+
+    def run_tables(self) -> dict[str, pd.DataFrame]:
+        """The tables an MLflow run of this fit logs: calibration, lift, learned points."""
+        tables = {"calibration": self.calibration(), "lift": self.lift()}
+        if len(self.points):
+            tables["learned_points"] = self.points
+        return tables
+
+
+def _positive_days(value: Any, what: str) -> float:
+    if not (is_number(value) and np.isfinite(value) and value > 0):
+        raise ValueError(f"The 'horizon_days' parameter of {what} must be a positive number of "
+                         f"days. Got {value!r} instead.")
+    return float(value)
+
+
+def _points_beside(leads: pd.DataFrame, events: pd.DataFrame, split: TemporalSplit, *,
+                   as_of: pd.Timestamp) -> tuple[dict[str, float], pd.DataFrame, tuple[str, ...]]:
+    """Holdout AUC of the default points and of points learned on the training set (with a
+    note instead when no event raises the odds), and the learned points."""
+    aucs = {"default_points": _points_auc(leads, events, DEFAULT_RULES, split, as_of=as_of)}
+    try:
+        points = fit_points(split.X_train, split.y_train)
+    except ValueError as exc:  # learned points need an event that raises the odds
+        return aucs, pd.DataFrame(), (f"no learned points to compare: {exc}",)
+    aucs["learned_points"] = _points_auc(leads, events, to_point_rules(points), split,
+                                         as_of=as_of)
+    return aucs, points, ()
+
+
+def fit_on_export(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    kind: Literal["logistic", "hgb"] = "logistic",
+    horizon_days: float = 30.0,
+    train_until: Any = None,
+    test_from: Any = None,
+    random_state: int | None = 0,
+) -> ScoreFit:
+    """Fit a :class:`LeadScoreModel` at one snapshot of an export and judge it at a later one.
+
+    The model learns from the leads open at ``train_until`` (features as of then, converted
+    within ``horizon_days`` after it) and is judged on the leads open at ``test_from``, next to
+    the default points and points learned from the same training set (:func:`fit_points`).
+
+    Parameters
+    ----------
+    leads, events : DataFrame
+        Validated contract tables (:func:`nurturelab.schema.read_export`).
+    kind : {'logistic', 'hgb'}, default 'logistic'
+    horizon_days : float, default 30
+    train_until, test_from : timestamp-like, optional
+        The snapshots; by default ``test_from`` is the last event minus the horizon and
+        ``train_until`` is ``test_from`` minus the horizon, so that every label is known.
+    random_state : int, default 0
+        Seed of the model's folds and boosting.
+
+    Returns
+    -------
+    ScoreFit
+
+    Raises
+    ------
+    ValueError
+        The training labels would reach past ``test_from``, or a snapshot has no conversions
+        within the horizon (the message names the snapshots).
+    """
+    horizon = _positive_days(horizon_days, "fit_on_export")
+    need_columns(events, ("ts",), "events")
+    if not len(events):
+        raise ValueError("fit_on_export: the events table is empty; nothing to learn from.")
+    step = pd.Timedelta(days=horizon)
+    test_at = (utc_timestamp(test_from, "test_from") if test_from is not None
+               else events["ts"].max() - step)
+    train_at = (utc_timestamp(train_until, "train_until") if train_until is not None
+                else test_at - step)
+    split = temporal_split(leads, events, train_until=train_at, test_from=test_at,
+                           horizon_days=horizon)
+    if split.y_train.nunique() < 2 or split.y_test.nunique() < 2:
+        raise ValueError(f"the training ({train_at:%Y-%m-%d}) or test ({test_at:%Y-%m-%d}) "
+                         f"snapshot has no conversions within {horizon:g} days; choose other "
+                         "snapshots ('train_until', 'test_from') or a longer 'horizon_days'")
+    model = LeadScoreModel(kind=kind, random_state=random_state)
+    model.fit(split.X_train, split.y_train.to_numpy())
+    p = model.predict_proba(split.X_test)[:, 1]
+    y = split.y_test.to_numpy()
+    metrics = evaluate(y, p)
+    aucs, points, notes = _points_beside(leads, events, split, as_of=test_at)
+    aucs["model"] = metrics["auc"]
+    params = {"kind": kind, "horizon_days": horizon, "train_until": train_at.isoformat(),
+              "test_from": test_at.isoformat(), "train_leads": len(split.y_train),
+              "test_leads": len(y), "validation": "temporal"}
+    design = (f"Trained on {len(split.y_train):,d} open leads at {train_at:%Y-%m-%d}, tested "
+              f"on {len(y):,d} at {test_at:%Y-%m-%d} (converted within {horizon:g} days)")
+    return ScoreFit(model, split.X_test, y, p, metrics, _auc_table(aucs, len(y)), points,
+                    params, design, notes)
+
+
+def fit_on_table(
+    X: pd.DataFrame,
+    y: Any,
+    *,
+    kind: Literal["logistic", "hgb"] = "logistic",
+    test_size: float = 0.25,
+    random_state: int | None = 0,
+    source: str = "the table",
+) -> ScoreFit:
+    """Fit a :class:`LeadScoreModel` on a lead-level table and judge it on a stratified
+    holdout (such a table carries no event times, so there is no later window to test on).
+
+    Parameters
+    ----------
+    X, y : DataFrame and Series
+        As :func:`read_lead_table` returns them.
+    kind : {'logistic', 'hgb'}, default 'logistic'
+    test_size : float, default 0.25
+        Share of the rows held out.
+    random_state : int, default 0
+        Seed of the holdout and of the model.
+    source : str
+        The table's name, for the description and the run's parameters.
+
+    Returns
+    -------
+    ScoreFit
+    """
+    from sklearn.model_selection import train_test_split
+
+    y = pd.Series(np.asarray(y), index=X.index, name=getattr(y, "name", None) or "converted")
+    if y.nunique() < 2:
+        raise ValueError(f"{source}: {y.name!r} has a single value; nothing to learn")
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_size, stratify=y,
+                                              random_state=random_state)
+    model = LeadScoreModel(kind=kind, random_state=random_state).fit(X_tr, y_tr.to_numpy())
+    p = model.predict_proba(X_te)[:, 1]
+    metrics = evaluate(y_te.to_numpy(), p)
+    params = {"kind": kind, "table": source, "target": y.name, "train_leads": len(y_tr),
+              "test_leads": len(y_te), "validation": "stratified"}
+    design = (f"Trained on {len(y_tr):,d} leads of {source}, tested on a stratified holdout of "
+              f"{len(y_te):,d} (no event times, so no later window to test on)")
+    return ScoreFit(model, X_te, y_te.to_numpy(), p, metrics,
+                    _auc_table({"model": metrics["auc"]}, len(y_te)), pd.DataFrame(), params,
+                    design)
+
+
+def score_open_leads(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    model: Any,
+    *,
+    as_of: Any = None,
+    rules: PointRules = DEFAULT_RULES,
+) -> pd.DataFrame:
+    """Whom to work today: every lead open at ``as_of``, by the model's probability.
+
+    Parameters
+    ----------
+    leads, events : DataFrame
+        Validated contract tables.
+    model : fitted classifier
+        Trained on :func:`~nurturelab.scoring.features.snapshot` features (a
+        :class:`LeadScoreModel` from :func:`fit_on_export`, or loaded from the registry).
+    as_of : timestamp-like, optional
+        Default the last event.
+    rules : PointRules, default DEFAULT_RULES
+        The behaviour points shown next to the probability.
+
+    Returns
+    -------
+    DataFrame indexed by ``lead_id``, one row per lead neither won nor lost at ``as_of``,
+    highest ``p_convert`` first, with ``points`` (their behaviour score then);
+    ``attrs["as_of"]`` holds the time.
+    """
+    need_columns(events, ("ts",), "events")
+    at = utc_timestamp(as_of if as_of is not None else events["ts"].max(), "as_of")
+    status = outcomes(leads, events, as_of=at)["status"].astype(str)
+    X = snapshot(leads, events, as_of=at)
+    X = X[status.reindex(X.index).eq("open").to_numpy()]
+    p = model.predict_proba(X)[:, 1] if len(X) else np.array([], dtype=float)
+    out = pd.DataFrame({"p_convert": p}, index=X.index)
+    out["points"] = scores(leads, events, rules, as_of=at)["score"].reindex(out.index)
+    out = out.sort_values("p_convert", ascending=False, kind="stable")
+    out.attrs["as_of"] = at
+    return out

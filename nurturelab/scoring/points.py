@@ -42,6 +42,7 @@ import pandas as pd
 import yaml
 
 from nurturelab._yaml import load_yaml
+from nurturelab.checks import is_number, need_columns, plain_number, utc_timestamp
 from nurturelab.schema import (
     CHANNEL_DTYPE,
     EVENT_COLUMNS,
@@ -75,12 +76,6 @@ _NAT = np.iinfo(np.int64).min
 # --------------------------------------------------------------------------------------------
 # Validation helpers
 # --------------------------------------------------------------------------------------------
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-        value, bool | np.bool_
-    )
-
-
 def _number(
     owner: str,
     name: str,
@@ -96,7 +91,7 @@ def _number(
     """``value`` as a float, or an error naming the field, the rule, the value and a fix."""
     if value is None and optional:
         return None
-    if not _is_number(value):
+    if not is_number(value):
         raise TypeError(f"{owner} '{name}' must be {rule}. Got {value!r} instead. {fix}")
     ok = (
         math.isfinite(value)
@@ -425,22 +420,23 @@ class PointRules:
             "rules": [
                 {
                     "event": r.event,
-                    "points": _plain(r.points),
+                    "points": plain_number(r.points),
                     "type": r.type,
-                    "cap": _plain(r.cap),
-                    "window_days": _plain(r.window_days),
+                    "cap": plain_number(r.cap),
+                    "window_days": plain_number(r.window_days),
                 }
                 for r in self.rules
             ],
             "decay": None if d is None else {
-                "quiet_days": _plain(d.quiet_days),
-                "points": _plain(d.points),
+                "quiet_days": plain_number(d.quiet_days),
+                "points": plain_number(d.points),
                 "repeat": d.repeat,
             },
-            "floor": _plain(self.floor),
-            "cap": _plain(self.cap),
+            "floor": plain_number(self.floor),
+            "cap": plain_number(self.cap),
             "thresholds": [
-                {"name": t.name, "score": _plain(t.score), "action": t.action, "stage": t.stage}
+                {"name": t.name, "score": plain_number(t.score), "action": t.action,
+                 "stage": t.stage}
                 for t in self.thresholds
             ],
         }
@@ -493,13 +489,6 @@ class PointRules:
             return cls(**kwargs)
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"{source}: {exc}") from None
-
-
-def _plain(x: float | None) -> float | int | None:
-    """Whole numbers as ints, so that YAML shows ``5`` rather than ``5.0``."""
-    if x is None:
-        return None
-    return int(x) if float(x).is_integer() and abs(x) < 2**53 else float(x)
 
 
 def _check_keys(d: Any, allowed: Sequence[str], where: str, required: Sequence[str]) -> None:
@@ -603,23 +592,6 @@ def write_point_rules(rules: PointRules, path: str | Path) -> None:
 # --------------------------------------------------------------------------------------------
 # Inputs
 # --------------------------------------------------------------------------------------------
-def _need(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise KeyError(f"{what} lacks the column(s) {missing}; it has {list(df.columns)}")
-
-
-def _timestamp(value: Any, what: str) -> pd.Timestamp:
-    """A UTC timestamp; naive values are read as UTC."""
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"'{what}' must be a timestamp. Got {value!r} instead ({exc}).") from None
-    if ts is pd.NaT:
-        raise ValueError(f"'{what}' must be a timestamp. Got {value!r} instead.")
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
 def _ns(values: pd.Series, what: str) -> np.ndarray:
     """Timestamps as int64 nanoseconds since the epoch, UTC (naive ones read as UTC)."""
     dtype = values.dtype
@@ -653,9 +625,9 @@ class _Prepared:
 
 
 def _prepare(leads: pd.DataFrame, events: pd.DataFrame, rules: PointRules) -> _Prepared:
-    _need(leads, ("lead_id", "created_at"), "leads")
+    need_columns(leads, ("lead_id", "created_at"), "leads")
     typed = any(r.type is not None for r in rules.rules)
-    _need(events, ("lead_id", "ts", "name") + (("type",) if typed else ()), "events")
+    need_columns(events, ("lead_id", "ts", "name") + (("type",) if typed else ()), "events")
     ids = pd.Index(leads["lead_id"])
     if not ids.is_unique:
         dup = ids[ids.duplicated()].unique()[:5].tolist()
@@ -810,7 +782,7 @@ def scores(
     b          0.0     5.0  -10.0        39.0
     """
     rules = _check_rules(rules)
-    at = _timestamp(as_of, "as_of")
+    at = utc_timestamp(as_of, "as_of")
     prep = _prepare(leads, events, rules)
     t = at.as_unit("ns").value
     q_lead = np.flatnonzero(prep.created <= t)
@@ -829,13 +801,13 @@ def _grid(prep: _Prepared, freq: str, start: Any, end: Any) -> pd.DatetimeIndex:
             f"({exc})."
         ) from None
     if start is not None:
-        first = _timestamp(start, "start")
+        first = utc_timestamp(start, "start")
     elif len(prep.created):
         first = pd.Timestamp(prep.created.min(), tz="UTC").normalize()
     else:
         return pd.DatetimeIndex([], tz="UTC")
     if end is not None:
-        return pd.date_range(first, _timestamp(end, "end"), freq=step)
+        return pd.date_range(first, utc_timestamp(end, "end"), freq=step)
     stamps = [prep.created] + [ts for _, ts in prep.matched]
     latest = pd.Timestamp(max(int(s.max()) for s in stamps if len(s)), tz="UTC")
     grid = pd.date_range(first, latest + step, freq=step)
@@ -943,7 +915,7 @@ def crossings(history: pd.DataFrame, rules: PointRules | Iterable[Threshold]) ->
                 f"crossings 'rules' must be a PointRules or a sequence of Threshold; item {i} "
                 f"is {t!r} ({type(t).__name__})."
             )
-    _need(history, ("lead_id", "at", "score"), "history")
+    need_columns(history, ("lead_id", "at", "score"), "history")
     h = history[["lead_id", "at", "score"]].sort_values("at", kind="stable")
     parts = []
     for t in thresholds:
@@ -982,7 +954,7 @@ def threshold_events(crossings: pd.DataFrame) -> pd.DataFrame:
       lead_id                        ts   type       name
     0       b 2026-01-03 00:00:00+00:00  stage  qualified
     """
-    _need(crossings, ("lead_id", "at", "action", "stage"), "crossings")
+    need_columns(crossings, ("lead_id", "at", "action", "stage"), "crossings")
     st = crossings[crossings["action"].astype(object).eq("stage").to_numpy()]
     st = st.sort_values("at", kind="stable").drop_duplicates(["lead_id", "stage"])
     n = len(st)

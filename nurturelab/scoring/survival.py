@@ -2,9 +2,10 @@
 
 Most leads never convert and the rest take their time, so "converted or not" throws away when.
 These are lifelines' fitters, shaped for the data contract: each takes a DataFrame and column
-names, keeps the lifelines fitter it wraps in ``fitter_`` (or ``fitters_``), and returns a
-result with a ``summary`` DataFrame, ``print_summary()``, ``plot(ax=None)`` that returns the axes
-and a ``repr`` that says what was fitted.
+names and keeps the lifelines fitter it wraps in ``fitter_`` (or ``fitters_``). Fitters and
+results share the face of :class:`nurturelab.result.Result`: a ``summary`` DataFrame property,
+``print_summary()``, ``plot(ax=None)`` that returns the axes and a one-line ``repr`` that says
+what was fitted.
 
 * :func:`survival_table` — one row per lead: ``duration_days``, ``converted`` and lead columns.
 * :func:`km_by` — Kaplan-Meier curve per group, conversion by 30/60/90 days, log-rank test.
@@ -30,7 +31,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from nurturelab.checks import need_columns
 from nurturelab.funnel import DEFAULT_FUNNEL, Funnel, outcomes
+from nurturelab.plots import axes
+from nurturelab.result import Result, format_table
 from nurturelab.schema import ACTIVITY_NAMES, normalise_labels
 
 __all__ = [
@@ -53,12 +57,6 @@ _MISSING = "(missing)"
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
-def _need(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise KeyError(f"{what} lacks the column(s) {missing}; it has {list(df.columns)}")
-
-
 def _check_alpha(alpha: float, owner: str) -> None:
     if not (isinstance(alpha, float | int) and 0 < alpha < 1):
         raise ValueError(f"The 'alpha' parameter of {owner} must be a float in (0, 1). "
@@ -97,7 +95,7 @@ def _no_missing(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
 
 
 def _survival_columns(df: pd.DataFrame, duration_col: str, event_col: str, what: str) -> None:
-    _need(df, (duration_col, event_col), what)
+    need_columns(df, (duration_col, event_col), what)
     _no_missing(df, (duration_col, event_col), what)
     if not pd.api.types.is_numeric_dtype(df[duration_col]):
         raise TypeError(f"{what}: '{duration_col}' must hold numbers of days; it has dtype "
@@ -112,16 +110,9 @@ def _survival_columns(df: pd.DataFrame, duration_col: str, event_col: str, what:
                          "from created_at to conversion or censoring")
 
 
-def _axes(ax, figsize=(7, 4)):
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=figsize)
-    return ax
-
-
-def _fmt(df: pd.DataFrame) -> str:
-    return df.to_string(float_format=lambda v: f"{v:,.4g}", na_rep="-")
+def _check_fitted(model: Any) -> None:
+    if not hasattr(model, "fitter_"):
+        raise AttributeError(f"This {type(model).__name__} is not fitted yet; call fit first")
 
 
 def _logit_ci(p: float, se: float, z: float) -> tuple[float, float]:
@@ -173,14 +164,14 @@ def survival_table(
     >>> list(t.columns)
     ['created_at', 'duration_days', 'converted', 'source', 'fit', 'intent']
     """
-    _need(leads, ("lead_id", "created_at"), "leads")
+    need_columns(leads, ("lead_id", "created_at"), "leads")
     out = outcomes(leads, events, funnel, as_of)
     ld = leads.set_index("lead_id")
     if covariates is None:
         covariates = [c for c in ld.columns if c != "created_at"]
     else:
         covariates = list(covariates)
-        _need(ld, covariates, "leads")
+        need_columns(ld, covariates, "leads")
     table = out[["created_at", "duration_days", "converted"]].copy()
     table["converted"] = table["converted"].astype(bool)
     clash = [c for c in covariates if c in table.columns]
@@ -199,7 +190,7 @@ def survival_table(
 # --------------------------------------------------------------------------------------------
 # Kaplan-Meier by group
 # --------------------------------------------------------------------------------------------
-class KMResult:
+class KMResult(Result):
     """Kaplan-Meier curves of time to convert, one per group (made by :func:`km_by`).
 
     Attributes
@@ -207,7 +198,7 @@ class KMResult:
     group : str
         The grouping column.
     fitters_ : dict of label -> lifelines.KaplanMeierFitter
-    summary : DataFrame
+    summary : DataFrame (property)
         Per group: ``n``, ``events``, ``median_days`` (``inf`` when fewer than half ever
         convert within follow-up) with ``median_ci_low``/``median_ci_high``, and for each day
         ``t`` of ``at``: ``conv_<t>d`` = P(converted within t days) = 1 - S(t) with
@@ -222,27 +213,25 @@ class KMResult:
     def __init__(self, group, fitters, summary, logrank, duration_col, event_col):
         self.group = group
         self.fitters_ = fitters
-        self.summary = summary
+        self._table = summary
         self.logrank_ = logrank
         self.p_value_ = float(logrank.p_value) if logrank is not None else np.nan
         self.duration_col = duration_col
         self.event_col = event_col
 
-    def __repr__(self) -> str:
-        n, ev = int(self.summary["n"].sum()), int(self.summary["events"].sum())
-        return (f"KMResult(group={self.group!r}: {len(self.summary)} groups, {n:,d} leads, "
-                f"{ev:,d} conversions, log-rank p={self.p_value_:.3g})")
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Per group: size, conversions, median days and P(converted within t days)."""
+        return self._table
 
-    def __str__(self) -> str:
-        return f"{self!r}\n{_fmt(self.summary)}"
-
-    def print_summary(self) -> None:
-        """Print the repr and the summary table."""
-        print(self)
+    def _describe(self) -> str:
+        n, ev = int(self._table["n"].sum()), int(self._table["events"].sum())
+        return (f"group={self.group!r}: {len(self._table)} groups, {n:,d} leads, "
+                f"{ev:,d} conversions, log-rank p={self.p_value_:.3g}")
 
     def plot(self, ax=None, *, ci_show: bool = True):
         """P(converted within t days) per group, a step curve each; returns the axes."""
-        ax = _axes(ax)
+        ax = axes(ax)
         for label, kmf in self.fitters_.items():
             kmf.plot_cumulative_density(ax=ax, ci_show=ci_show,
                                         label=f"{label} (n={kmf.event_observed.size:,d})")
@@ -302,7 +291,7 @@ def km_by(
     from lifelines.utils import median_survival_times
 
     _check_alpha(alpha, "km_by")
-    _need(table, (group,), "table")
+    need_columns(table, (group,), "table")
     _survival_columns(table, duration_col, event_col, "km_by")
     days = _days_tuple(at, "km_by 'at'")
     labels = table[group].astype("object").where(table[group].notna(), _MISSING).astype(str)
@@ -341,7 +330,7 @@ def _is_categorical(s: pd.Series) -> bool:
         pd.api.types.is_string_dtype(s)
 
 
-class CoxModel:
+class CoxModel(Result):
     """Cox proportional hazards model of time to convert (wraps ``lifelines.CoxPHFitter``).
 
     Parameters
@@ -422,7 +411,7 @@ class CoxModel:
                                                    formula)]
         else:
             used = list(covariates) if covariates is not None else others
-            _need(table, used, "table")
+            need_columns(table, used, "table")
             if not used:
                 raise ValueError("CoxModel.fit needs at least one covariate")
         dt = [c for c in used if pd.api.types.is_datetime64_any_dtype(table[c])]
@@ -458,14 +447,10 @@ class CoxModel:
         self.ph_check_ = ph.rename_axis("covariate")
         return self
 
-    def _fitted(self) -> None:
-        if not hasattr(self, "fitter_"):
-            raise AttributeError(f"This {type(self).__name__} is not fitted yet; call fit first")
-
     @property
     def summary(self) -> pd.DataFrame:
         """lifelines' coefficient table: coef, exp(coef) (hazard ratio), CIs, z, p."""
-        self._fitted()
+        _check_fitted(self)
         return self.fitter_.summary
 
     @property
@@ -474,7 +459,7 @@ class CoxModel:
         of time, ``lifelines.statistics.proportional_hazard_test``): ``test_statistic``,
         ``p`` and ``violated`` (p < alpha). A violated covariate's effect changes over a
         lead's life; stratify on it or model it as time-varying."""
-        self._fitted()
+        _check_fitted(self)
         return self.ph_check_
 
     def predict_conversion(
@@ -487,9 +472,9 @@ class CoxModel:
         DataFrame indexed like ``df`` with one column ``p_<t>d`` per day. The baseline is
         flat past the longest observed duration, so the probability stops growing there.
         """
-        self._fitted()
+        _check_fitted(self)
         times = _days_tuple(days, "predict_conversion 'days'")
-        _need(df, self.covariates_, "df")
+        need_columns(df, self.covariates_, "df")
         _no_missing(df, self.covariates_, "CoxModel.predict_conversion")
         x = df[self.covariates_].copy()
         for c, levels in self.levels_.items():
@@ -505,30 +490,24 @@ class CoxModel:
         p = 1 - sf.T.to_numpy()
         return pd.DataFrame(p, index=df.index, columns=[f"p_{_day_label(t)}" for t in times])
 
-    def __repr__(self) -> str:
-        head = f"CoxModel(penalizer={self.penalizer!r})"
+    def _describe(self) -> str:
+        head = f"penalizer={self.penalizer!r}"
         if not hasattr(self, "fitter_"):
-            return head
+            return f"{head}, not fitted"
         bad = self.ph_check_.index[self.ph_check_["violated"]].tolist()
-        return (f"{head} fitted on {self.n_:,d} rows, {self.events_:,d} events: "
+        return (f"{head}, fitted on {self.n_:,d} rows, {self.events_:,d} events: "
                 f"{self.formula_}; concordance {self.fitter_.concordance_index_:.3f}; "
                 f"PH violated for {bad if bad else 'none'}")
 
-    def __str__(self) -> str:
-        self._fitted()
-        cols = [c for c in self.summary.columns
-                if c in ("coef", "exp(coef)", "p") or c.startswith("exp(coef) ")]
-        return (f"{self!r}\n\n{_fmt(self.summary[cols])}\n\n"
-                f"proportional hazards check\n{_fmt(self.ph_check)}")
-
-    def print_summary(self) -> None:
-        """Print the fit, the coefficient table and the proportional-hazards check."""
-        print(self)
+    def to_text(self, decimals: int = 3) -> str:
+        """The fit, the coefficient table and the proportional-hazards check."""
+        return (f"{super().to_text(decimals)}\n\nproportional hazards check\n"
+                f"{format_table(self.ph_check, decimals)}")
 
     def plot(self, ax=None):
         """Coefficients (log hazard ratios) with their CIs; returns the axes."""
-        self._fitted()
-        return self.fitter_.plot(ax=_axes(ax))
+        _check_fitted(self)
+        return self.fitter_.plot(ax=axes(ax))
 
 
 # --------------------------------------------------------------------------------------------
@@ -584,7 +563,7 @@ def behaviour_intervals(
     0       a    0.0   2.0      0           0
     1       a    2.0   5.0      1           1
     """
-    _need(events, ("lead_id", "ts", "name"), "events")
+    need_columns(events, ("lead_id", "ts", "name"), "events")
     if isinstance(names, str):
         raise TypeError(f"behaviour_intervals 'names' must be a sequence of event names; got "
                         f"the string {names!r}; write ({names!r},)")
@@ -640,7 +619,7 @@ def behaviour_intervals(
     return long[long["stop"] > long["start"]].reset_index(drop=True)
 
 
-class TimeVaryingCox:
+class TimeVaryingCox(Result):
     """Cox model with covariates that change over a lead's life (``CoxTimeVaryingFitter``).
 
     Parameters
@@ -691,12 +670,12 @@ class TimeVaryingCox:
         _check_alpha(self.alpha, "TimeVaryingCox")
         _check_penalizer(self.penalizer, "TimeVaryingCox")
         keys = (id_col, start_col, stop_col, event_col)
-        _need(long_df, keys, "long_df")
+        need_columns(long_df, keys, "long_df")
         if covariates is None:
             covariates = [c for c in long_df.columns if c not in keys
                           and pd.api.types.is_numeric_dtype(long_df[c])]
         covariates = list(covariates)
-        _need(long_df, covariates, "long_df")
+        need_columns(long_df, covariates, "long_df")
         if not covariates:
             raise ValueError("TimeVaryingCox.fit needs at least one numeric covariate")
         _no_missing(long_df, [*keys, *covariates], "TimeVaryingCox.fit")
@@ -720,40 +699,29 @@ class TimeVaryingCox:
         self.events_ = int(data[event_col].sum())
         return self
 
-    def _fitted(self) -> None:
-        if not hasattr(self, "fitter_"):
-            raise AttributeError("This TimeVaryingCox is not fitted yet; call fit first")
-
     @property
     def summary(self) -> pd.DataFrame:
         """lifelines' coefficient table: coef, exp(coef) (hazard ratio), CIs, z, p."""
-        self._fitted()
+        _check_fitted(self)
         return self.fitter_.summary
 
-    def __repr__(self) -> str:
-        head = f"TimeVaryingCox(penalizer={self.penalizer!r})"
+    def _describe(self) -> str:
+        head = f"penalizer={self.penalizer!r}"
         if not hasattr(self, "fitter_"):
-            return head
-        return (f"{head} fitted on {self.n_ids_:,d} subjects ({self.n_rows_:,d} intervals), "
+            return f"{head}, not fitted"
+        return (f"{head}, fitted on {self.n_ids_:,d} subjects ({self.n_rows_:,d} intervals), "
                 f"{self.events_:,d} events: {self.covariates_}")
-
-    def __str__(self) -> str:
-        return f"{self!r}\n\n{_fmt(self.summary)}"
-
-    def print_summary(self) -> None:
-        """Print the fit and the coefficient table."""
-        print(self)
 
     def plot(self, ax=None):
         """Coefficients (log hazard ratios) with their CIs; returns the axes."""
-        self._fitted()
-        return self.fitter_.plot(ax=_axes(ax))
+        _check_fitted(self)
+        return self.fitter_.plot(ax=axes(ax))
 
 
 # --------------------------------------------------------------------------------------------
 # Score decay
 # --------------------------------------------------------------------------------------------
-class DecayResult:
+class DecayResult(Result):
     """How the conversion hazard changes with each week without engagement.
 
     ``summary`` has one row, ``days_since_engaged``: ``hazard_ratio_per_week`` (hazard after
@@ -771,7 +739,7 @@ class DecayResult:
         self.model_ = model
         self.alpha = alpha
         self.hazard_ratio_per_week_ = float(hr)
-        self.summary = pd.DataFrame(
+        self._table = pd.DataFrame(
             {
                 "hazard_ratio_per_week": [hr],
                 "ci_low": [np.exp(_WEEK_DAYS * (coef - z * se))],
@@ -784,23 +752,22 @@ class DecayResult:
             index=pd.Index(["days_since_engaged"], name="covariate"),
         )
 
-    def __repr__(self) -> str:
-        r = self.summary.iloc[0]
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row, ``days_since_engaged``: the hazard ratio per week of silence and the rest
+        (see the class docstring)."""
+        return self._table
+
+    def _describe(self) -> str:
+        r = self._table.iloc[0]
         level = round(100 * (1 - self.alpha))
-        return (f"DecayResult(hazard ratio per week of silence {r['hazard_ratio_per_week']:.3f} "
+        return (f"hazard ratio per week of silence {r['hazard_ratio_per_week']:.3f} "
                 f"[{level}% CI {r['ci_low']:.3f}, {r['ci_high']:.3f}], "
-                f"half-life {r['half_life_weeks']:.2f} weeks)")
-
-    def __str__(self) -> str:
-        return f"{self!r}\n{_fmt(self.summary)}"
-
-    def print_summary(self) -> None:
-        """Print the decay and its table."""
-        print(self)
+                f"half-life {r['half_life_weeks']:.2f} weeks")
 
     def plot(self, ax=None, *, weeks: float = 12):
         """Relative conversion hazard against weeks since last engagement, with CI band."""
-        ax = _axes(ax)
+        ax = axes(ax)
         r = self.summary.iloc[0]
         w = np.linspace(0, weeks, 200)
         ax.plot(w, r["hazard_ratio_per_week"] ** w, label="relative hazard")
@@ -843,7 +810,7 @@ def score_decay(
         if covariates is not None:
             raise ValueError("score_decay: 'covariates' applies to a long table, not to a "
                              "fitted TimeVaryingCox")
-        data._fitted()
+        _check_fitted(data)
         if "days_since_engaged" not in data.covariates_:
             raise ValueError(f"score_decay: the model's covariates {data.covariates_} lack "
                              "'days_since_engaged'; fit it on behaviour_intervals(..., "
@@ -864,7 +831,7 @@ def score_decay(
 # --------------------------------------------------------------------------------------------
 # Cure model
 # --------------------------------------------------------------------------------------------
-class CureModel:
+class CureModel(Result):
     """Weibull mixture cure model: a share never converts, the rest convert in Weibull time.
 
     S(t) = c + (1 - c) exp(-(t / lambda)^rho), with c the cured fraction (lifelines'
@@ -941,16 +908,12 @@ class CureModel:
         self._z = z
         return self
 
-    def _fitted(self) -> None:
-        if not hasattr(self, "fitter_"):
-            raise AttributeError("This CureModel is not fitted yet; call fit first")
-
     @property
     def summary(self) -> pd.DataFrame:
         """Estimate, standard error and CI of ``cured_fraction`` (never converts),
         ``susceptible_fraction`` (1 - it), and the Weibull ``lambda_`` (scale, days) and
         ``rho_`` (shape) of the time to convert for those who will."""
-        self._fitted()
+        _check_fitted(self)
         p, se = self.fitter_.params_, self.fitter_.summary["se(coef)"]
         c, c_se = self.cured_fraction_, float(se["cured_fraction_"])
         lo, hi = self.cured_fraction_ci_
@@ -979,7 +942,7 @@ class CureModel:
         ((1 - c) times it), each with ``_low``/``_high`` (delta method on the logit scale),
         and ``beyond_follow_up`` (t past the longest observed duration: an extrapolation).
         """
-        self._fitted()
+        _check_fitted(self)
         t = np.asarray(_days_tuple(days, "predict_conversion 'days'"))
         names = ["cured_fraction_", "lambda_", "rho_"]
         theta = self.fitter_.params_[names].to_numpy(dtype=float)
@@ -1003,30 +966,27 @@ class CureModel:
         out["beyond_follow_up"] = t > self.max_duration_
         return out
 
-    def __repr__(self) -> str:
+    def _describe(self) -> str:
         if not hasattr(self, "fitter_"):
-            return f"CureModel(alpha={self.alpha!r})"
+            return f"Weibull mixture, alpha={self.alpha!r}, not fitted"
         lo, hi = self.cured_fraction_ci_
         level = round(100 * (1 - self.alpha))
-        return (f"CureModel (Weibull mixture) fitted on {self.n_:,d} rows, {self.events_:,d} "
+        return (f"Weibull mixture fitted on {self.n_:,d} rows, {self.events_:,d} "
                 f"events: never convert {self.cured_fraction_:.3f} "
                 f"[{level}% CI {lo:.3f}, {hi:.3f}]")
 
-    def __str__(self) -> str:
-        return (f"{self!r}\n\n{_fmt(self.summary)}\n\nP(convert within t)\n"
-                f"{_fmt(self.predict_conversion())}")
-
-    def print_summary(self) -> None:
-        """Print the fit, the parameter table and P(convert within 30/60/90 days)."""
-        print(self)
+    def to_text(self, decimals: int = 3) -> str:
+        """The fit, the parameter table and P(convert within 30/60/90 days)."""
+        return (f"{super().to_text(decimals)}\n\nP(convert within t)\n"
+                f"{format_table(self.predict_conversion(), decimals)}")
 
     def plot(self, ax=None, *, days: float | None = None):
         """Fitted P(converted within t) for everyone, its plateau 1 - c, and the
         Kaplan-Meier estimate it was fitted to; returns the axes."""
         from lifelines import KaplanMeierFitter
 
-        self._fitted()
-        ax = _axes(ax)
+        _check_fitted(self)
+        ax = axes(ax)
         mcf = self.fitter_
         kmf = KaplanMeierFitter().fit(mcf.durations, mcf.event_observed, label="Kaplan-Meier")
         kmf.plot_cumulative_density(ax=ax, ci_show=False)
