@@ -194,6 +194,9 @@ class Touch:
         Sent by automation and needs no rep; only sms and email can be automated.
     personalisation : {'token', 'context'}, default 'token'
         Merge-field tokens only, or written for the lead's context.
+    skip : float in [0, 1), default 0.0
+        Share of leads for whom the team leaves this step out (a calibrated twin sets it from
+        the steps a team actually skipped); 0 means every lead due gets it.
 
     Examples
     --------
@@ -209,6 +212,7 @@ class Touch:
     content: str = "intro"
     automated: bool = False
     personalisation: Personalisation = "token"
+    skip: float = 0.0
 
     def __post_init__(self) -> None:
         _choice("Touch", "channel", self.channel, _CHANNELS)
@@ -245,6 +249,12 @@ class Touch:
                 f"Touch 'automated' must be true or false. Got {self.automated!r} instead."
             )
         object.__setattr__(self, "automated", bool(self.automated))
+        ok = (isinstance(self.skip, int | float | np.integer | np.floating)
+              and not isinstance(self.skip, bool) and 0 <= self.skip < 1)
+        if not ok:
+            raise ValueError(f"Touch 'skip' must be a share in [0, 1). Got {self.skip!r} "
+                             "instead.")
+        object.__setattr__(self, "skip", float(self.skip))
         if self.automated and self.channel in _REP_ONLY:
             raise ValueError(
                 f"Touch 'automated' must be false for a {self.channel!r} touch: calls and "
@@ -464,6 +474,7 @@ class Cadence:
                     "content": t.content,
                     "automated": t.automated,
                     "personalisation": t.personalisation,
+                    **({"skip": round(t.skip, 6)} if t.skip else {}),
                 }
                 for t in self.touches
             ],
@@ -572,6 +583,22 @@ class Cadence:
             touches=tuple(touches),
             stop_on=self.stop_on,
         )
+
+    def delayed(self, seconds: float, name: str | None = None) -> Cadence:
+        """The same cadence started ``seconds`` later: every touch anchored to ``'created'``
+        moves by ``seconds`` (the speed-to-lead studies vary the delay to the first touch).
+
+        >>> get_cadence("seed_14_day").delayed(300).offsets()[:4].tolist()
+        [300.0, 300.0, 420.0, 86700.0]
+        """
+        at = parse_duration(seconds)
+        if not math.isfinite(at) or at < 0:
+            raise ValueError(f"Cadence.delayed 'seconds' must be a finite delay >= 0. Got "
+                             f"{seconds!r} instead.")
+        touches = tuple(replace(t, at=t.at + at) if t.anchor == "created" else t
+                        for t in self.touches)
+        return Cadence(name=f"{self.name}_after_{format_duration(at)}" if name is None else name,
+                       touches=touches, stop_on=self.stop_on)
 
 
 def _plain(hour: float) -> float | int:

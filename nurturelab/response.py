@@ -17,18 +17,41 @@ that does not get an answer may get an opt-out, with its own logistic model (bas
 raised by close spacing and fatigue).
 
 The latent ``interest`` also drives behaviour: e-mail opens and clicks (per e-mail) and pricing
-visits and demo requests (Poisson per day), so behaviour carries real signal for scoring. After
-contact, leads qualify, get a proposal and win with probabilities that rise with interest.
+visits and demo requests (Poisson per day), so behaviour carries real signal for scoring. How a
+contacted lead moves on (qualification, proposal, a won deal) is :mod:`nurturelab.progression`.
 
 Defaults and where they come from
 ---------------------------------
-- ``speed_knots``: odds of contact within 5 minutes are e^4.6 ≈ 100 times those at 30 minutes,
-  the figure of the Lead Response Management study (Oldroyd / InsideSales.com with MIT, 2007)
-  that our users quote; the boost is gone by 30 minutes. It is a call's figure: an SMS gets half
-  the boost and an e-mail a quarter (``speed_weight``), since a lead who just filled a form picks
-  up the phone more readily than it answers an automated message.
-- ``base``: cold (after-30-minute) answer rates of 4% per call, 1% per voicemail, 3% per SMS and
-  2% per e-mail: the low single digits that outbound benchmarks report for follow-up touches.
+The default world is a twin of the published speed-to-lead studies our users quote. Each figure
+is reproduced from the world's own tables by varying the delay to the first touch and reading
+contact and qualification with the same functions a real export goes through
+(:func:`nurturelab.twin.published.published_benchmarks`; ``tests/test_published.py`` checks
+each within a factor of 2):
+
+================================================  =========  ===========================
+figure                                            study      this world (12,000 leads a
+                                                             delay, seed 0)
+================================================  =========  ===========================
+odds of contact, call at 5 min vs 30 min          100        102
+qualified, first try within 1 h vs 1-2 h          7          7.4
+qualified, first try within 1 h vs 24 h or more   > 60       69
+================================================  =========  ===========================
+
+(Lead Response Management study, MIT / InsideSales.com, 2007; Oldroyd, McElheran and Elkington,
+"The Short Life of Online Sales Leads", Harvard Business Review, 2011.)
+
+- ``speed_knots``: the contact boost by minutes since creation, for a call (an SMS gets half of
+  it and an e-mail a quarter, ``speed_weight``: a lead who just filled in a form picks up the
+  phone more readily than it answers an automated message). It falls by 4.9 log-odds from 5 to
+  30 minutes (the reference lead's odds ratio is e^4.9, about 137; across leads of varied
+  interest the tables show about 100), then keeps falling over hours and days (0.8 at 30
+  minutes, 0.55 at 2 hours, 0.3 at a day, 0 from a week): contact does not stop getting harder
+  after half an hour. The 1 h vs 1-2 h figure comes out of this curve with a small
+  qualification shift; the 24-hour figure needs qualification itself to fall with the delay to
+  contact (:data:`nurturelab.progression.DEFAULT_PROGRESSION`'s ``speed_knots``).
+- ``base``: answer rates of a week-old lead, 0.4% per call, 0.2% per voicemail call-back, 0.4%
+  per SMS and 0.3% per e-mail, so that a call at 5 minutes connects about half the time and one
+  at 30 minutes about 1%, as the LRM study's ratio requires.
 - ``intent``: ±0.7 log-odds (about ×2 odds) between declared intent levels; ``fit``: 1.5 log-odds
   across the full fit range. Chosen so that segments differ visibly, not from a study.
 - ``personalisation``: ``{token: 0, context: 0.4}``, i.e. a touch written for the lead's
@@ -40,8 +63,12 @@ Defaults and where they come from
   default sits at the conservative end. Only the difference ``context - token`` is
   identified from data (``token`` is absorbed into ``base``); :func:`fit_response` estimates
   it when the events carry both levels.
+- ``demo_per_day``: self-serve demo requests are rare (about one lead in 4,000 over its life):
+  a demo request qualifies a lead without a conversation, and a world where many leads did so
+  could not show HBR's 60-fold loss of qualification after a day.
 - ``spacing`` 1.0 with ``tau_hours`` 6, ``fatigue`` 0.15 per touch beyond 3 a week, ``cooling``
-  0.3 a week: judgement, meant to be replaced by :func:`fit_response` on a team's own export.
+  0.3 a week, ``heterogeneity`` 0.5: judgement, meant to be replaced by :func:`fit_response`
+  on a team's own export (``nurturelab calibrate`` does it).
 - Opt-out base rates (0.2% call, 1.2% SMS, 0.6% e-mail per touch) follow typical unsubscribe and
   SMS opt-out rates.
 """
@@ -59,13 +86,16 @@ import pandas as pd
 
 from nurturelab import plots
 from nurturelab.cadence import EVENT_NAME
+from nurturelab.checks import need_columns, utc_timestamp
 from nurturelab.result import Result
 
 __all__ = [
     "CHANNELS",
     "DEFAULT_RESPONSE",
+    "BehaviourFit",
     "ResponseFit",
     "ResponseModel",
+    "fit_behaviour",
     "fit_response",
     "touch_table",
 ]
@@ -115,17 +145,19 @@ class ResponseModel:
     >>> p5 = m.probability("call", minutes=5, intent="medium", fit=0.5)
     >>> p30 = m.probability("call", minutes=30, intent="medium", fit=0.5)
     >>> round(odds(p5) / odds(p30))
-    100
+    137
     """
 
     base: Mapping[str, float] = field(
-        default_factory=lambda: {"call": 0.04, "voicemail": 0.01, "sms": 0.03, "email": 0.02})
+        default_factory=lambda: {"call": 0.004, "voicemail": 0.002, "sms": 0.004,
+                                 "email": 0.003})
     intent: Mapping[str, float] = field(
         default_factory=lambda: {"low": -0.7, "medium": 0.0, "high": 0.7, "unknown": 0.0})
     fit: float = 1.5
     heterogeneity: float = 0.5
-    speed_knots: tuple[tuple[float, float], ...] = ((0.0, 4.6), (5.0, 4.6), (15.0, 1.5),
-                                                    (30.0, 0.0))
+    speed_knots: tuple[tuple[float, float], ...] = ((0.0, 5.72), (5.0, 5.72), (30.0, 0.8),
+                                                    (60.0, 0.7), (120.0, 0.55),
+                                                    (1440.0, 0.3), (10080.0, 0.0))
     speed_weight: Mapping[str, float] = field(
         default_factory=lambda: {"call": 1.0, "voicemail": 1.0, "sms": 0.5, "email": 0.25})
     spacing: float = 1.0
@@ -145,15 +177,8 @@ class ResponseModel:
     open_rate: float = 0.30
     click_rate: float = 0.20
     pricing_per_day: float = 0.02
-    demo_per_day: float = 0.004
+    demo_per_day: float = 0.00001
     behaviour_slope: float = 1.0
-    # after contact
-    qualify: float = 0.35
-    qualify_days: float = 2.0
-    proposal: float = 0.6
-    proposal_days: float = 5.0
-    win: float = 0.35
-    win_days: float = 14.0
 
     def __post_init__(self) -> None:
         _check_prob("base", self.base, CHANNELS)
@@ -162,15 +187,14 @@ class ResponseModel:
         if missing:
             raise ValueError(f"ResponseModel 'intent' lacks {missing}; it needs "
                              f"{list(INTENT_LEVELS)}")
-        for name in ("open_rate", "click_rate", "qualify", "proposal", "win"):
+        for name in ("open_rate", "click_rate"):
             v = getattr(self, name)
             if not 0 < v < 1:
                 raise ValueError(f"ResponseModel '{name}' must be a probability in (0, 1). "
                                  f"Got {v!r} instead.")
         for name in ("heterogeneity", "spacing", "fatigue", "cooling", "warm_up",
                      "opt_out_spacing",
-                     "opt_out_fatigue", "pricing_per_day", "demo_per_day", "tau_hours",
-                     "qualify_days", "proposal_days", "win_days"):
+                     "opt_out_fatigue", "pricing_per_day", "demo_per_day", "tau_hours"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v >= 0):
                 raise ValueError(f"ResponseModel '{name}' must be a finite number >= 0. "
@@ -567,3 +591,179 @@ def _model_from(est: pd.Series, base: ResponseModel, knot_min: np.ndarray) -> Re
         if name in est:
             kw[name] = max(float(est[name]), 0.0) if name != "fit" else float(est[name])
     return replace(base, **kw)
+
+
+# --------------------------------------------------------------------------------------------
+# Behaviour: e-mail opens and clicks, pricing visits, demo requests
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, repr=False)
+class BehaviourFit(Result):
+    """The behaviour rates fitted from an export: ``model`` (the given response model with the
+    fitted ``open_rate``, ``click_rate``, ``pricing_per_day`` and ``demo_per_day``), ``table``
+    (estimate, std_err, ci_low, ci_high, n per rate) and ``notes``."""
+
+    model: ResponseModel
+    table: pd.DataFrame
+    notes: tuple[str, ...] = ()
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row per fitted rate, on the model's scale (probabilities, events a day)."""
+        return self.table
+
+    def _describe(self) -> str:
+        return f"{len(self.table)} behaviour rates"
+
+    def _header(self) -> list[str]:
+        return [repr(self), *(f"note: {n}" for n in self.notes)]
+
+    def plot(self, ax=None):
+        """Each fitted rate with its interval, relative to its estimate."""
+        ax = plots.axes(ax, figsize=(6, 3))
+        t = self.table
+        y = np.arange(len(t))
+        ax.errorbar(np.ones(len(t)), y, xerr=[1 - t["ci_low"] / t["estimate"],
+                                              t["ci_high"] / t["estimate"] - 1], fmt="o")
+        ax.set_yticks(y, list(t.index))
+        ax.set_xlabel("interval relative to the estimate")
+        return ax
+
+
+def fit_behaviour(leads: pd.DataFrame, events: pd.DataFrame, model: ResponseModel, *,
+                  as_of: Any = None, alpha: float = 0.05, open_window_days: float = 3.0
+                  ) -> BehaviourFit:
+    """Fit the behaviour rates of ``model`` from an export (statsmodels GLMs).
+
+    The lead's interest is read from ``model`` (intent, fit and, once it has answered,
+    ``warm_up``; the unobserved part is not identified and counts as 0), ``behaviour_slope``
+    and ``cooling`` are taken from ``model``:
+
+    - ``open_rate``: an e-mail touch is opened when an ``email_open`` follows it within
+      ``open_window_days`` and before the lead's next e-mail (logistic, offset
+      ``behaviour_slope * interest``);
+    - ``click_rate``: an open is clicked when a ``link_click`` follows it before the next open;
+    - ``pricing_per_day``: ``pricing_visit`` counts per lead over its life up to ``as_of`` or
+      its opt-out (Poisson, exposure the cooling-weighted days, warmed after the answer);
+    - ``demo_per_day``: a ``demo_request`` before anyone reached the lead (the first event of a
+      Poisson process: a complementary log-log GLM, exposure up to the first contact).
+
+    A rate the export has no events for keeps ``model``'s value and is named in ``notes``.
+    """
+    import statsmodels.api as sm
+    from scipy import stats
+
+    need_columns(events, ("lead_id", "ts", "type", "name"), "events")
+    as_of = (max(leads["created_at"].max(), events["ts"].max()) if as_of is None
+             else utc_timestamp(as_of, "as_of"))
+    lt = leads.loc[leads["created_at"] <= as_of].set_index("lead_id")
+    ev = events[(events["ts"] <= as_of) & events["lead_id"].isin(lt.index)]
+    s, z = model.behaviour_slope, stats.norm.ppf(1 - alpha / 2)
+    intent = lt["intent"].astype("object").map(model.intent).fillna(model.intent["unknown"])
+    fit = (lt["fit"].astype(float) - 0.5).fillna(0.0) if "fit" in lt else 0.0
+    interest = (intent + model.fit * fit).astype(float)
+    answered = ev.loc[ev["type"].astype("object").eq("response")
+                      & ev["name"].isin(POSITIVE)].groupby("lead_id")["ts"].min()
+    rows, notes, kw = [], [], {}
+
+    def add(name, res, n, transform):
+        b, se = float(np.asarray(res.params)[0]), float(np.asarray(res.bse)[0])
+        lo, hi = b - z * se, b + z * se
+        rows.append({"parameter": name, "estimate": transform(b), "std_err": se,
+                     "ci_low": transform(lo), "ci_high": transform(hi), "n": int(n)})
+        kw[name] = transform(b)
+
+    def expit_(x):
+        return 1.0 / (1.0 + np.exp(-x))
+
+    def binomial(y, offset):
+        return sm.GLM(y.astype(float), np.ones((len(y), 1)), family=sm.families.Binomial(),
+                      offset=offset).fit()
+
+    def poisson(y, exposure_log):
+        return sm.GLM(y.astype(float), np.ones((len(y), 1)), family=sm.families.Poisson(),
+                      offset=exposure_log).fit()
+
+    def first_event(y, exposure_log):  # P(at least one) = 1 - exp(-rate * exposure)
+        family = sm.families.Binomial(link=sm.families.links.CLogLog())
+        hit = (y > 0).astype(float)
+        start = math.log(max(hit.sum(), 0.5) / np.exp(exposure_log).sum())
+        return sm.GLM(hit, np.ones((len(y), 1)), family=family, offset=exposure_log).fit(
+            start_params=[start])
+
+    # e-mail opens and clicks
+    emails = ev[ev["type"].astype("object").eq("touch") & ev["name"].eq("email")]
+    opens = ev[ev["name"].eq("email_open")]
+    if len(emails) and len(opens):
+        e = emails[["lead_id", "ts"]].sort_values("ts", kind="stable").reset_index(drop=True)
+        e["e_no"] = np.arange(len(e))
+        o = pd.merge_asof(opens[["lead_id", "ts"]].sort_values("ts", kind="stable"),
+                          e[["lead_id", "ts", "e_no"]].rename(columns={"ts": "sent"}),
+                          left_on="ts", right_on="sent", by="lead_id", direction="backward")
+        o = o.dropna(subset=["e_no"])
+        o = o[(o["ts"] - o["sent"]) <= pd.Timedelta(days=open_window_days)]
+        opened = np.zeros(len(e), dtype=bool)
+        opened[o["e_no"].astype(int).unique()] = True
+        late = e["ts"] + pd.Timedelta(days=open_window_days) > as_of  # window not closed
+        warm = e["ts"].to_numpy() > e["lead_id"].map(answered).fillna(
+            pd.Timestamp.max.tz_localize("UTC")).to_numpy()
+        off = s * (e["lead_id"].map(interest).to_numpy() + np.where(warm, model.warm_up, 0.0))
+        keep = ~late.to_numpy()
+        add("open_rate", binomial(opened[keep], off[keep]), keep.sum(), expit_)
+        clicks = ev[ev["name"].eq("link_click")]
+        ob = opens[["lead_id", "ts"]].sort_values("ts", kind="stable").reset_index(drop=True)
+        ob["o_no"] = np.arange(len(ob))
+        if len(clicks):
+            c = pd.merge_asof(clicks[["lead_id", "ts"]].sort_values("ts", kind="stable"),
+                              ob.rename(columns={"ts": "opened"}), left_on="ts",
+                              right_on="opened", by="lead_id", direction="backward")
+            c = c.dropna(subset=["o_no"])
+            clicked = np.zeros(len(ob), dtype=bool)
+            clicked[c["o_no"].astype(int).unique()] = True
+            w_o = ob["ts"].to_numpy() > ob["lead_id"].map(answered).fillna(
+                pd.Timestamp.max.tz_localize("UTC")).to_numpy()
+            off_o = s * (ob["lead_id"].map(interest).to_numpy()
+                         + np.where(w_o, model.warm_up, 0.0))
+            add("click_rate", binomial(clicked, off_o), len(ob), expit_)
+        else:
+            notes.append("click_rate: the export has no link_click events; kept "
+                         f"{model.click_rate:g}")
+    else:
+        notes.append("open_rate, click_rate: the export has no e-mail touches with opens; kept "
+                     f"{model.open_rate:g} and {model.click_rate:g}")
+
+    # pricing visits over each lead's life; demo requests before the first contact
+    k = s * model.cooling / 7.0  # per day
+    created = lt["created_at"]
+    opted = ev.loc[ev["name"].eq("opt_out")].groupby("lead_id")["ts"].min()
+    end = pd.Series(as_of, index=lt.index).where(~lt.index.isin(opted.index),
+                                                  opted.reindex(lt.index).fillna(as_of))
+    t_end = ((end - created) / pd.Timedelta(days=1)).clip(lower=0).to_numpy()
+    t_ans = ((answered.reindex(lt.index) - created) / pd.Timedelta(days=1)).to_numpy()
+
+    def integral(a, b):  # of exp(-k t) over [a, b], in days
+        return (b - a) if k == 0 else (np.exp(-k * a) - np.exp(-k * b)) / k
+
+    for name, event, before_contact in (("pricing_per_day", "pricing_visit", False),
+                                        ("demo_per_day", "demo_request", True)):
+        counts = ev.loc[ev["name"].eq(event)].groupby("lead_id").size().reindex(
+            lt.index, fill_value=0).to_numpy()
+        if before_contact:
+            stop = np.where(np.isnan(t_ans), t_end, np.minimum(t_ans, t_end))
+            exposure = integral(0.0, stop)
+        else:
+            split = np.where(np.isnan(t_ans), t_end, np.minimum(t_ans, t_end))
+            exposure = integral(0.0, split) + math.exp(s * model.warm_up) * integral(
+                split, t_end)
+        ok = exposure > 0
+        if counts.sum() == 0:
+            notes.append(f"{name}: the export has no {event} events; kept "
+                         f"{getattr(model, name):g}")
+            continue
+        glm = first_event if before_contact else poisson  # only the first demo request counts
+        add(name, glm(counts[ok], np.log(exposure[ok]) + s * interest.to_numpy()[ok]),
+            int(ok.sum()), np.exp)
+    notes.append(f"behaviour_slope {s:g}, warm_up {model.warm_up:g} and the unobserved interest "
+                 "are not identified from these tables: kept")
+    table = (pd.DataFrame(rows).set_index("parameter") if rows else pd.DataFrame(
+        columns=["estimate", "std_err", "ci_low", "ci_high", "n"]))
+    return BehaviourFit(model=replace(model, **kw), table=table, notes=tuple(notes))

@@ -38,8 +38,15 @@ __all__ = ["Result", "format_table"]
 
 
 def format_table(df: pd.DataFrame, decimals: int = 3) -> str:
-    """A DataFrame as text: floats to ``decimals`` significant places past the point, missing
-    values as ``-``."""
+    """A DataFrame as text: floats to ``decimals`` places past the point, missing values
+    (nullable integers' included) as ``-``."""
+    nullable = [c for c in df.columns
+                if isinstance(df[c].dtype, pd.api.extensions.ExtensionDtype)
+                and df[c].isna().any()]
+    if nullable:  # pandas prints <NA> for nullable integers whatever na_rep says
+        df = df.astype({c: object for c in nullable})
+        for c in nullable:
+            df[c] = df[c].where(df[c].notna(), "-")
     return df.to_string(float_format=lambda v: f"{v:,.{decimals}f}", na_rep="-")
 
 

@@ -36,15 +36,18 @@ import pandas as pd
 
 from nurturelab._yaml import load_yaml
 from nurturelab.cadence import Cadence, get_cadence
+from nurturelab.progression import Progression
 from nurturelab.response import ResponseModel
 from nurturelab.result import Result
 from nurturelab.simulation import Arrivals, SimulationResult, Team, World, kpis, simulate
 
-__all__ = ["Scenario", "ScenarioRun", "read_scenario", "run_scenario", "write_tables"]
+__all__ = ["Scenario", "ScenarioRun", "read_scenario", "run_scenario", "world_to_dict",
+           "write_scenario", "write_tables"]
 
-_TOP = {"name", "description", "seed", "world", "variants"}
+_TOP = {"name", "description", "seed", "world", "variants", "calibration"}
 _WORLD = {"leads", "start", "tail_days", "warmup_days", "cadence", "team", "arrivals",
-          "response", "ae_response_hours"}
+          "response", "progression", "ae_response_hours"}
+_CALIBRATION = {"leads", "events", "until", "parameters", "assumed"}
 BASELINE = "baseline"
 
 
@@ -112,6 +115,8 @@ def _build_world(spec: Mapping[str, Any], where: str, folder: Path) -> World:
     try:
         kw["response"] = ResponseModel.from_dict(spec.get("response") or {},
                                                  source=f"{where}.response")
+        kw["progression"] = Progression.from_dict(spec.get("progression") or {},
+                                                  source=f"{where}.progression")
         return World(**kw)
     except (TypeError, ValueError) as exc:
         msg = str(exc)
@@ -136,6 +141,10 @@ def read_scenario(path: str | Path) -> Scenario:
     base = raw.get("world") or {}
     if not isinstance(base, Mapping):
         raise ValueError(f"{path}: 'world' must be a mapping")
+    calibration = raw.get("calibration") or {}
+    if not isinstance(calibration, Mapping) or set(calibration) - _CALIBRATION:
+        raise ValueError(f"{path}: 'calibration' must be a mapping with keys among "
+                         f"{sorted(_CALIBRATION)} (written by nurturelab calibrate)")
     worlds = {BASELINE: _build_world(base, f"{path}: world", path.parent)}
     variants = raw.get("variants") or {}
     if not isinstance(variants, Mapping):
@@ -147,6 +156,65 @@ def read_scenario(path: str | Path) -> Scenario:
                                          path.parent)
     return Scenario(name=str(raw.get("name") or path.stem), worlds=worlds, seed=seed,
                     description=str(raw.get("description") or ""), raw=raw)
+
+
+def world_to_dict(world: World) -> dict[str, Any]:
+    """A world as the ``world:`` mapping of a scenario file (read back by
+    :func:`read_scenario` into an equal world)."""
+    from dataclasses import asdict
+
+    team = asdict(world.team)
+    team["shift"] = None if world.team.shift is None else list(world.team.shift)
+    team["workdays"] = list(world.team.workdays)
+    arrivals = asdict(world.arrivals)
+    for key in ("hourly", "weekday", "default_intent", "fit_beta"):
+        arrivals[key] = [float(x) for x in arrivals[key]]
+    arrivals["intent"] = {k: [float(x) for x in v] for k, v in world.arrivals.intent.items()}
+    return {
+        "leads": world.leads,
+        "start": world.start,
+        "tail_days": world.tail_days,
+        "warmup_days": world.warmup_days,
+        "ae_response_hours": world.ae_response_hours,
+        "cadence": world.cadence.to_dict(),
+        "team": team,
+        "arrivals": arrivals,
+        "response": world.response.to_dict(),
+        "progression": world.progression.to_dict(),
+    }
+
+
+def write_scenario(path: str | Path, world: World, *, name: str, seed: int = 0,
+                   description: str = "", calibration: Mapping[str, Any] | None = None,
+                   header: str = "") -> Path:
+    """Write a scenario file holding ``world`` as its baseline (no variants), written to a
+    temporary file and renamed into place. ``header`` lines become comments at the top."""
+    import yaml
+
+    body: dict[str, Any] = {"name": name, "description": description, "seed": int(seed)}
+    if calibration:
+        body["calibration"] = dict(calibration)
+    body["world"] = world_to_dict(world)
+    text = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
+    text += yaml.safe_dump(_plain(body), sort_keys=False, allow_unicode=True, width=100)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _plain(value: Any) -> Any:
+    """Plain YAML types: tuples as lists, NumPy scalars as Python numbers."""
+    import numpy as np
+
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def write_tables(res: SimulationResult, out: Path) -> list[Path]:

@@ -38,12 +38,15 @@ content           str, nullable; optional             the touch's content tag (s
                                                       ``intro``, ``pricing_objection``)
 personalisation   category token/context, nullable;   ``token``: merge fields only; ``context``:
                   optional                            written for the lead's situation
+duration_min      float >= 0, nullable; optional      rep minutes spent on the touch (handling
+                                                      time), where the CRM records durations
 ================  ==================================  ===========================================
 
-``content`` and ``personalisation`` describe a touch (the cadence's
+``content``, ``personalisation`` and ``duration_min`` describe a touch (the cadence's
 :class:`~nurturelab.cadence.Touch` that produced it); other events leave them empty. Unlike the
 other optional columns they are not added when an export lacks them: a table without them is
-valid and stays without them; when present, they are validated and placed after ``arm``.
+valid and stays without them; when present, they are validated (``duration_min`` is placed with
+the other columns, after ``arm``'s labels).
 
 Labels (``source``, ``intent``, ``type``, ``name``, ``channel``, ``content``,
 ``personalisation``) are normalised: trimmed, lower case, runs of other characters turned into
@@ -310,6 +313,8 @@ EVENTS_SCHEMA = pa.DataFrameSchema(
         "content": pa.Column(object, checks=_STRING, nullable=True, required=False),
         "personalisation": pa.Column(object, checks=pa.Check.isin(PERSONALISATIONS),
                                      nullable=True, required=False),
+        "duration_min": pa.Column(float, checks=pa.Check.ge(0.0), nullable=True, coerce=True,
+                                  required=False),
     },
     strict=False,
     name="events",
@@ -555,7 +560,8 @@ def _prepare(
         df["source"] = df["source"].fillna("unknown")
 
     # numbers: report non-numeric text here so the message shows the value, not a dtype
-    numeric = ("fit",) if table == "leads" else ("step",)
+    numeric = ("fit",) if table == "leads" else ("step",) + (
+        ("duration_min",) if "duration_min" in df.columns else ())
     for col in numeric:
         num = pd.to_numeric(df[col], errors="coerce")
         bad = num.isna() & df[col].notna()

@@ -41,6 +41,7 @@ import simpy
 
 from nurturelab import plots
 from nurturelab.cadence import EVENT_CHANNEL, EVENT_NAME, Cadence, get_cadence
+from nurturelab.progression import DEFAULT_PROGRESSION, Progression
 from nurturelab.response import DEFAULT_RESPONSE, ResponseModel, expit, logit
 from nurturelab.result import Result
 from nurturelab.schema import CHANNEL_DTYPE, INTENT_DTYPE, PERSONALISATION_DTYPE, TYPE_DTYPE
@@ -56,10 +57,12 @@ __all__ = [
 
 DAY = 86400.0
 HOUR = 3600.0
+# one stream per random element; a new element goes at the end, so the others keep theirs
 STREAMS = ("arrivals", "traits", "answer", "opt_out", "handling", "behaviour", "email",
-           "stages")
+           "stages", "skip", "arrival_days")
 MAX_STEPS = 32  # random columns drawn per lead; a cadence may not be longer
-_INTENTS = ("low", "medium", "high")
+PRICING_VISITS = 16  # pricing visits a lead can make (rarely reached at the rates fitted)
+_INTENTS = ("low", "medium", "high", "unknown")  # unknown: a replayed lead without intent
 _INDUSTRIES = ("saas", "retail", "manufacturing", "healthcare", "finance", "education")
 _PERSONAS = ("founder", "head_of_sales", "marketing_lead", "sales_ops", "it_manager")
 DEFAULT_HOURLY = (0.2,) * 7 + (0.8, 1.5, 2, 2, 1.8, 1.5, 1.8, 2, 1.8, 1.5, 1.0) + (0.5,) * 6
@@ -93,6 +96,11 @@ class Arrivals:
     hourly, weekday : relative intensity by hour of day (24) and weekday (7, Monday first), in
         the team's time zone; normalised so that ``per_day`` is the mean over a week
     intent : mapping of source -> P(low, medium, high); a source not listed gets ``default_intent``
+    fit_beta : the beta distribution of fit
+    trend : growth of the arrival rate, log per week (0.02: about 2% more leads each week);
+        ``per_day`` is the rate at the start
+    daily_variation : variance of a day-to-day multiplier of the rate (gamma, mean 1), for
+        counts more dispersed than Poisson; 0 is a Poisson process
     """
 
     per_day: Mapping[str, float] = field(
@@ -105,6 +113,8 @@ class Arrivals:
         default_factory=lambda: {"referral": (0.2, 0.4, 0.4), "partner": (0.25, 0.45, 0.3)})
     default_intent: tuple[float, float, float] = (0.45, 0.37, 0.18)
     fit_beta: tuple[float, float] = (2.2, 2.0)
+    trend: float = 0.0
+    daily_variation: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.per_day:
@@ -123,6 +133,14 @@ class Arrivals:
             if len(p) != 3 or min(p) < 0 or abs(sum(p) - 1) > 1e-6:
                 raise ValueError(f"Arrivals intent mix for {src!r} must be three probabilities "
                                  f"(low, medium, high) summing to 1. Got {p!r} instead.")
+        if not (isinstance(self.trend, int | float) and math.isfinite(self.trend)
+                and abs(self.trend) <= 1):
+            raise ValueError(f"Arrivals 'trend' must be a log growth per week in [-1, 1]. Got "
+                             f"{self.trend!r} instead.")
+        _positive("Arrivals", "daily_variation", self.daily_variation, allow_zero=True)
+        if len(self.fit_beta) != 2 or min(self.fit_beta) <= 0:
+            raise ValueError(f"Arrivals 'fit_beta' must be two shape parameters > 0. Got "
+                             f"{self.fit_beta!r} instead.")
         object.__setattr__(self, "per_day", dict(self.per_day))
         object.__setattr__(self, "intent", {k: tuple(v) for k, v in self.intent.items()})
         object.__setattr__(self, "hourly", tuple(float(x) for x in self.hourly))
@@ -193,12 +211,14 @@ class Team:
 
 @dataclass(frozen=True)
 class World:
-    """Everything one simulation run needs: cadence, team, arrivals, response model, size."""
+    """Everything one simulation run needs: cadence, team, arrivals, how leads answer
+    (``response``) and move on after contact (``progression``), and the run's size."""
 
     cadence: Cadence = field(default_factory=lambda: get_cadence("seed_14_day"))
     team: Team = field(default_factory=Team)
     arrivals: Arrivals = field(default_factory=Arrivals)
     response: ResponseModel = DEFAULT_RESPONSE
+    progression: Progression = DEFAULT_PROGRESSION
     leads: int = 1000
     start: str = "2026-01-05"
     tail_days: float = 30.0
@@ -384,7 +404,7 @@ C_QUAL, C_PROP, C_WON, C_LOST = (_code("stage", n, None)
 
 
 class _Log:
-    __slots__ = ("lead", "t", "code", "step", "rep")
+    __slots__ = ("lead", "t", "code", "step", "rep", "dur")
 
     def __init__(self) -> None:
         self.lead = array("l")
@@ -392,13 +412,16 @@ class _Log:
         self.code = array("b")
         self.step = array("h")
         self.rep = array("h")
+        self.dur = array("f")  # rep minutes spent on a touch; NaN for every other event
 
-    def add(self, lead: int, t: float, code: int, step: int = -1, rep: int = -1) -> None:
+    def add(self, lead: int, t: float, code: int, step: int = -1, rep: int = -1,
+            dur: float = math.nan) -> None:
         self.lead.append(lead)
         self.t.append(t)
         self.code.append(code)
         self.step.append(step)
         self.rep.append(rep)
+        self.dur.append(dur)
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,46 +467,115 @@ class SimulationResult(Result):
         return ax
 
 
-def _draw_streams(world: World, seed: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Replay:
+    """Leads to run through the world instead of drawing arrivals (a back-test replays an
+    export's own leads over its held-out weeks).
+
+    Parameters
+    ----------
+    leads : DataFrame
+        Validated leads (``lead_id``, ``created_at``, ``source``, ``fit``, ``intent``); their
+        attributes are used as they are, only the unobserved interest is drawn.
+    measure_from : timestamp
+        Leads created before it load the team first (a warm-up) and are left out of the tables.
+    until : timestamp
+        The end of the run: events after it are not simulated, as in an export taken then.
+    """
+
+    leads: pd.DataFrame
+    measure_from: pd.Timestamp
+    until: pd.Timestamp
+
+    def __post_init__(self) -> None:
+        from nurturelab.checks import need_columns, utc_timestamp
+
+        need_columns(self.leads, ("lead_id", "created_at", "source"), "Replay 'leads'")
+        if not len(self.leads):
+            raise ValueError("Replay 'leads' has no rows")
+        object.__setattr__(self, "measure_from",
+                           utc_timestamp(self.measure_from, "Replay measure_from"))
+        object.__setattr__(self, "until", utc_timestamp(self.until, "Replay until"))
+        leads = self.leads.sort_values("created_at", kind="stable").reset_index(drop=True)
+        if leads["created_at"].max() > self.until:
+            raise ValueError("Replay 'leads' holds leads created after 'until' "
+                             f"({self.until:%Y-%m-%d %H:%M}); drop them first")
+        if not (leads["created_at"] >= self.measure_from).any():
+            raise ValueError("Replay 'leads' has no lead created on or after 'measure_from' "
+                             f"({self.measure_from:%Y-%m-%d %H:%M})")
+        object.__setattr__(self, "leads", leads)
+
+
+def _arrival_times(world: World, rng: dict, start: pd.Timestamp, n: int, warm: float):
+    """Arrival times (seconds since ``start``) of the warm-up leads and ``n`` more: thinning of
+    an hourly piecewise-constant Poisson process with hour-of-day, weekday, trend and (when
+    set) a gamma day-to-day multiplier."""
+    arr = world.arrivals
+    total_per_day = sum(arr.per_day.values())
+    ra = rng["arrivals"]
+    if arr.process == "fixed":
+        n_warm = int(math.ceil(warm * total_per_day / DAY))
+        return np.arange(n_warm + n) * (DAY / total_per_day), n_warm
+    hourly = np.asarray(arr.hourly) / np.mean(arr.hourly)
+    weekday = np.asarray(arr.weekday) / np.mean(arr.weekday)
+    horizon_days = (int(math.ceil(n / total_per_day * 1.5)) + 7
+                    + int(math.ceil(world.warmup_days * 1.5)))
+    if arr.trend < 0:  # a shrinking rate needs a longer horizon to reach n leads
+        horizon_days = int(horizon_days * (1 + 4 * abs(arr.trend) * horizon_days / 7)) + 7
+    local0 = start.tz_convert(world.team.timezone)
+
+    def intensity(hours: np.ndarray) -> np.ndarray:
+        lt = local0 + pd.to_timedelta(hours, unit="h")
+        lam = total_per_day / 24 * hourly[lt.hour] * weekday[lt.weekday]
+        if arr.trend:
+            lam = lam * np.exp(arr.trend * (hours - warm / HOUR) / (7 * 24))
+        if arr.daily_variation:
+            days = hours // 24
+            k = 1.0 / arr.daily_variation
+            factor = rng["arrival_days"].gamma(k, 1.0 / k, size=int(days.max()) + 1)
+            lam = lam * factor[days]
+        return lam
+
+    hours = np.arange(horizon_days * 24)
+    counts = ra.poisson(intensity(hours))
+    n_warm = int(counts[: int(warm // HOUR)].sum())  # whole hours; warm-up is in days
+    while counts.sum() < n_warm + n:  # rare: extend with more days
+        more = np.arange(len(counts), len(counts) + 24 * 7)
+        counts = np.concatenate([counts, ra.poisson(intensity(more)[-24 * 7:])])
+    hour_of = np.repeat(np.arange(len(counts)), counts)[:n_warm + n]
+    times = (hour_of + ra.random(len(hour_of))) * HOUR
+    times.sort()
+    return times, n_warm
+
+
+def _draw_streams(world: World, seed: int, replay: Replay | None = None) -> dict[str, Any]:
     """All random numbers of a run, one stream per element, indexed by lead and step."""
     ss = np.random.SeedSequence(seed)
     rng = dict(zip(STREAMS, (np.random.default_rng(s) for s in ss.spawn(len(STREAMS))),
                    strict=True))
-    n = world.leads
     arr = world.arrivals
-    warm = world.warmup_days * DAY
-    # the clock starts warmup_days before the measured start: leads of the warm-up load the
-    # team and are dropped from the tables
-    start = (pd.Timestamp(world.start, tz=world.team.timezone)
-             - pd.Timedelta(days=world.warmup_days)).tz_convert("UTC")
-    # ---- arrival times: thinning of a piecewise-constant (hourly) Poisson process ---------
-    sources = list(arr.per_day)
-    rates = np.array([arr.per_day[s] for s in sources], dtype=float)
-    total_per_day = rates.sum()
-    hourly = np.asarray(arr.hourly) / np.mean(arr.hourly)
-    weekday = np.asarray(arr.weekday) / np.mean(arr.weekday)
-    ra = rng["arrivals"]
-    if arr.process == "fixed":
-        n_warm = int(math.ceil(warm * total_per_day / DAY))
-        times = np.arange(n_warm + n) * (DAY / total_per_day)
+    if replay is None:
+        n = world.leads
+        warm = world.warmup_days * DAY
+        # the clock starts warmup_days before the measured start: leads of the warm-up load
+        # the team and are dropped from the tables
+        start = (pd.Timestamp(world.start, tz=world.team.timezone)
+                 - pd.Timedelta(days=world.warmup_days)).tz_convert("UTC")
+        times, n_warm = _arrival_times(world, rng, start, n, warm)
+        n = n_warm + n  # every random element below is drawn for all simulated leads
+        sources = list(arr.per_day)
+        rates = np.array([arr.per_day[s] for s in sources], dtype=float)
+        src = rng["arrivals"].choice(len(sources), size=n, p=rates / rates.sum())
     else:
-        # hourly Poisson counts over a horizon long enough for the warm-up and n arrivals
-        horizon_days = (int(math.ceil(n / total_per_day * 1.5)) + 7
-                        + int(math.ceil(world.warmup_days * 1.5)))
-        local0 = start.tz_convert(world.team.timezone)
-        hours = np.arange(horizon_days * 24)
-        lt = local0 + pd.to_timedelta(hours, unit="h")
-        lam = total_per_day / 24 * hourly[lt.hour] * weekday[lt.weekday]
-        counts = ra.poisson(lam)
-        n_warm = int(counts[: int(warm // HOUR)].sum())  # whole hours; warm-up is in days
-        while counts.sum() < n_warm + n:  # rare: extend with more days
-            more = ra.poisson(lam[-24 * 7:])
-            counts = np.concatenate([counts, more])
-        hour_of = np.repeat(np.arange(len(counts)), counts)[:n_warm + n]
-        times = (hour_of + ra.random(len(hour_of))) * HOUR
-        times.sort()
-    n = n_warm + n  # every random element below is drawn for all simulated leads
-    src = ra.choice(len(sources), size=n, p=rates / total_per_day)
+        ld = replay.leads
+        start = ld["created_at"].iloc[0].floor("D")
+        times = ((ld["created_at"] - start) / pd.Timedelta(seconds=1)).to_numpy(dtype=float)
+        warm = float((replay.measure_from - start) / pd.Timedelta(seconds=1))
+        n_warm = int((ld["created_at"] < replay.measure_from).sum())
+        n = len(ld)
+        names = ld["source"].astype("object").astype(str)
+        sources = sorted(set(names) | set(arr.per_day))
+        src = names.map({s: k for k, s in enumerate(sources)}).to_numpy()
     tr = rng["traits"]
     mix = np.array([arr.intent.get(s, arr.default_intent) for s in sources])[src]
     intent = (tr.random(n)[:, None] > np.cumsum(mix, axis=1)[:, :2]).sum(axis=1)
@@ -492,6 +584,13 @@ def _draw_streams(world: World, seed: int) -> dict[str, Any]:
     industry = tr.integers(0, len(_INDUSTRIES), size=n)
     size = np.maximum(1, np.round(tr.lognormal(3.6, 1.2, size=n))).astype(int)
     persona = tr.integers(0, len(_PERSONAS), size=n)
+    if replay is not None:  # the leads' own attributes; only the unobserved interest is drawn
+        given = replay.leads
+        level = (given["intent"].astype("object") if "intent" in given
+                 else pd.Series(None, index=given.index, dtype="object"))
+        intent = level.map({v: k for k, v in enumerate(_INTENTS)}).fillna(3).to_numpy(int)
+        fit = (given["fit"].to_numpy(dtype=float) if "fit" in given
+               else np.full(n, np.nan))
     steps = len(world.cadence.touches)
 
     def cols(r: np.random.Generator, k: int, method: str = "random") -> np.ndarray:
@@ -519,31 +618,43 @@ def _draw_streams(world: World, seed: int) -> dict[str, Any]:
         "u_opt": cols(rng["opt_out"], steps),
         "handling": cols(rng["handling"], steps, "standard_normal"),
         "answer_delay": cols(rng["answer"], 1, "standard_exponential")[:, 0],
-        "behaviour": rng["behaviour"].standard_exponential((n, 2, 6), dtype=np.float32).cumsum(
-            axis=2, dtype=np.float64),
+        # pricing visits: the first PRICING_VISITS arrival points of each lead's process (unit
+        # exponentials, cumulated); a demo request: only the first can happen
+        "pricing": rng["behaviour"].standard_exponential(
+            (n, PRICING_VISITS), dtype=np.float32).cumsum(axis=1, dtype=np.float64),
+        "demo": rng["behaviour"].standard_exponential(n, dtype=np.float32),
         "u_email": cols(rng["email"], 2 * steps),
         "u_stage": cols(rng["stages"], 3),
-        "e_stage": cols(rng["stages"], 4, "standard_exponential"),
+        "z_stage": cols(rng["stages"], 3, "standard_normal"),
+        "e_stage": cols(rng["stages"], 1, "standard_exponential"),
+        "u_skip": cols(rng["skip"], steps),
     }
 
 
 class Simulation:
-    """One run of a :class:`World` with a seed. Use :func:`simulate`."""
+    """One run of a :class:`World` with a seed (and optionally a :class:`Replay` of given
+    leads). Use :func:`simulate`."""
 
-    def __init__(self, world: World, seed: int):
+    def __init__(self, world: World, seed: int, replay: Replay | None = None):
         self.world = world
         self.seed = int(seed)
+        self.replay = replay
 
     def run(self, progress=None) -> SimulationResult:
         w = self.world
-        r = _draw_streams(w, self.seed)
+        r = _draw_streams(w, self.seed, self.replay)
         self.r = r
         self.warm = r["warm"]
         env = simpy.Environment()
         self.env = env
         team = w.team
-        last_arrival = float(r["times"][-1]) if w.leads else 0.0
-        self.end = last_arrival + w.tail_days * DAY
+        last_arrival = float(r["times"][-1])
+        if self.replay is None:
+            self.end = last_arrival + w.tail_days * DAY
+        else:
+            self.end = float((self.replay.until - r["start"]) / pd.Timedelta(seconds=1))
+        # utilisation is measured while leads arrive: from the warm-up's end to the last one
+        self.last_arrival = last_arrival
         cal = _Calendar(r["start"], int(self.end // DAY) + 2, team.timezone)
         self.cal = cal
         self.reps = RepPool(env, capacity=team.reps)
@@ -556,25 +667,25 @@ class Simulation:
         self.off_duty: list = []
         self.queue_len = array("l")
         model = w.response
-        self.base_answer = {ch: logit(model.base[ch]) for ch in model.base}
         c = w.cadence
         self.touches = c.touches
         self.offsets = c.offsets()
         self.stop = c.stop_on
-        intent_names = np.array(_INTENTS)[r["intent"]]
+        self.intent_names = np.array(_INTENTS, dtype=object)[r["intent"]]
+        self.source_names = np.array(r["sources"], dtype=object)[r["src"]]
         self.interest = np.array([
             model.lead_interest(i, f, z)
-            for i, f, z in zip(intent_names, r["fit"], r["noise"], strict=True)])
-        self.score = (r["intent"] - 1) + 2 * (r["fit"] - 0.5)
-        mu = {ch: math.log(max(m, 1e-9)) for ch, m in team.handling_minutes.items()}
-        self.handling_mu = mu
+            for i, f, z in zip(self.intent_names, r["fit"], r["noise"], strict=True)])
+        level = np.where(r["intent"] == 3, 1, r["intent"])  # unknown intent ranks as medium
+        self.score = (level - 1) + 2 * (np.nan_to_num(r["fit"], nan=0.5) - 0.5)
         if team.shift is not None:
             env.process(self._shifts(cal.shifts(team.shift, team.workdays)))
         env.process(self._arrivals(r["times"], progress))
         env.process(self._monitor())
         env.run(until=self.end)
+        total = len(r["times"]) - r["n_warm"]
         if progress is not None:
-            progress(w.leads, w.leads)
+            progress(total, total)
         return self._result()
 
     # ---- processes ------------------------------------------------------------------------
@@ -626,8 +737,8 @@ class Simulation:
         created = env.now
         interest = float(self.interest[i])
         stop = self.stop
-        # the first demo request while the lead has not answered (a demo request qualifies it,
-        # which stops the cadence); all behaviour is logged when the cadence is over
+        # the first demo request before anyone reaches the lead (a demo request qualifies it,
+        # which stops the cadence); behaviour is logged when the cadence is over
         demo_at = self._first_demo(i, created, interest)
         last_on: dict[str, float] = {}
         sent: list[float] = []
@@ -635,6 +746,7 @@ class Simulation:
         answered_at = None
         answered = False
         rep = -1
+        vm_at, vm_hold = math.nan, 0.0  # the voicemail left on an unanswered call
         for j, touch in enumerate(self.touches):
             due = created + self.offsets[j] if touch.anchor == "created" else prev_t + touch.at
             if touch.window is not None:
@@ -643,11 +755,17 @@ class Simulation:
                 yield env.timeout(due - env.now)
             if demo_at is not None and demo_at <= env.now and "qualified" in stop:
                 break
+            if self._skipped(i, j):  # the team leaves this step out
+                if touch.needs_rep and touch.channel != "voicemail":
+                    self._task(i, j, due, env.now, True)
+                rep = -1  # no call, so no voicemail on it either
+                continue
+            req = None
             if touch.channel == "voicemail":
-                if answered or rep < 0:  # left only on an unanswered call by its rep
+                if answered or rep < 0:  # left only on an unanswered call, by its rep
                     continue
-                t_touch = env.now
-                log.add(i, t_touch, C_TOUCH["voicemail"], j, rep)
+                t_touch = vm_at
+                log.add(i, t_touch, C_TOUCH["voicemail"], j, rep, vm_hold / 60.0)
             elif touch.needs_rep:
                 prio = 0 if team.queue == "fifo" else (
                     j if team.queue == "priority" else -float(self.score[i]))
@@ -668,16 +786,6 @@ class Simulation:
                 self._task(i, j, due, env.now, False)
                 rep = self.free_reps.popleft()
                 t_touch = env.now
-                log.add(i, t_touch, C_TOUCH[touch.channel], j, rep)
-                hold = self._handling(i, j, touch.channel)
-                if team.shift is not None:  # time past the shift's end is overtime
-                    self.overtime += max(0.0, t_touch + hold
-                                         - self.cal.window_end(t_touch, team.shift))
-                yield env.timeout(hold)
-                if t_touch >= self.warm:
-                    self.busy += hold
-                self.free_reps.append(rep)
-                self.reps.release(req)
             else:
                 rep = -1
                 t_touch = env.now
@@ -696,6 +804,18 @@ class Simulation:
                                   interest=now_interest, gap_hours=gap, recent=recent,
                                   personalisation=touch.personalisation)
             answered = r["u_answer"][i, j] < expit(x)
+            if req is not None:  # the rep's time: the touch, and a voicemail on a missed call
+                hold = self._handling(i, j, touch.channel)
+                log.add(i, t_touch, C_TOUCH[touch.channel], j, rep, hold / 60.0)
+                vm_hold = 0.0
+                if (touch.channel == "call" and not answered and j + 1 < len(self.touches)
+                        and self.touches[j + 1].channel == "voicemail"
+                        and not self._skipped(i, j + 1)):
+                    vm_at, vm_hold = t_touch + hold, self._handling(i, j + 1, "voicemail")
+                self._count_busy(t_touch, hold + vm_hold)
+                yield env.timeout(hold + vm_hold)
+                self.free_reps.append(rep)
+                self.reps.release(req)
             if answered:
                 delay = 30.0 if touch.channel in ("call", "voicemail") else (
                     60.0 + r["answer_delay"][i] * HOUR)
@@ -710,19 +830,34 @@ class Simulation:
             if r["u_opt"][i, j] < expit(q):
                 log.add(i, t_touch + 60.0, C_OPT[touch.channel], j, rep)
                 if "opt_out" in stop:
-                    self._log_behaviour(i, created, interest, None, until=t_touch + 60.0)
+                    self._log_behaviour(i, created, interest, None, None,
+                                        until=t_touch + 60.0)
                     log.add(i, t_touch + 120.0, C_LOST)
                     return
-        self._log_behaviour(i, created, interest, answered_at, until=self.end)
-        self._after_cadence(i, interest, answered_at, demo_at, prev_t)
+        if demo_at is not None and answered_at is not None and answered_at < demo_at:
+            demo_at = None  # reached first: from then on the lead qualifies by conversation
+        self._log_behaviour(i, created, interest, answered_at, demo_at, until=self.end)
+        self._after_cadence(i, answered_at, demo_at, prev_t)
 
     # ---- pieces ---------------------------------------------------------------------------
+    def _count_busy(self, t: float, hold: float) -> None:
+        """Add a touch's rep time (and overtime) to the team's load, counting only the part
+        while leads arrive (from the warm-up's end to the last arrival)."""
+        team = self.world.team
+        a, b = max(t, self.warm), min(t + hold, self.last_arrival)
+        if b > a:
+            self.busy += b - a
+            if team.shift is not None:  # time past the shift's end is overtime
+                self.overtime += max(0.0, b - max(a, self.cal.window_end(t, team.shift)))
+
+    def _skipped(self, i: int, j: int) -> bool:
+        """Whether the team leaves step ``j`` out for lead ``i`` (the touch's ``skip``)."""
+        skip = self.touches[j].skip
+        return bool(skip) and float(self.r["u_skip"][i, j]) < skip
+
     def _handling(self, i: int, j: int, channel: str) -> float:
         team = self.world.team
         mean = team.handling_minutes[channel] * 60.0
-        if channel == "call" and j + 1 < len(self.touches) and \
-                self.touches[j + 1].channel == "voicemail":
-            mean += team.handling_minutes["voicemail"] * 60.0
         z = float(self.r["handling"][i, j])
         if team.handling == "exponential":
             u = 0.5 * math.erfc(-z / math.sqrt(2))  # the normal draw as a uniform
@@ -770,27 +905,31 @@ class Simulation:
 
     def _first_demo(self, i: int, created: float, interest: float):
         _, a_demo, k = self._rates(interest)
-        t = self._invert(float(self.r["behaviour"][i, 1, 0]), created, a_demo, a_demo,
+        t = self._invert(float(self.r["demo"][i]), created, a_demo, a_demo,
                          math.inf, k)
         return t if t <= self.end else None
 
-    def _log_behaviour(self, i: int, created: float, interest: float, warm_at, until: float):
-        """Log pricing visits and demo requests up to ``until``; interest warms by
-        ``warm_up`` once the lead has answered (at ``warm_at``).
+    def _log_behaviour(self, i: int, created: float, interest: float, warm_at, demo_at,
+                       until: float):
+        """Log pricing visits up to ``until`` (interest warms by ``warm_up`` once the lead has
+        answered, at ``warm_at``) and the lead's demo request (``demo_at``) when it came
+        before anyone reached the lead. After contact a lead qualifies in conversation (the
+        progression's qualify transition), so no later demo request is drawn.
 
         Times come from the lead's cumulative unit exponentials by inverting the integrated
         rate, so they are common random numbers across arms.
         """
         m = self.world.response
-        p0, d0, k = self._rates(interest)
-        p1, d1, _ = self._rates(interest + m.warm_up)
+        p0, _, k = self._rates(interest)
+        p1, _, _ = self._rates(interest + m.warm_up)
         t_warm = warm_at if warm_at is not None else math.inf
-        for col, (a0, a1, code) in enumerate(((p0, p1, C_PRICING), (d0, d1, C_DEMO))):
-            for s in self.r["behaviour"][i, col]:
-                t = self._invert(float(s), created, a0, a1, t_warm, k)
-                if t > until:
-                    break
-                self.log.add(i, t, code)
+        for s in self.r["pricing"][i]:
+            t = self._invert(float(s), created, p0, p1, t_warm, k)
+            if t > until:
+                break
+            self.log.add(i, t, C_PRICING)
+        if demo_at is not None and demo_at <= until:
+            self.log.add(i, demo_at, C_DEMO)
 
     def _email(self, i: int, j: int, t: float, interest: float) -> None:
         model, u = self.world.response, self.r["u_email"]
@@ -801,58 +940,72 @@ class Simulation:
             if u[i, 2 * j + 1] < expit(logit(model.click_rate) + s * interest):
                 self.log.add(i, t_open + 90.0, C_CLICK)
 
-    def _after_cadence(self, i, interest, answered_at, demo_at, last_touch) -> None:
-        """Stages after the cadence: qualification, proposal, won or lost."""
-        model, log, r = self.world.response, self.log, self.r
-        if answered_at is not None:
-            interest += model.warm_up
-        u, e = r["u_stage"][i], r["e_stage"][i]
-        engaged = [t for t in (answered_at, demo_at) if t is not None]
-        if not engaged:
+    def _after_cadence(self, i, answered_at, demo_at, last_touch) -> None:
+        """After the cadence: the progression's transitions (qualify, proposal, win) or a loss,
+        each at a lognormal time (see :mod:`nurturelab.progression`)."""
+        pr, log, r = self.world.progression, self.log, self.r
+        if answered_at is None and demo_at is None:
             log.add(i, last_touch + DAY, C_LOST)  # cadence done, never answered
             return
-        t0 = min(engaged)
-        if demo_at is not None and demo_at == t0:
+        u, z = r["u_stage"][i], r["z_stage"][i]
+        intent, fit, source = self.intent_names[i], float(r["fit"][i]), self.source_names[i]
+        shared = pr.heterogeneity * float(r["noise"][i])
+
+        def moves(k: int, tr, extra: float = 0.0) -> tuple[bool, float]:
+            moved = float(u[k]) < expit(tr.logit(intent, fit, source) + extra + shared)
+            days, sigma = (tr.days, tr.sigma) if moved else (tr.lost_days, tr.lost_sigma)
+            return moved, days * DAY * math.exp(sigma * float(z[k]))
+
+        if demo_at is not None:
             q_t = demo_at  # a demo request qualifies the lead (the funnel's exit criterion)
-        elif u[0] < expit(logit(model.qualify) + interest):
-            q_t = t0 + e[0] * model.qualify_days * DAY
-            log.add(i, q_t, C_QUAL)
         else:
-            log.add(i, t0 + e[0] * model.qualify_days * DAY, C_LOST)
-            return
-        # the account executive's first touch after the handoff, before anything else happens
-        ae_t = q_t + e[3] * self.world.ae_response_hours * HOUR
+            minutes = (answered_at - r["times"][i]) / 60.0
+            moved, dt = moves(0, pr.qualify, pr.speed(minutes))
+            if not moved:
+                log.add(i, answered_at + dt, C_LOST)
+                return
+            q_t = answered_at + dt
+            log.add(i, q_t, C_QUAL)
+        moved, dt = moves(1, pr.proposal)
+        # the account executive's first touch after the hand-off, before anything else happens
+        ae_t = q_t + min(float(r["e_stage"][i, 0]) * self.world.ae_response_hours * HOUR,
+                         0.5 * dt)
         log.add(i, ae_t, C_TOUCH["call"], -1, -2)
-        if u[1] >= model.proposal:
-            log.add(i, ae_t + e[1] * model.proposal_days * DAY, C_LOST)
+        if not moved:
+            log.add(i, q_t + dt, C_LOST)
             return
-        p_t = ae_t + e[1] * model.proposal_days * DAY
+        p_t = q_t + dt
         log.add(i, p_t, C_PROP)
-        close = p_t + e[2] * model.win_days * DAY
-        won = u[2] < expit(logit(model.win) + 0.5 * interest)
-        log.add(i, close, C_WON if won else C_LOST)
+        won, dt = moves(2, pr.win)
+        log.add(i, p_t + dt, C_WON if won else C_LOST)
 
     # ---- output ---------------------------------------------------------------------------
     def _result(self) -> SimulationResult:
         w, r = self.world, self.r
-        for key in ("u_answer", "u_opt", "handling", "answer_delay", "behaviour", "u_email",
-                    "u_stage", "e_stage"):
+        for key in ("u_answer", "u_opt", "handling", "answer_delay", "pricing", "demo", "u_email",
+                    "u_stage", "z_stage", "e_stage", "u_skip"):
             r.pop(key, None)  # the per-step random numbers are spent: free them first
         start = r["start"]
-        n, k = w.leads, r["n_warm"]  # measured leads, and warm-up leads simulated before them
-        width = max(6, len(str(n)))
-        ids = np.char.add("S", np.char.zfill(np.arange(1, n + 1).astype(str), width))
+        k = r["n_warm"]  # warm-up leads were simulated before the measured ones
+        n = len(r["times"]) - k
         to_ts = lambda sec: start + pd.to_timedelta(np.asarray(sec), unit="s")  # noqa: E731
-        leads = pd.DataFrame({
-            "lead_id": ids.astype(object),
-            "created_at": to_ts(r["times"][k:]),
-            "source": pd.Categorical(np.array(r["sources"], dtype=object)[r["src"][k:]]),
-            "fit": r["fit"][k:],
-            "intent": pd.Categorical(np.array(_INTENTS)[r["intent"][k:]], dtype=INTENT_DTYPE),
-            "industry": np.array(_INDUSTRIES, dtype=object)[r["industry"][k:]],
-            "company_size": r["size"][k:],
-            "persona": np.array(_PERSONAS, dtype=object)[r["persona"][k:]],
-        })
+        if self.replay is not None:  # the replayed leads as they were given
+            leads = self.replay.leads.iloc[k:].reset_index(drop=True)
+            ids = leads["lead_id"].to_numpy(dtype=object)
+        else:
+            width = max(6, len(str(n)))
+            ids = np.char.add("S", np.char.zfill(np.arange(1, n + 1).astype(str), width))
+            leads = pd.DataFrame({
+                "lead_id": ids.astype(object),
+                "created_at": to_ts(r["times"][k:]),
+                "source": pd.Categorical(np.array(r["sources"], dtype=object)[r["src"][k:]]),
+                "fit": r["fit"][k:],
+                "intent": pd.Categorical(np.array(_INTENTS[:3])[r["intent"][k:]],
+                                         dtype=INTENT_DTYPE),
+                "industry": np.array(_INDUSTRIES, dtype=object)[r["industry"][k:]],
+                "company_size": r["size"][k:],
+                "persona": np.array(_PERSONAS, dtype=object)[r["persona"][k:]],
+            })
         lg = self.log
         self.log = None
         t = np.frombuffer(lg.t, dtype=np.float64)
@@ -862,6 +1015,7 @@ class Simulation:
         code = np.frombuffer(lg.code, dtype=np.int8)[keep]
         step = np.frombuffer(lg.step, dtype=np.int16)[keep]
         rep = np.frombuffer(lg.rep, dtype=np.int16)[keep]
+        dur = np.frombuffer(lg.dur, dtype=np.float32)[keep]
         t = t[keep]
         # by time, lead, then touches in cadence order (touches that fall due at the same
         # instant, e.g. deferred to Monday 09:00, go out in step order), then the rest by code
@@ -870,6 +1024,7 @@ class Simulation:
         order = np.lexsort((code, touch_step, lead, t))
         del is_touch_code, touch_step
         lead, code, step, rep, t = lead[order], code[order], step[order], rep[order], t[order]
+        dur = dur[order]
         del order, keep, lg  # only the sorted copies are needed from here
         table = np.array(_CODES, dtype=object)
         # rep codes: k >= 0 a rep of the team, -1 none (automation), -2 the account executive
@@ -901,6 +1056,7 @@ class Simulation:
             "content": content[step_idx],
             "personalisation": pd.Categorical.from_codes(person[step_idx],
                                                           dtype=PERSONALISATION_DTYPE),
+            "duration_min": dur.astype(np.float64),
         }, copy=False)
         tk = self.tasks
         t_lead = np.frombuffer(tk["lead"], dtype=f"i{tk['lead'].itemsize}")
@@ -920,7 +1076,8 @@ class Simulation:
         after = q_at >= self.warm
         queue = pd.DataFrame({"ts": to_ts(q_at[after]), "queue_length": q_len[after]})
         hours = self._rep_hours()
-        # utilisation: rep time worked over rep time available (shifts plus overtime worked)
+        # utilisation: rep time worked over rep time on shift (plus overtime worked), both
+        # while leads arrive: the idle tail after the last arrival would dilute it
         util = self.busy / (hours * HOUR + self.overtime) if hours else float("nan")
         if 1.0 < util < 1.0 + 1e-9:  # summation rounding of a fully busy team
             util = 1.0
@@ -928,17 +1085,23 @@ class Simulation:
                                 tasks=tasks, queue=queue, utilisation=util)
 
     def _rep_hours(self) -> float:
+        """Rep hours on shift from the warm-up's end to the last arrival."""
         team = self.world.team
+        end = self.last_arrival
         if team.shift is None:
-            return team.reps * (self.end - self.warm) / HOUR
+            return team.reps * max(0.0, end - self.warm) / HOUR
         total = 0.0
         for a, b in self.cal.shifts(team.shift, team.workdays):
-            total += max(0.0, min(b, self.end) - max(a, self.warm))
+            total += max(0.0, min(b, end) - max(a, self.warm))
         return team.reps * total / HOUR
 
 
-def simulate(world: World | None = None, seed: int = 0, *, progress=None) -> SimulationResult:
+def simulate(world: World | None = None, seed: int = 0, *, progress=None,
+             replay: Replay | None = None) -> SimulationResult:
     """Run a world once. Same world and seed, same tables, bit for bit.
+
+    With ``replay`` the world's arrivals are not drawn: the given leads arrive when they were
+    created (see :class:`Replay`), and the run ends at ``replay.until``.
 
     Examples
     --------
@@ -946,7 +1109,7 @@ def simulate(world: World | None = None, seed: int = 0, *, progress=None) -> Sim
     >>> res.leads.shape[0], sorted(res.events["type"].unique())
     (200, ['activity', 'response', 'stage', 'touch'])
     """
-    return Simulation(world or World(), seed).run(progress=progress)
+    return Simulation(world or World(), seed, replay).run(progress=progress)
 
 
 def kpis(res: SimulationResult, out: pd.DataFrame | None = None) -> dict[str, float]:

@@ -395,7 +395,7 @@ def test_from_dict_unknown_touch_key():
     d["touches"][2]["delay"] = "1d"
     with pytest.raises(ValueError, match=re.escape(
         "my.yaml: touches[2]: unknown key(s) ['delay']; allowed keys are ['channel', 'at', "
-        "'anchor', 'window', 'content', 'automated', 'personalisation']."
+        "'anchor', 'window', 'content', 'automated', 'personalisation', 'skip']."
     )):
         Cadence.from_dict(d, source="my.yaml")
 

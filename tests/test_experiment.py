@@ -39,7 +39,8 @@ from nurturelab import experiment as X  # noqa: E402
 from nurturelab.experiment import sequential  # noqa: E402
 from nurturelab.funnel import outcomes  # noqa: E402
 from nurturelab.simulation import World, simulate  # noqa: E402
-from tests.resultcheck import assert_result_protocol  # noqa: E402
+
+from resultcheck import assert_result_protocol  # noqa: E402
 
 Z99 = stats.norm.isf(0.005)  # two-sided 99% bounds for the studies' rates
 

@@ -21,7 +21,8 @@ from nurturelab.experiment import SimExperiment, arms_from_scenarios, log_experi
 from nurturelab.experiment.simulated import run_experiment
 from nurturelab.scenario import Scenario, read_scenario
 from nurturelab.simulation import World
-from tests.resultcheck import assert_result_protocol
+
+from resultcheck import assert_result_protocol
 
 SIMS = paths.project_root() / "simulations"
 METRICS = ("contact_rate", "conversion_rate", "speed_median_min")

@@ -27,7 +27,8 @@ from nurturelab.scoring.models import (
 )
 from nurturelab.scoring.points import PointRules
 from nurturelab.simulation import World, simulate
-from tests.resultcheck import assert_result_protocol
+
+from resultcheck import assert_result_protocol
 
 TRAIN_UNTIL, TEST_FROM, HORIZON = "2026-02-01", "2026-03-05", 30
 

@@ -44,7 +44,8 @@ from nurturelab.scoring.survival import (  # noqa: E402
     score_decay,
     survival_table,
 )
-from tests.resultcheck import assert_result_protocol  # noqa: E402
+
+from resultcheck import assert_result_protocol  # noqa: E402
 
 OLIST = shared_data_dir() / "olist"
 needs_olist = pytest.mark.skipif(
