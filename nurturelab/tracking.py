@@ -25,8 +25,9 @@ import pandas as pd
 from nurturelab.paths import mlruns_dir
 
 __all__ = ["DEFAULT_EXPERIMENT", "MODEL_NAME", "load_model", "log_figure", "log_file",
-           "log_metrics", "log_model", "log_table", "model_aliases", "run", "set_alias",
-           "tracking_uri"]
+           "log_metrics", "log_model", "log_score_fit", "log_table", "model_aliases",
+           "model_horizon_days", "model_version", "recorded_threshold", "run", "run_params",
+           "set_alias", "tag_model_version", "tracking_uri"]
 
 DEFAULT_EXPERIMENT = "nurturelab"
 MODEL_NAME = "lead-score"
@@ -302,9 +303,6 @@ def run_params(run_id: str) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------
 # What a model version records about its use: its outcome horizon and its threshold
 # --------------------------------------------------------------------------------------------
-__all__ += ["model_horizon_days", "recorded_threshold"]
-
-
 def model_horizon_days(alias: str = "champion", *,
                        registered_name: str = MODEL_NAME) -> float | None:
     """The ``horizon_days`` the run of the model version an alias points at logged when it was

@@ -122,3 +122,38 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--version"])
     assert exc.value.code == 0 and capsys.readouterr().out.startswith("nurturelab ")
+
+
+def test_demo_runs_on_a_funnel_file_and_says_each_step(tmp_path, capsys):
+    """`demo --funnel FILE`: the main job on the team's own stages (a four-stage funnel
+    without proposal), with a progress line for every step on stderr."""
+    funnel = tmp_path / "funnel.yaml"
+    funnel.write_text(
+        "stages:\n"
+        "- {name: new, owner: sdr, exit_on: [connect, reply], target_days: 2}\n"
+        "- {name: contacted, owner: sdr, exit_on: [demo_request], target_days: 7}\n"
+        "- {name: qualified, owner: ae, target_days: 14}\n"
+        "- {name: won, owner: ae}\n")
+    assert main(["demo", "--funnel", str(funnel), "--sim-leads", "100"]) == 0
+    captured = capsys.readouterr()
+    assert "4 stages>" in captured.out  # the funnel report ran on the file's stages
+    for step in ("reading the sample export", "funnel, segments", "weekly full-path report",
+                 "logging the run", "simulating", "done"):
+        assert step in captured.err, captured.err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stages: [{name: new, owner: sdr, colour: red}]\n")
+    assert main(["demo", "--funnel", str(bad)]) == 2
+    assert "colour" in capsys.readouterr().err
+
+
+def test_main_job_is_a_result_and_runs_without_tracking():
+    from nurturelab.demo import main_job
+    from nurturelab.schema import read_export
+
+    from resultcheck import assert_result_protocol
+
+    leads, events = read_export(SAMPLE / "leads.csv", SAMPLE / "events.csv")
+    job = main_job(leads, events, origin="sample", track=False)
+    assert job.run_id is None and job.weekly is not None and job.simulation is None
+    assert_result_protocol(job)
+    assert job.summary.loc["converted_pct", "value"] == job.report.headline()["converted_pct"]

@@ -56,10 +56,6 @@ _LEAD_NEEDS = ("lead_id", "created_at", "source", "fit", "intent")
 _EVENT_NEEDS = ("lead_id", "ts", "type", "name")
 _CATEGORICAL = ("source", "intent", "fit_band", "segment", "route")
 
-# nurturelab.scoring.audit imports this name until its own branch drops the import; use
-# nurturelab.checks.utc_timestamp in new code.
-_timestamp = utc_timestamp
-
 
 def _check_windows(windows: Any) -> tuple[int, ...]:
     try:
