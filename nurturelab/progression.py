@@ -63,7 +63,9 @@ __all__ = [
     "Progression",
     "ProgressionFit",
     "Transition",
+    "TransitionEstimate",
     "fit_progression",
+    "fit_transition",
     "transition_table",
 ]
 
@@ -471,6 +473,95 @@ def _design(tab: pd.DataFrame, knots: np.ndarray | None, sources: list[str]) -> 
     return X
 
 
+@dataclass(frozen=True)
+class TransitionEstimate:
+    """One transition fitted from a :func:`transition_table`: ``table`` (one row per parameter
+    on the model's scale: ``p``, ``intent@low``, ``source@referral``, ``fit``, ``speed@60``,
+    ``days``, ``sigma``, ``lost_days``, ``lost_sigma``; estimate, std_err (of the fitted
+    scale: logit, log), ci_low, ci_high, n), the ``reference`` source (the most common; the
+    others are shifts against it), ``with_loss`` (whether loss times were fitted), the leads it
+    used and how many moved on, and ``empty`` (covariates no lead had)."""
+
+    table: pd.DataFrame
+    reference: str
+    with_loss: bool
+    n: int
+    n_moved: int
+    empty: tuple[str, ...] = ()
+
+    def transition(self, base: Transition) -> Transition:
+        """``base`` with every fitted value of this estimate."""
+        t = self.table["estimate"]
+        intent = {k.split("@")[1]: float(v) for k, v in t.items() if k.startswith("intent@")}
+        source = {k.split("@", 1)[1]: float(v) for k, v in t.items() if k.startswith("source@")}
+        kw = {"p": float(t["p"]), "intent": intent, "source": source,
+              "fit": float(t.get("fit", base.fit)), "days": float(t["days"]),
+              "sigma": float(t["sigma"])}
+        if self.with_loss:
+            kw.update(lost_days=float(t["lost_days"]), lost_sigma=float(t["lost_sigma"]))
+        return replace(base, **kw)
+
+
+def fit_transition(tab: pd.DataFrame, *, knots: Any = None, alpha: float = 0.05,
+                   min_leads: int = 30) -> TransitionEstimate | None:
+    """Fit one transition by maximum likelihood from a :func:`transition_table` (or any table
+    with its columns): None when it has fewer than ``min_leads`` leads, or none or all of them
+    moved on. ``knots`` (minutes) adds the speed-to-contact shifts (the qualify transition)."""
+    from scipy import stats
+
+    z = stats.norm.ppf(1 - alpha / 2)
+    tab = tab[tab["days"] > 0].reset_index(drop=True)
+    n_moved = int((tab["outcome"] == "moved").sum())
+    if len(tab) < min_leads or n_moved == 0 or n_moved == len(tab):
+        return None
+    sources = tab["source"].value_counts().index.tolist()
+    X = _design(tab, None if knots is None else np.asarray(knots, dtype=float), sources)
+    empty = tuple(c for c in X.columns if c != "const" and not (X[c] != 0).any())
+    X = X.drop(columns=list(empty))
+    with_loss = bool((tab["outcome"] == "lost").sum() >= 5)
+    kind = tab["outcome"].map({"moved": 0, "lost": 1, "open": 2}).to_numpy()
+    names = list(X.columns) + ["log_days", "log_sigma"] + (
+        ["log_lost_days", "log_lost_sigma"] if with_loss else [])
+    model = _CureLognormal(kind, tab["days"].to_numpy(float), X.to_numpy(float), with_loss)
+    moved_t = np.log(tab.loc[kind == 0, "days"].to_numpy(float))
+    p0 = np.clip(n_moved / len(tab), 0.02, 0.98)
+    start = np.zeros(len(names))
+    start[0] = math.log(p0 / (1 - p0))
+    start[X.shape[1]] = float(np.mean(moved_t))
+    start[X.shape[1] + 1] = math.log(max(float(np.std(moved_t)), 0.2))
+    if with_loss:
+        lost_t = np.log(tab.loc[kind == 1, "days"].to_numpy(float))
+        start[X.shape[1] + 2] = float(np.mean(lost_t))
+        start[X.shape[1] + 3] = math.log(max(float(np.std(lost_t)), 0.2))
+    with np.errstate(all="ignore"):
+        params, cov = model.fit(start)
+    est = pd.Series(params, index=names)
+    se = pd.Series(np.sqrt(np.clip(np.diag(cov), 0, None)), index=names)
+    counts = {c: int((X[c] != 0).sum()) for c in X.columns}
+    rows = []
+
+    def add(key, value, lo, hi, std, count):
+        rows.append({"parameter": key, "estimate": value, "std_err": std, "ci_low": lo,
+                     "ci_high": hi, "n": count})
+
+    def expit(x):
+        return 1.0 / (1.0 + math.exp(-x))
+
+    b, s = est["const"], se["const"]
+    add("p", expit(b), expit(b - z * s), expit(b + z * s), s, len(tab))
+    for c in X.columns[1:]:
+        add(c, est[c], est[c] - z * se[c], est[c] + z * se[c], se[c], counts[c])
+    n_lost = int((kind == 1).sum())
+    for key, col, cnt in (("days", "log_days", n_moved), ("sigma", "log_sigma", n_moved)) + (
+            (("lost_days", "log_lost_days", n_lost),
+             ("lost_sigma", "log_lost_sigma", n_lost)) if with_loss else ()):
+        add(key, math.exp(est[col]), math.exp(est[col] - z * se[col]),
+            math.exp(est[col] + z * se[col]), se[col], cnt)
+    return TransitionEstimate(table=pd.DataFrame(rows).set_index("parameter"),
+                              reference=str(sources[0]), with_loss=with_loss, n=len(tab),
+                              n_moved=n_moved, empty=empty)
+
+
 def fit_progression(
     leads: pd.DataFrame,
     events: pd.DataFrame,
@@ -503,89 +594,38 @@ def fit_progression(
         of leads that informed it (``n``); ``model`` has the fitted values and ``base``'s for
         the rest. Probabilities and shifts are population averages over the unobserved
         interest: with ``heterogeneity`` above 0 the simulation's own conditional effects are
-        slightly larger.
+        slightly larger. Source shifts are against the transition's most common source.
     """
-    from scipy import stats
-
-    z = stats.norm.ppf(1 - alpha / 2)
     knot_min = np.asarray(knots or [m for m, _ in base.speed_knots], dtype=float)
-    rows, notes, kw = [], [], {}
+    tables, notes, kw = [], [], {}
     for name in TRANSITIONS:
         tab = transition_table(leads, events, name, as_of=as_of)
-        tab = tab[tab["days"] > 0].reset_index(drop=True)
-        n_moved = int((tab["outcome"] == "moved").sum())
         start, end = _STAGES[name]
-        if len(tab) < min_leads or n_moved == 0 or n_moved == len(tab):
+        fit = fit_transition(tab, knots=knot_min if name == "qualify" else None, alpha=alpha,
+                             min_leads=min_leads)
+        if fit is None:
+            n_moved = int((tab["outcome"] == "moved").sum())
             notes.append(f"{name}: not fitted ({len(tab):,d} leads entered {start!r}, "
                          f"{n_moved:,d} reached {end!r}); kept the base values")
             continue
-        sources = tab["source"].value_counts().index.tolist()
-        X = _design(tab, knot_min if name == "qualify" else None, sources)
-        empty = [c for c in X.columns if c != "const" and not (X[c] != 0).any()]
-        X = X.drop(columns=empty)
-        with_loss = bool((tab["outcome"] == "lost").sum() >= 5)
-        if not with_loss:
+        if not fit.with_loss:
             notes.append(f"{name}: the export records (almost) no losses from {start!r}; "
                          "loss times kept from the base model")
-        kind = tab["outcome"].map({"moved": 0, "lost": 1, "open": 2}).to_numpy()
-        names = list(X.columns) + ["log_days", "log_sigma"] + (
-            ["log_lost_days", "log_lost_sigma"] if with_loss else [])
-        model = _CureLognormal(kind, tab["days"].to_numpy(float), X.to_numpy(float), with_loss)
-        moved_t = np.log(tab.loc[kind == 0, "days"].to_numpy(float))
-        p0 = np.clip(n_moved / len(tab), 0.02, 0.98)
-        start_params = np.zeros(len(names))
-        start_params[0] = math.log(p0 / (1 - p0))
-        start_params[X.shape[1]] = float(np.mean(moved_t))
-        start_params[X.shape[1] + 1] = math.log(max(float(np.std(moved_t)), 0.2))
-        if with_loss:
-            lost_t = np.log(tab.loc[kind == 1, "days"].to_numpy(float))
-            start_params[X.shape[1] + 2] = float(np.mean(lost_t))
-            start_params[X.shape[1] + 3] = math.log(max(float(np.std(lost_t)), 0.2))
-        with np.errstate(all="ignore"):
-            params, cov = model.fit(start_params)
-        est = pd.Series(params, index=names)
-        se = pd.Series(np.sqrt(np.clip(np.diag(cov), 0, None)), index=names)
-        n = len(tab)
-        counts = {c: int((X[c] != 0).sum()) for c in X.columns}
-
-        def row(key, value, lo, hi, std, count, name=name):
-            rows.append({"parameter": f"{name}.{key}", "estimate": value, "std_err": std,
-                         "ci_low": lo, "ci_high": hi, "n": count})
-
-        def expit(x):
-            return 1.0 / (1.0 + math.exp(-x))
-
-        b, s = est["const"], se["const"]
-        row("p", expit(b), expit(b - z * s), expit(b + z * s), s, n)
-        for c in X.columns[1:]:
-            key = c if c != "fit" else "fit"
-            row(key, est[c], est[c] - z * se[c], est[c] + z * se[c], se[c], counts[c])
-        for key, col, cnt in (("days", "log_days", n_moved), ("sigma", "log_sigma", n_moved)) + (
-                (("lost_days", "log_lost_days", int((kind == 1).sum())),
-                 ("lost_sigma", "log_lost_sigma", int((kind == 1).sum()))) if with_loss else ()):
-            row(key, math.exp(est[col]), math.exp(est[col] - z * se[col]),
-                math.exp(est[col] + z * se[col]), se[col], cnt)
-        old = getattr(base, name)
-        intent = {lvl: float(est[f"intent@{lvl}"]) for lvl in _SHIFTED if f"intent@{lvl}" in est}
-        source = {c.split("@", 1)[1]: float(est[c]) for c in est.index
-                  if c.startswith("source@")}
-        kw[name] = replace(
-            old, p=expit(b), intent=intent, fit=float(est.get("fit", old.fit)), source=source,
-            days=math.exp(est["log_days"]), sigma=math.exp(est["log_sigma"]),
-            **({"lost_days": math.exp(est["log_lost_days"]),
-                "lost_sigma": math.exp(est["log_lost_sigma"])} if with_loss else {}))
+        tables.append(fit.table.rename(index=lambda k, n=name: f"{n}.{k}"))
+        kw[name] = fit.transition(getattr(base, name))
         if name == "qualify":
+            est = fit.table["estimate"]
             vals = [0.0] + [float(est.get(f"speed@{m:g}", 0.0)) for m in knot_min[1:]]
             kw["speed_knots"] = tuple(zip(knot_min.tolist(), vals, strict=True))
             lacking = [f"{m:g}" for m in knot_min[1:] if f"speed@{m:g}" not in est]
             if lacking:
                 notes.append(f"qualify: no contact near the speed knot(s) {lacking} minutes; "
                              "their shift is 0")
-        if empty:
-            notes.append(f"{name}: no lead with {empty}; their shifts are 0")
+        if fit.empty:
+            notes.append(f"{name}: no lead with {list(fit.empty)}; their shifts are 0")
     notes.append("heterogeneity (the weight of unobserved interest) is not identified from "
                  f"these tables: kept {base.heterogeneity:g}")
-    table = (pd.DataFrame(rows).set_index("parameter") if rows else
+    table = (pd.concat(tables) if tables else
              pd.DataFrame(columns=["estimate", "std_err", "ci_low", "ci_high", "n"],
                           index=pd.Index([], name="parameter")))
     return ProgressionFit(model=replace(base, **kw), table=table, notes=tuple(notes))

@@ -629,6 +629,38 @@ class BehaviourFit(Result):
         return ax
 
 
+def _rate(y: np.ndarray, offset: np.ndarray, kind: str):
+    """An intercept-only GLM with an offset: ``binomial`` (logit), ``first`` (complementary
+    log-log: P(at least one event of a Poisson process)) or ``poisson``; its fit."""
+    import statsmodels.api as sm
+
+    X = np.ones((len(y), 1))
+    if kind == "binomial":
+        return sm.GLM(y.astype(float), X, family=sm.families.Binomial(), offset=offset).fit()
+    if kind == "poisson":
+        return sm.GLM(y.astype(float), X, family=sm.families.Poisson(), offset=offset).fit()
+    hit = (y > 0).astype(float)
+    start = math.log(max(hit.sum(), 0.5) / np.exp(offset).sum())
+    family = sm.families.Binomial(link=sm.families.links.CLogLog())
+    return sm.GLM(hit, X, family=family, offset=offset).fit(start_params=[start])
+
+
+def _followed(first: pd.DataFrame, then: pd.DataFrame,
+              within: pd.Timedelta | None) -> tuple[pd.DataFrame, np.ndarray]:
+    """For each row of ``first`` (lead_id, ts), whether a row of ``then`` is attributed to it:
+    the latest ``first`` of the same lead at or before it (and within ``within``)."""
+    f = first[["lead_id", "ts"]].sort_values("ts", kind="stable").reset_index(drop=True)
+    f["no"] = np.arange(len(f))
+    m = pd.merge_asof(then[["lead_id", "ts"]].sort_values("ts", kind="stable"),
+                      f.rename(columns={"ts": "at"}), left_on="ts", right_on="at", by="lead_id",
+                      direction="backward").dropna(subset=["no"])
+    if within is not None:
+        m = m[(m["ts"] - m["at"]) <= within]
+    hit = np.zeros(len(f), dtype=bool)
+    hit[m["no"].astype(int).unique()] = True
+    return f, hit
+
+
 def fit_behaviour(leads: pd.DataFrame, events: pd.DataFrame, model: ResponseModel, *,
                   as_of: Any = None, alpha: float = 0.05, open_window_days: float = 3.0
                   ) -> BehaviourFit:
@@ -640,7 +672,7 @@ def fit_behaviour(leads: pd.DataFrame, events: pd.DataFrame, model: ResponseMode
 
     - ``open_rate``: an e-mail touch is opened when an ``email_open`` follows it within
       ``open_window_days`` and before the lead's next e-mail (logistic, offset
-      ``behaviour_slope * interest``);
+      ``behaviour_slope * interest``); e-mails too recent to tell are left out;
     - ``click_rate``: an open is clicked when a ``link_click`` follows it before the next open;
     - ``pricing_per_day``: ``pricing_visit`` counts per lead over its life up to ``as_of`` or
       its opt-out (Poisson, exposure the cooling-weighted days, warmed after the answer);
@@ -649,7 +681,6 @@ def fit_behaviour(leads: pd.DataFrame, events: pd.DataFrame, model: ResponseMode
 
     A rate the export has no events for keeps ``model``'s value and is named in ``notes``.
     """
-    import statsmodels.api as sm
     from scipy import stats
 
     need_columns(events, ("lead_id", "ts", "type", "name"), "events")
@@ -661,107 +692,67 @@ def fit_behaviour(leads: pd.DataFrame, events: pd.DataFrame, model: ResponseMode
     intent = lt["intent"].astype("object").map(model.intent).fillna(model.intent["unknown"])
     fit = (lt["fit"].astype(float) - 0.5).fillna(0.0) if "fit" in lt else 0.0
     interest = (intent + model.fit * fit).astype(float)
+    never = pd.Timestamp.max.tz_localize("UTC")
     answered = ev.loc[ev["type"].astype("object").eq("response")
                       & ev["name"].isin(POSITIVE)].groupby("lead_id")["ts"].min()
     rows, notes, kw = [], [], {}
 
     def add(name, res, n, transform):
         b, se = float(np.asarray(res.params)[0]), float(np.asarray(res.bse)[0])
-        lo, hi = b - z * se, b + z * se
         rows.append({"parameter": name, "estimate": transform(b), "std_err": se,
-                     "ci_low": transform(lo), "ci_high": transform(hi), "n": int(n)})
+                     "ci_low": transform(b - z * se), "ci_high": transform(b + z * se),
+                     "n": int(n)})
         kw[name] = transform(b)
+
+    def offset(frame):  # behaviour_slope x the interest at each row's time
+        warm = frame["ts"].to_numpy() > frame["lead_id"].map(answered).fillna(never).to_numpy()
+        return s * (frame["lead_id"].map(interest).to_numpy()
+                    + np.where(warm, model.warm_up, 0.0))
 
     def expit_(x):
         return 1.0 / (1.0 + np.exp(-x))
 
-    def binomial(y, offset):
-        return sm.GLM(y.astype(float), np.ones((len(y), 1)), family=sm.families.Binomial(),
-                      offset=offset).fit()
-
-    def poisson(y, exposure_log):
-        return sm.GLM(y.astype(float), np.ones((len(y), 1)), family=sm.families.Poisson(),
-                      offset=exposure_log).fit()
-
-    def first_event(y, exposure_log):  # P(at least one) = 1 - exp(-rate * exposure)
-        family = sm.families.Binomial(link=sm.families.links.CLogLog())
-        hit = (y > 0).astype(float)
-        start = math.log(max(hit.sum(), 0.5) / np.exp(exposure_log).sum())
-        return sm.GLM(hit, np.ones((len(y), 1)), family=family, offset=exposure_log).fit(
-            start_params=[start])
-
-    # e-mail opens and clicks
     emails = ev[ev["type"].astype("object").eq("touch") & ev["name"].eq("email")]
-    opens = ev[ev["name"].eq("email_open")]
+    opens, clicks = ev[ev["name"].eq("email_open")], ev[ev["name"].eq("link_click")]
     if len(emails) and len(opens):
-        e = emails[["lead_id", "ts"]].sort_values("ts", kind="stable").reset_index(drop=True)
-        e["e_no"] = np.arange(len(e))
-        o = pd.merge_asof(opens[["lead_id", "ts"]].sort_values("ts", kind="stable"),
-                          e[["lead_id", "ts", "e_no"]].rename(columns={"ts": "sent"}),
-                          left_on="ts", right_on="sent", by="lead_id", direction="backward")
-        o = o.dropna(subset=["e_no"])
-        o = o[(o["ts"] - o["sent"]) <= pd.Timedelta(days=open_window_days)]
-        opened = np.zeros(len(e), dtype=bool)
-        opened[o["e_no"].astype(int).unique()] = True
-        late = e["ts"] + pd.Timedelta(days=open_window_days) > as_of  # window not closed
-        warm = e["ts"].to_numpy() > e["lead_id"].map(answered).fillna(
-            pd.Timestamp.max.tz_localize("UTC")).to_numpy()
-        off = s * (e["lead_id"].map(interest).to_numpy() + np.where(warm, model.warm_up, 0.0))
-        keep = ~late.to_numpy()
-        add("open_rate", binomial(opened[keep], off[keep]), keep.sum(), expit_)
-        clicks = ev[ev["name"].eq("link_click")]
-        ob = opens[["lead_id", "ts"]].sort_values("ts", kind="stable").reset_index(drop=True)
-        ob["o_no"] = np.arange(len(ob))
+        sent, opened = _followed(emails, opens, pd.Timedelta(days=open_window_days))
+        closed = (sent["ts"] + pd.Timedelta(days=open_window_days) <= as_of).to_numpy()
+        add("open_rate", _rate(opened[closed], offset(sent)[closed], "binomial"),
+            closed.sum(), expit_)
         if len(clicks):
-            c = pd.merge_asof(clicks[["lead_id", "ts"]].sort_values("ts", kind="stable"),
-                              ob.rename(columns={"ts": "opened"}), left_on="ts",
-                              right_on="opened", by="lead_id", direction="backward")
-            c = c.dropna(subset=["o_no"])
-            clicked = np.zeros(len(ob), dtype=bool)
-            clicked[c["o_no"].astype(int).unique()] = True
-            w_o = ob["ts"].to_numpy() > ob["lead_id"].map(answered).fillna(
-                pd.Timestamp.max.tz_localize("UTC")).to_numpy()
-            off_o = s * (ob["lead_id"].map(interest).to_numpy()
-                         + np.where(w_o, model.warm_up, 0.0))
-            add("click_rate", binomial(clicked, off_o), len(ob), expit_)
+            seen, clicked = _followed(opens, clicks, None)
+            add("click_rate", _rate(clicked, offset(seen), "binomial"), len(seen), expit_)
         else:
-            notes.append("click_rate: the export has no link_click events; kept "
-                         f"{model.click_rate:g}")
+            notes.append(f"click_rate: no link_click events; kept {model.click_rate:g}")
     else:
-        notes.append("open_rate, click_rate: the export has no e-mail touches with opens; kept "
+        notes.append("open_rate, click_rate: no e-mail touches with opens; kept "
                      f"{model.open_rate:g} and {model.click_rate:g}")
 
     # pricing visits over each lead's life; demo requests before the first contact
     k = s * model.cooling / 7.0  # per day
     created = lt["created_at"]
-    opted = ev.loc[ev["name"].eq("opt_out")].groupby("lead_id")["ts"].min()
-    end = pd.Series(as_of, index=lt.index).where(~lt.index.isin(opted.index),
-                                                  opted.reindex(lt.index).fillna(as_of))
-    t_end = ((end - created) / pd.Timedelta(days=1)).clip(lower=0).to_numpy()
+    opted = ev.loc[ev["name"].eq("opt_out")].groupby("lead_id")["ts"].min().reindex(lt.index)
+    t_end = ((opted.fillna(as_of).clip(upper=as_of) - created)
+             / pd.Timedelta(days=1)).clip(lower=0).to_numpy()
     t_ans = ((answered.reindex(lt.index) - created) / pd.Timedelta(days=1)).to_numpy()
+    split = np.where(np.isnan(t_ans), t_end, np.minimum(t_ans, t_end))
 
-    def integral(a, b):  # of exp(-k t) over [a, b], in days
+    def cooled(a, b):  # the integral of exp(-k t) over [a, b], in days
         return (b - a) if k == 0 else (np.exp(-k * a) - np.exp(-k * b)) / k
 
-    for name, event, before_contact in (("pricing_per_day", "pricing_visit", False),
-                                        ("demo_per_day", "demo_request", True)):
+    exposures = {"pricing_per_day": cooled(0.0, split)
+                 + math.exp(s * model.warm_up) * cooled(split, t_end),
+                 "demo_per_day": cooled(0.0, split)}
+    for name, event, kind in (("pricing_per_day", "pricing_visit", "poisson"),
+                              ("demo_per_day", "demo_request", "first")):
         counts = ev.loc[ev["name"].eq(event)].groupby("lead_id").size().reindex(
             lt.index, fill_value=0).to_numpy()
-        if before_contact:
-            stop = np.where(np.isnan(t_ans), t_end, np.minimum(t_ans, t_end))
-            exposure = integral(0.0, stop)
-        else:
-            split = np.where(np.isnan(t_ans), t_end, np.minimum(t_ans, t_end))
-            exposure = integral(0.0, split) + math.exp(s * model.warm_up) * integral(
-                split, t_end)
-        ok = exposure > 0
         if counts.sum() == 0:
-            notes.append(f"{name}: the export has no {event} events; kept "
-                         f"{getattr(model, name):g}")
+            notes.append(f"{name}: no {event} events; kept {getattr(model, name):g}")
             continue
-        glm = first_event if before_contact else poisson  # only the first demo request counts
-        add(name, glm(counts[ok], np.log(exposure[ok]) + s * interest.to_numpy()[ok]),
-            int(ok.sum()), np.exp)
+        ok = exposures[name] > 0
+        add(name, _rate(counts[ok], np.log(exposures[name][ok]) + s * interest.to_numpy()[ok],
+                        kind), ok.sum(), np.exp)
     notes.append(f"behaviour_slope {s:g}, warm_up {model.warm_up:g} and the unobserved interest "
                  "are not identified from these tables: kept")
     table = (pd.DataFrame(rows).set_index("parameter") if rows else pd.DataFrame(

@@ -8,13 +8,16 @@ function and prints.
     nurturelab sample --out DIR [--leads N] [--seed S]
     nurturelab simulate FILE [--out DIR] [--leads N] [--seed S] [--no-track]
     nurturelab compare FILE [FILE ...] [--replications R] [--leads N] [--jobs J] [--control ARM]
+    nurturelab calibrate --leads F --events F [--columns MAP] [--cadence C] [--until D] --out F
+    nurturelab backtest SCENARIO --leads F --events F --holdout-from DATE [--replications R]
     nurturelab score fit --leads F --events F [--columns MAP.yaml] [--horizon-days D] ...
     nurturelab score apply --leads F --events F [--columns MAP.yaml] [--alias champion] ...
     nurturelab thresholds --leads F --events F --by capacity --capacity N [--scorer model] ...
     nurturelab audit --month 2026-10 [--model champion | --points [RULES.yaml]] [--out F.html]
     nurturelab report [--week 2026-W43] [--leads F --events F] [--targets T.yaml] [--out F.html]
 
-Exit codes: 0 done, 1 a check the command makes failed (audit), 2 bad input, 130 interrupted.
+Exit codes: 0 done, 1 a check the command makes failed (audit, backtest), 2 bad input,
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -22,11 +25,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nurturelab.cli import audit, demo, report, score, simulate, thresholds, validate
+from nurturelab.cli import (
+    audit,
+    calibrate,
+    demo,
+    report,
+    score,
+    simulate,
+    thresholds,
+    validate,
+)
 
 __all__ = ["build_parser", "main"]
 
-_GROUPS = (demo, validate, simulate, score, thresholds, audit, report)
+_GROUPS = (demo, validate, simulate, calibrate, score, thresholds, audit, report)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,521 @@
+"""Calibrate the whole simulated world from a team's own export: the twin.
+
+:func:`calibrate` fits each part of a :class:`~nurturelab.simulation.World` from the leads and
+events up to ``until`` and writes them as an ordinary scenario file, which ``simulate``,
+``compare``, ``backtest`` and every later tool read unchanged, beside a table of every
+parameter (estimate, 95% interval, how many observations informed it, fitted or assumed and
+why; :mod:`nurturelab.twin.parameters`):
+
+- arrivals: rate per source, hour-of-day and weekday profile, trend, over-dispersion, intent
+  and fit (:func:`nurturelab.twin.arrivals.fit_arrivals`);
+- the team: active reps, shift, time zone, working days, handling times
+  (:func:`nurturelab.twin.team.fit_team`); the speed to first touch is not fitted, it comes
+  out of the simulated queue;
+- the cadence the team actually ran, or the one given (:func:`nurturelab.twin.sequence.
+  fit_cadence`);
+- the answer and opt-out models (:func:`nurturelab.response.fit_response`) and behaviour
+  (:func:`nurturelab.response.fit_behaviour`);
+- after contact: qualification, proposal and win probabilities and times by segment, and
+  losses (:func:`nurturelab.progression.fit_progression`); an export that sees only leads
+  and won deals (Olist) calibrates its lead-to-won conversion and time instead, through the
+  assumed stages before it.
+
+Where an export lacks what a part needs, that part keeps the base world's values, and the
+table and the printed summary say which and why. The twin is a population-average model: the
+unobserved interest that makes some leads answer everything (``heterogeneity``) is not
+identified from these tables, so the twin sets it to 0 and uses the fitted average effects
+as they are.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nurturelab import plots
+from nurturelab.checks import need_columns, utc_timestamp
+from nurturelab.result import Result
+from nurturelab.simulation import World
+from nurturelab.twin.parameters import parameter_table, row
+
+__all__ = ["Calibration", "calibrate"]
+
+_PARTS = ("arrivals", "team", "cadence", "response", "progression", "ae_response_hours")
+
+
+@dataclass(frozen=True, repr=False)
+class Calibration(Result):
+    """A calibrated world and how it was obtained.
+
+    Attributes
+    ----------
+    world : World
+        The twin (its baseline; :meth:`write` makes it a scenario file).
+    table : DataFrame
+        One row per parameter (:mod:`nurturelab.twin.parameters`); ``summary`` returns it.
+    notes : tuple of str
+        What was assumed or adjusted, and why, part by part.
+    until : Timestamp
+        The end of the training window.
+    fits : dict
+        Each part's own fit object (its tables and plots).
+    """
+
+    world: World
+    table: pd.DataFrame
+    notes: tuple[str, ...]
+    until: pd.Timestamp
+    fits: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """The parameter table: estimate, ci_low, ci_high, n, status, note per parameter."""
+        return self.table
+
+    @property
+    def assumed(self) -> dict[str, str]:
+        """Each part (or parameter group) kept from the base world, and why."""
+        t = self.table[self.table["status"] == "assumed"]
+        out: dict[str, str] = {}
+        for name, r in t.iterrows():
+            key = ".".join(str(name).split(".")[:2])
+            out.setdefault(key, r["note"])
+        return out
+
+    def _describe(self) -> str:
+        counts = self.table["status"].value_counts()
+        parts = ", ".join(f"{int(counts.get(s, 0))} {s}" for s in
+                          ("fitted", "inferred", "given", "assumed") if counts.get(s, 0))
+        return f"{len(self.table)} parameters ({parts}), trained until {self.until:%Y-%m-%d}"
+
+    def _header(self) -> list[str]:
+        lines = [repr(self)]
+        for part in _PARTS:
+            t = self.table[self.table["part"] == part]
+            if not len(t):
+                continue
+            c = t["status"].value_counts()
+            lines.append(f"  {part:<18} " + ", ".join(f"{int(v)} {k}" for k, v in c.items()))
+        if self.notes:
+            lines.append("notes:")
+            lines += [f"  - {n}" for n in self.notes]
+        return lines
+
+    def to_text(self, decimals: int = 3) -> str:
+        """The header, then the parameters with an interval or a reason (the full table is
+        ``summary``)."""
+        show = self.table[["estimate", "ci_low", "ci_high", "n", "status"]]
+        from nurturelab.result import format_table
+
+        return "\n".join([*self._header(), format_table(show, decimals)])
+
+    def plot(self, ax=None):
+        """How wide each fitted interval is relative to its estimate, by part: where the export
+        pins the world down and where it leaves it loose."""
+        ax = plots.axes(ax, figsize=(7, 3.5))
+        t = self.table[(self.table["status"] == "fitted") & self.table["ci_low"].notna()]
+        width = (t["ci_high"] - t["ci_low"]) / t["estimate"].abs().clip(lower=1e-9)
+        parts = [p for p in _PARTS if (t["part"] == p).any()]
+        data = [np.log10(width[t["part"] == p].clip(lower=1e-6)) for p in parts]
+        if data:
+            ax.boxplot(data, tick_labels=parts, vert=False)
+        ax.set_xlabel("log10 of interval width / |estimate|")
+        ax.set_title("How tightly the export pins each part down")
+        return ax
+
+    def write(self, path: str | Path, *, name: str | None = None, seed: int = 0) -> Path:
+        """Write the twin as a scenario file and its parameter table beside it
+        (``<stem>.parameters.csv``); returns the scenario's path."""
+        from nurturelab.scenario import write_scenario
+
+        path = Path(path)
+        table_path = path.with_name(f"{path.stem}.parameters.csv")
+        tmp = table_path.with_name(f".{table_path.name}.tmp")
+        self.table.to_csv(tmp)
+        tmp.replace(table_path)
+        assumed = sorted({k.split(".")[0] for k in self.assumed})
+        header = "\n".join([
+            f"Twin calibrated by nurturelab calibrate from {self.source.get('leads', '?')} + "
+            f"{self.source.get('events', '?')}, trained until {self.until:%Y-%m-%d %H:%M} UTC.",
+            f"Every parameter, its 95% interval and whether it was fitted or assumed: "
+            f"{table_path.name}.",
+            *(f"Assumed: {k}: {v}" for k, v in self.assumed.items()),
+        ])
+        calibration = {"leads": self.source.get("leads", ""),
+                       "events": self.source.get("events", ""),
+                       "until": self.until.isoformat(), "parameters": table_path.name,
+                       "assumed": assumed}
+        return write_scenario(path, self.world, name=name or path.stem, seed=seed,
+                              description=f"twin of {self.source.get('leads', 'an export')} "
+                                          f"until {self.until:%Y-%m-%d}",
+                              calibration=calibration, header=header)
+
+
+# --------------------------------------------------------------------------------------------
+# Parts
+# --------------------------------------------------------------------------------------------
+def _assumed_rows(prefix: str, values: dict[str, Any], why: str) -> list[dict]:
+    return [row(f"{prefix}.{k}", v, status="assumed", note=why) for k, v in values.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)]
+
+
+def _response_rows(fit, model) -> list[dict]:
+    """The response fit's coefficients on the world's scale (probabilities for base rates)."""
+    rows = []
+    t = fit.table
+
+    def expit(x):
+        return 1.0 / (1.0 + math.exp(-x))
+
+    for key, r in t.iterrows():
+        kind, _, arg = str(key).partition("@")
+        est, lo, hi = r["estimate"], r["ci_low"], r["ci_high"]
+        if kind in ("base", "opt_out_base"):
+            name, est, lo, hi = f"response.{kind}.{arg}", expit(est), expit(lo), expit(hi)
+        elif kind in ("intent", "personalisation"):
+            name = f"response.{kind}.{arg}"
+        elif kind == "speed":
+            name = f"response.speed@{arg}"
+        else:
+            name = f"response.{kind}"
+        note = ""
+        world = _world_value(model, name)
+        if world is not None and not math.isclose(world, est, rel_tol=1e-6, abs_tol=1e-9):
+            note = (f"the world uses {world:.4g} (the speed curve is kept non-increasing and "
+                    "the penalties non-negative)")
+        rows.append(row(name, est, lo, hi, n=fit.n_touches, note=note))
+    return rows
+
+
+def _world_value(model, name: str) -> float | None:
+    from nurturelab.twin.parameters import value_at
+
+    try:
+        return value_at(World(response=model), name)
+    except (KeyError, AttributeError, TypeError, ValueError):
+        return None
+
+
+def _progression_rows(fit) -> list[dict]:
+    rows = []
+    for key, r in fit.table.iterrows():
+        transition, _, param = str(key).partition(".")
+        kind, _, level = param.partition("@")
+        if kind in ("intent", "source"):
+            name = f"progression.{transition}.{kind}.{level}"
+        elif kind == "speed":
+            name = f"progression.{transition}.speed@{level}"
+        else:
+            name = f"progression.{transition}.{param}"
+        rows.append(row(name, r["estimate"], r["ci_low"], r["ci_high"], n=int(r["n"])))
+    return rows
+
+
+def _ae_hours(leads, events, as_of, base: float, alpha: float):
+    """Mean hours from qualification to the next touch (the hand-off's first call)."""
+    from scipy import stats
+
+    from nurturelab.funnel import outcomes
+
+    out = outcomes(leads, events, as_of=as_of)
+    q = out["entered_qualified"].dropna()
+    touches = events[events["type"].astype("object").eq("touch")
+                     & events["lead_id"].isin(q.index)][["lead_id", "ts"]]
+    if not len(q) or not len(touches):
+        return base, [row("ae_response_hours", base, status="assumed",
+                          note="no touch after a qualification in the export")]
+    t = touches.assign(q=touches["lead_id"].map(q))
+    first = t[t["ts"] >= t["q"]].groupby("lead_id").apply(
+        lambda g: (g["ts"].min() - g["q"].iloc[0]) / pd.Timedelta(hours=1), include_groups=False)
+    first = first[first < 24 * 30]
+    if len(first) < 10:
+        return base, [row("ae_response_hours", base, status="assumed",
+                          note=f"only {len(first)} hand-off touches in the export")]
+    n, mean = len(first), float(first.mean())
+    lo = 2 * n * mean / stats.chi2.ppf(1 - alpha / 2, 2 * n)  # exponential mean, exact
+    hi = 2 * n * mean / stats.chi2.ppf(alpha / 2, 2 * n)
+    return mean, [row("ae_response_hours", mean, lo, hi, n=n,
+                      note="first touch after qualification (exponential mean)")]
+
+
+def _collapsed(leads, events, as_of) -> bool:
+    """An export that sees leads and won deals but none of the stages between (Olist)."""
+    from nurturelab.funnel import observed_stages, outcomes
+
+    seen = observed_stages(outcomes(leads, events, as_of=as_of))
+    return bool(seen.iloc[-1]) and not bool(seen.iloc[1:-1].any())
+
+
+def _lead_to_won(leads, events, world: World, as_of, alpha, say) -> tuple[World, list, list]:
+    """Calibrate the win transition so that the world's lead-to-won conversion by source and
+    its time to convert match an export that observes nothing between lead and won.
+
+    The conversion is fitted from the export (the progression's cure-lognormal likelihood on
+    the lead-to-won clock: :func:`~nurturelab.progression.fit_transition`); the assumed stages
+    before the proposal are simulated once on the export's own leads (every proposal then wins
+    at once) to learn how many leads of each source reach a proposal and how long it takes;
+    the win transition is set to the rest."""
+    from nurturelab.funnel import outcomes
+    from nurturelab.progression import Transition, fit_transition
+    from nurturelab.simulation import Replay, simulate
+
+    fit = fit_transition(_won_table(leads, events, as_of), alpha=alpha)
+    if fit is None:
+        return world, [], ["win: too few leads or won deals to fit the lead-to-won conversion; "
+                           "kept the base values"]
+    est = fit.table
+    ld = leads[leads["created_at"] <= as_of]
+    sure = replace(world, progression=replace(
+        world.progression, win=replace(world.progression.win, p=0.999999, days=1e-6,
+                                       sigma=1e-3)))
+    say("simulating the assumed stages before the proposal on the export's own leads")
+    res = simulate(sure, seed=0, replay=Replay(ld, measure_from=ld["created_at"].min(),
+                                               until=as_of + pd.Timedelta(days=365)))
+    out = outcomes(res.leads, res.events)
+    src = res.leads.set_index("lead_id")["source"].astype("object")
+    reach = out["converted"].groupby(src.reindex(out.index).to_numpy()).mean()
+    ref = fit.reference
+    r_ref = float(reach.get(ref, reach.mean()))
+    days_to_prop = float(out["time_to_convert_days"].median())
+
+    def logit(p):
+        return math.log(p / (1 - p))
+
+    def share(p, r):
+        return min(p / max(r, 1e-9), 0.99)
+
+    p = float(est.loc["p", "estimate"])
+    p_ref = share(p, r_ref)
+    source = {}
+    for key in est.index:
+        if key.startswith("source@"):
+            s = key.split("@", 1)[1]
+            p_s = 1 / (1 + math.exp(-(logit(p) + float(est.loc[key, "estimate"]))))
+            source[s] = logit(share(p_s, float(reach.get(s, r_ref)))) - logit(p_ref)
+    notes, rows = [], []
+    if p_ref >= 0.99 or any(abs(v) > 4 for v in source.values()):
+        notes.append("win: the assumed stages before the proposal reach fewer leads than the "
+                     "export wins; the win probability is capped at 0.99")
+    days = max(float(est.loc["days", "estimate"]) - days_to_prop, 0.25)
+    sigma = float(est.loc["sigma", "estimate"])
+    base_win = world.progression.win
+    win = Transition(p=p_ref, source=source, days=days, sigma=sigma,
+                     lost_days=base_win.lost_days, lost_sigma=base_win.lost_sigma)
+    why = ("fitted to the export's lead-to-won conversion through the assumed stages before "
+           f"the proposal (which a simulated {r_ref:.1%} of its {ref} leads reach)")
+    rows.append(row("progression.win.p", p_ref, share(est.loc["p", "ci_low"], r_ref),
+                    share(est.loc["p", "ci_high"], r_ref), n=fit.n, note=why))
+    for s, v in source.items():
+        rows.append(row(f"progression.win.source.{s}", v, n=int(est.loc[f"source@{s}", "n"]),
+                        note=f"against {ref}; {why}"))
+    rows.append(row("progression.win.days", days, n=fit.n_moved,
+                    note=f"the export's median {est.loc['days', 'estimate']:.3g} days to a won "
+                         f"deal less the assumed {days_to_prop:.3g} days to the proposal"))
+    rows.append(row("progression.win.sigma", sigma, est.loc["sigma", "ci_low"],
+                    est.loc["sigma", "ci_high"], n=fit.n_moved,
+                    note="the lead-to-won time's lognormal sigma"))
+    notes.append(f"the export observes leads and won deals only: {why}")
+    return replace(world, progression=replace(world.progression, win=win)), rows, notes
+
+
+def _won_table(leads, events, as_of) -> pd.DataFrame:
+    """Every lead's clock from creation to a won deal, a loss, or the cut-off."""
+    from nurturelab.funnel import outcomes
+
+    out = outcomes(leads, events, as_of=as_of)
+    lt = leads.set_index("lead_id").loc[out.index]
+    won, lost = out["converted_at"], out["lost_at"]
+    end = won.where(won.notna(), lost.where(lost.notna(), as_of))
+    return pd.DataFrame({
+        "lead_id": out.index,
+        "intent": lt["intent"].astype("object").fillna("unknown").to_numpy(),
+        "fit": lt["fit"].astype(float).to_numpy(),
+        "source": lt["source"].astype("object").to_numpy(),
+        "minutes_to_contact": np.nan,
+        "outcome": np.where(won.notna(), "moved", np.where(lost.notna(), "lost", "open")),
+        "days": ((end - out["created_at"]) / pd.Timedelta(days=1)).to_numpy(),
+    })
+
+
+# --------------------------------------------------------------------------------------------
+# The calibration
+# --------------------------------------------------------------------------------------------
+def calibrate(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    cadence: Any = None,
+    until: Any = None,
+    timezone: str | None = None,
+    base: World | None = None,
+    alpha: float = 0.05,
+    source: dict[str, str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Calibration:
+    """Fit every part of the world from an export (see the module docstring).
+
+    Parameters
+    ----------
+    leads, events : DataFrame
+        Validated tables (:func:`nurturelab.schema.read_export`).
+    cadence : Cadence, str or path, optional
+        The cadence to use (a built-in name, a YAML file or a Cadence); by default the one the
+        team actually ran is read off the events.
+    until : timestamp-like, optional
+        The end of the training window (leads created and events up to then); the export's
+        last timestamp by default. Hold later weeks out for ``nurturelab backtest``.
+    timezone : str, optional
+        The team's IANA time zone when known (a column map's ``timezone``); inferred from when
+        touches happen otherwise.
+    base : World, optional
+        The values kept for what the export cannot inform (the default world).
+    source : dict, optional
+        ``{"leads": name, "events": name}`` of the files, written into the scenario.
+    progress : callable, optional
+        Called with a line naming each part as it starts.
+
+    Returns
+    -------
+    Calibration
+    """
+    from nurturelab.cadence import get_cadence
+    from nurturelab.progression import fit_progression
+    from nurturelab.response import fit_behaviour, fit_response
+    from nurturelab.twin.arrivals import fit_arrivals
+    from nurturelab.twin.sequence import fit_cadence
+    from nurturelab.twin.team import fit_team
+
+    need_columns(leads, ("lead_id", "created_at", "source"), "leads")
+    need_columns(events, ("lead_id", "ts", "type", "name"), "events")
+    say = progress or (lambda line: None)
+    base = base or World()
+    last = max(leads["created_at"].max(), events["ts"].max() if len(events) else pd.NaT)
+    until = last if until is None else utc_timestamp(until, "until")
+    if until <= leads["created_at"].min():
+        raise ValueError(f"calibrate 'until' ({until:%Y-%m-%d %H:%M}) is before the export's "
+                         f"first lead ({leads['created_at'].min():%Y-%m-%d %H:%M}); nothing "
+                         "to train on")
+    ld = leads[leads["created_at"] <= until].reset_index(drop=True)
+    ev = events[(events["ts"] <= until) & events["lead_id"].isin(ld["lead_id"])]
+    ev = ev.reset_index(drop=True)
+    rows: list[dict] = []
+    notes: list[str] = []
+    fits: dict[str, Any] = {}
+    is_touch = ev["type"].astype("object").eq("touch")
+
+    say("the team: reps, shift, time zone, working days, handling times")
+    team_fit = fit_team(ld, ev, until=until, timezone=timezone, base=base.team, alpha=alpha)
+    fits["team"] = team_fit
+    team = team_fit.team
+    rows += team_fit.table.reset_index().to_dict("records")
+    notes += [f"team: {n}" for n in team_fit.notes]
+
+    say("arrivals: rates by source, hour and weekday, trend, over-dispersion, intent, fit")
+    arr_fit = fit_arrivals(ld, until=until, timezone=team.timezone, base=base.arrivals,
+                           alpha=alpha)
+    fits["arrivals"] = arr_fit
+    rows += arr_fit.table.reset_index().to_dict("records")
+    notes += [f"arrivals: {n}" for n in arr_fit.notes]
+
+    if cadence is not None:
+        cad = get_cadence(cadence)
+        rows.append(row("cadence", len(cad.touches), status="given",
+                        note=f"{cad.name!r}, {len(cad.touches)} touches, given by the caller"))
+    elif is_touch.any():
+        say("the cadence the team ran")
+        cad_fit = fit_cadence(ld, ev, until=until, team=team, base=base.cadence, alpha=alpha)
+        fits["cadence"] = cad_fit
+        cad = cad_fit.cadence
+        rows += cad_fit.table.reset_index().to_dict("records")
+        notes += [f"cadence: {n}" for n in cad_fit.notes]
+    else:
+        cad = base.cadence
+        rows.append(row("cadence", len(cad.touches), status="assumed",
+                        note=f"the export has no touches: kept {cad.name!r}"))
+
+    response = replace(base.response, heterogeneity=0.0)
+    responses = ev["type"].astype("object").eq("response")
+    if is_touch.any() and responses.any():
+        say("the answer and opt-out models")
+        try:
+            r_fit = fit_response(ld, ev, base_model=response)
+        except ValueError as exc:
+            notes.append(f"response: not fitted ({exc}); kept the base model")
+        else:
+            fits["response"] = r_fit
+            response = replace(r_fit.model, heterogeneity=0.0)
+            rows += _response_rows(r_fit, response)
+            notes += [f"response: {n}" for n in r_fit.notes]
+    else:
+        why = "the export has no touches" if not is_touch.any() else "the export has no answers"
+        rows += _assumed_rows("response", {
+            **{f"base.{k}": v for k, v in response.base.items()},
+            **{f"opt_out_base.{k}": v for k, v in response.opt_out_base.items()},
+            "fit": response.fit, "spacing": response.spacing, "fatigue": response.fatigue,
+            "cooling": response.cooling}, why)
+        rows += [row(f"response.speed@{m:g}", v, status="assumed", note=why)
+                 for m, v in response.speed_knots]
+        notes.append(f"response: {why}: the answer model is the default world's, the twin of "
+                     "the published speed-to-lead studies")
+    say("behaviour: e-mail opens and clicks, pricing visits, demo requests")
+    b_fit = fit_behaviour(ld, ev, response, as_of=until, alpha=alpha)
+    fits["behaviour"] = b_fit
+    response = b_fit.model
+    rows += [row(f"response.{k}", r["estimate"], r["ci_low"], r["ci_high"], n=int(r["n"]))
+             for k, r in b_fit.table.iterrows()]
+    rows += [row(f"response.{k}", getattr(response, k), status="assumed",
+                 note="the export has none of these events")
+             for k in ("open_rate", "click_rate", "pricing_per_day", "demo_per_day")
+             if k not in b_fit.table.index]
+    rows += [row("response.heterogeneity", 0.0, status="assumed",
+                 note="not identified from these tables: the twin uses the fitted average "
+                      "effects"),
+             row("response.tau_hours", response.tau_hours, status="assumed",
+                 note="the spacing penalty's time scale is not fitted"),
+             row("response.warm_up", response.warm_up, status="assumed",
+                 note="not identified from these tables"),
+             row("response.behaviour_slope", response.behaviour_slope, status="assumed",
+                 note="not identified from these tables")]
+
+    say("after contact: qualification, proposal, win and their times")
+    progression = replace(base.progression, heterogeneity=0.0)
+    p_fit = fit_progression(ld, ev, as_of=until, base=progression, alpha=alpha)
+    fits["progression"] = p_fit
+    progression = p_fit.model
+    rows += _progression_rows(p_fit)
+    notes += [f"progression: {n}" for n in p_fit.notes if not n.startswith("heterogeneity")]
+    world = World(cadence=cad, team=team, arrivals=arr_fit.arrivals, response=response,
+                  progression=progression, leads=max(1, round(
+                      sum(arr_fit.arrivals.per_day.values()) * 28)),
+                  start=f"{until:%Y-%m-%d}", tail_days=base.tail_days, warmup_days=14.0,
+                  ae_response_hours=base.ae_response_hours)
+    if p_fit.table.empty and _collapsed(ld, ev, until):
+        world, more_rows, more_notes = _lead_to_won(ld, ev, world, until, alpha, say)
+        rows += more_rows
+        notes += more_notes
+    fitted = {r["parameter"] for r in rows}
+    for name in ("qualify", "proposal", "win"):
+        tr = getattr(world.progression, name)
+        for key in ("p", "days", "sigma", "lost_days", "lost_sigma", "fit"):
+            full = f"progression.{name}.{key}"
+            if full not in fitted:
+                rows.append(row(full, getattr(tr, key), status="assumed",
+                                note="not observed in the export"))
+    rows.append(row("progression.heterogeneity", 0.0, status="assumed",
+                    note="not identified from these tables: the twin uses the fitted average "
+                         "effects"))
+    ae, ae_rows = _ae_hours(ld, ev, until, base.ae_response_hours, alpha)
+    rows += ae_rows
+    world = replace(world, ae_response_hours=float(ae))
+    rows.append(row("leads", world.leads, status="inferred",
+                    note="four weeks of the fitted arrivals (change with --leads)"))
+    table = parameter_table(rows)
+    return Calibration(world=world, table=table, notes=tuple(notes), until=until, fits=fits,
+                       source=dict(source or {}))
