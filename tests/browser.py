@@ -1,8 +1,8 @@
 """Render an HTML report in headless Chromium and say what the browser saw.
 
-Not a test module: the tests load it by path (``importlib.util.spec_from_file_location``), since
-they run with ``--import-mode=importlib``. Without Chromium the caller's test is skipped, unless
-``NURTURELAB_REQUIRE_BROWSER`` is set (as CI does), in which case it fails.
+Not a test module: the tests import it by name (pytest's ``pythonpath`` holds ``tests/``).
+Without Chromium the caller's test is skipped, unless ``NURTURELAB_REQUIRE_BROWSER`` is set (as
+CI does), in which case it fails.
 """
 
 from __future__ import annotations

@@ -3,9 +3,7 @@ by `nurturelab thresholds`, the HTML report in headless Chromium, and the clear 
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -15,10 +13,7 @@ from nurturelab import paths, tracking
 from nurturelab.cli import main
 from nurturelab.simulation import Arrivals, World, simulate
 
-_spec = importlib.util.spec_from_file_location("_nurturelab_test_browser",
-                                               Path(__file__).with_name("browser.py"))
-browser = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(browser)
+import browser
 
 RATES = {"paid_search": 9, "web_form": 7, "organic_search": 4, "referral": 3, "partner": 2}
 

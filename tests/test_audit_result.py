@@ -4,9 +4,7 @@ and the report shows the notes."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
-from pathlib import Path
 
 import matplotlib
 
@@ -15,21 +13,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+import test_audit as rows  # noqa: E402
 
 from nurturelab.scoring.audit import AuditResult, AuditRules, audit  # noqa: E402
 
-
-def _by_path(name: str):
-    """A helper module of tests/ (not a package), loaded by path."""
-    spec = importlib.util.spec_from_file_location(f"_nurturelab_test_{name}",
-                                                  Path(__file__).with_name(f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-resultcheck = _by_path("resultcheck")
-rows = _by_path("test_audit")
+import resultcheck  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -4,21 +4,13 @@ name the field, the rule and the value; audit() takes it, or its fields as a sho
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from test_audit import FEATURES, make_rows  # the rows of tests/test_audit.py
 
 from nurturelab.scoring.audit import AuditRules, AuditSettings, audit
-
-# the rows of tests/test_audit.py, loaded by path (the tests are not a package)
-_spec = importlib.util.spec_from_file_location("_nurturelab_test_audit_rows",
-                                               Path(__file__).with_name("test_audit.py"))
-_rows = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_rows)
-FEATURES, make_rows = _rows.FEATURES, _rows.make_rows
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,8 @@ by hand in the comments. One scale test runs the whole report on a 20,000-lead s
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import textwrap
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,11 +22,7 @@ from nurturelab.schema import validate_events, validate_leads
 from nurturelab.synthetic import make_export
 
 # the shared result-protocol check (tests/ is not a package: load it by path)
-_spec = importlib.util.spec_from_file_location("_nurturelab_test_resultcheck",
-                                               Path(__file__).with_name("resultcheck.py"))
-resultcheck = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(resultcheck)
-assert_result_protocol = resultcheck.assert_result_protocol
+from resultcheck import assert_result_protocol
 
 EVENT_COLS = ["lead_id", "ts", "type", "name", "channel", "step"]
 CHANNEL = {

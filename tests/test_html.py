@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
 import os
 import re
-from pathlib import Path
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -17,10 +15,7 @@ from matplotlib.figure import Figure
 
 from nurturelab._html import STATUSES, HtmlReport, worst
 
-_spec = importlib.util.spec_from_file_location("_nurturelab_test_browser",
-                                               Path(__file__).with_name("browser.py"))
-browser = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(browser)
+import browser
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DATA_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')

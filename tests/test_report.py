@@ -4,9 +4,7 @@ and the report on simulated leads, where known causes must show in the metrics."
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,11 +16,7 @@ from nurturelab.funnel import DEFAULT_FUNNEL, Funnel, Stage
 from nurturelab.report import METRICS, Target, attainment, metric_table, prepare, read_targets
 
 # the shared result-protocol check (tests/ is not a package: load it by path)
-_spec = importlib.util.spec_from_file_location("_nurturelab_test_resultcheck",
-                                               Path(__file__).with_name("resultcheck.py"))
-resultcheck = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(resultcheck)
-assert_result_protocol = resultcheck.assert_result_protocol
+from resultcheck import assert_result_protocol
 
 WEEK = "2026-W41"  # Monday 5 October to Sunday 11 October 2026
 MON = pd.Timestamp("2026-10-05", tz="UTC")

@@ -3,9 +3,7 @@ Chromium, the MLflow run, and clear refusals."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -14,10 +12,7 @@ import pytest
 from nurturelab import paths
 from nurturelab.cli import main
 
-_spec = importlib.util.spec_from_file_location("_nurturelab_test_browser",
-                                               Path(__file__).with_name("browser.py"))
-browser = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(browser)
+import browser
 
 
 def test_sample_report_renders_logs_and_keeps_personal_data_out(tmp_path, capsys):

@@ -227,13 +227,9 @@ def test_repr_and_plot():
 
 
 def test_result_protocol():
-    import importlib.util
-    from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("_nurturelab_test_resultcheck",
-                                                  Path(__file__).with_name("resultcheck.py"))
-    resultcheck = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(resultcheck)
+    import resultcheck
+
     y, s = synthetic(300, seed=6)
     choice = choose_threshold(y, s, days=3, by="capacity", capacity_per_day=25, n_boot=100)
     resultcheck.assert_result_protocol(choice)
