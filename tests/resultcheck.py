@@ -17,6 +17,8 @@ import pandas as pd  # noqa: E402
 
 from nurturelab.result import Result  # noqa: E402
 
+CHECKED: set[type] = set()  # every class assert_result_protocol has passed, this session
+
 
 def assert_result_protocol(obj, **plot_kwargs) -> None:
     """``obj`` is a Result: a DataFrame ``summary`` (a property, not a method), a one-line
@@ -46,3 +48,4 @@ def assert_result_protocol(obj, **plot_kwargs) -> None:
         assert got is not None
     finally:
         plt.close("all")
+    CHECKED.add(type(obj))

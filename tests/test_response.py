@@ -417,6 +417,7 @@ def test_parameters_are_recovered_within_their_intervals(recovery_run):
     assert m.fit == pytest.approx(TRUTH.fit, abs=0.3)
     assert m.speed(0) == pytest.approx(4.6, abs=0.3) and m.speed(30) == 0.0
     assert repr(fit).startswith("<ResponseFit: ") and "20 parameters" in repr(fit)
+    assert_result_protocol(fit)
 
 
 def test_recovery_from_raw_events(recovery_run):

@@ -154,3 +154,34 @@ def test_a_key_given_twice_is_refused(tmp_path):
     nested.write_text("name: n\nworld:\n  team: {reps: 2, reps: 3}\n")
     with pytest.raises(ValueError, match=r"key 'reps' is given twice"):
         read_scenario(nested)
+
+
+def test_a_scenario_run_keeps_the_result_protocol(tmp_path):
+    from resultcheck import assert_result_protocol
+
+    run = run_scenario(read_scenario(_small(tmp_path)).with_overrides(leads=60))
+    assert run.run_id is None  # tracking is the caller's choice
+    assert_result_protocol(run)
+    assert list(run.summary.index) == list(run.results)
+
+
+def test_a_written_scenario_reads_back_into_the_same_world(tmp_path):
+    from nurturelab.progression import Progression, Transition
+    from nurturelab.scenario import write_scenario
+    from nurturelab.simulation import Arrivals, Team, World
+
+    world = World(team=Team(reps=3, shift=(8, 16.5), timezone="America/Chicago",
+                            workdays=(0, 1, 2, 3, 4, 5)),
+                  arrivals=Arrivals(per_day={"web": 12.5}, trend=0.01, daily_variation=0.2),
+                  progression=Progression(win=Transition(p=0.3, source={"web": 0.2})),
+                  leads=77, warmup_days=7)
+    path = write_scenario(tmp_path / "w.yaml", world, name="w", seed=4,
+                          calibration={"until": "2026-01-01", "assumed": ["response"]},
+                          header="line one\nline two")
+    sc = read_scenario(path)
+    assert sc.worlds["baseline"] == world and sc.seed == 4
+    assert path.read_text().startswith("# line one\n# line two\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(path.read_text().replace("assumed:", "guessed:"))
+    with pytest.raises(ValueError, match=r"'calibration' must be a mapping with keys among"):
+        read_scenario(bad)

@@ -690,3 +690,12 @@ def test_touches_due_at_the_same_instant_are_logged_in_step_order():
     assert monday["ts"].iloc[0] == T("2026-01-12 09:00", tz="UTC")
     assert monday["step"].tolist() == [1, 2, 3]
     assert monday["content"].tolist() == ["direct_question", "next_step", "check_in"]
+
+
+def test_a_run_keeps_the_result_protocol():
+    from resultcheck import assert_result_protocol
+
+    res = simulate(World(leads=300), seed=2)
+    assert_result_protocol(res)
+    assert res.summary.loc["leads", "value"] == 300
+    assert res.summary["value"].to_dict() == res.kpis()
