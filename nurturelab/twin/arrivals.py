@@ -93,7 +93,8 @@ class ArrivalsFit(Result):
     """Fitted arrivals: ``arrivals`` for the twin, ``table`` (one row per parameter, see
     :mod:`nurturelab.twin.parameters`), ``notes`` (everything assumed and why), ``daily``
     (one row per local day of the window: ``weekday``, ``exposure``, ``weeks`` to the
-    window's end, ``leads``, ``expected`` under the fit, ``complete``) and ``dispersion``
+    window's end, ``leads``, ``expected`` under the fit, ``complete``, ``in_model``: in the
+    daily model and the rates) and ``dispersion``
     (the Poisson check; None when the window is too short for it). ``since`` and ``until``
     are the window, ``timezone`` the zone of the hourly and weekday profiles."""
 
@@ -172,14 +173,14 @@ def _window(leads: pd.DataFrame, since: Any, until: Any, timezone: str):
     """The leads created in [since, until) as plain columns, the window and its notes."""
     created = _created(leads)
     notes = []
-    if until is None:
-        end = created.max()
+    if until is None:  # the last lead is inside: the window ends right after it
+        end = created.max() + pd.Timedelta(1, "ns")
         notes.append(f"no 'until' given: the window ends at the last lead "
-                     f"({end:%Y-%m-%d %H:%M} UTC) and the rates are those of that moment")
-        inside = created <= end
+                     f"({end:%Y-%m-%d %H:%M} UTC); its day, cut short by the export, is left "
+                     "out of the daily model, and the rates are those at the last lead")
     else:
         end = utc_timestamp(until, "until")
-        inside = created < end
+    inside = created < end
     if since is None:
         first = created[inside].min() if inside.any() else created.min()
         start = first.tz_convert(timezone).normalize().tz_convert("UTC")
@@ -225,7 +226,7 @@ def _fit_column(leads: pd.DataFrame, inside: pd.Series) -> np.ndarray:
     fit = pd.to_numeric(leads.loc[inside, "fit"], errors="coerce").astype(float)
     bad = fit.notna() & ~fit.between(0, 1)
     if bad.any():
-        raise ValueError(f"leads 'fit' must lie in [0, 1]. Got {fit[bad].iloc[0]!r} at "
+        raise ValueError(f"leads 'fit' must lie in [0, 1]. Got {float(fit[bad].iloc[0])!r} at "
                          f"{_first_rows(bad, leads.loc[inside])}")
     return fit.to_numpy()
 
@@ -249,7 +250,11 @@ class _Calendar:
 def _calendar(start: pd.Timestamp, end: pd.Timestamp, timezone: str) -> _Calendar:
     t0 = start.tz_convert(timezone).normalize().tz_convert("UTC").value
     s, e = start.value, end.value
-    n = (e - t0) // HOUR_NS + 1  # every hour up to the one holding the end
+    local_end = end.tz_convert(timezone)
+    last = local_end.normalize()
+    if last < local_end:  # run to the midnight after the end, so a cut day shows its gap
+        last = last + pd.DateOffset(days=1)
+    n = -(-(last.value - t0) // HOUR_NS)
     g = t0 + np.arange(n, dtype=np.int64) * HOUR_NS
     lo, hi = np.maximum(g, s), np.minimum(g + HOUR_NS, e)
     frac = np.clip((hi - lo) / HOUR_NS, 0.0, 1.0)
@@ -290,8 +295,10 @@ def _fit_hourly(cal: _Calendar, lead_hour: np.ndarray, alpha: float):
 
 
 def _exposure(cal: _Calendar, hourly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each day's share of a full day's intensity and its intensity-weighted time (weeks)."""
-    h = np.maximum(np.asarray(hourly, dtype=float) / np.mean(hourly), 1e-3)
+    """Each day's share of a full day's intensity and its intensity-weighted time (weeks).
+    A day whose covered hours all have intensity 0 has exposure 0 and is left out of the
+    daily model."""
+    h = np.asarray(hourly, dtype=float) / np.mean(hourly)
     w = cal.frac * h[cal.hour] / 24.0
     days = len(cal.dates)
     expo = np.bincount(cal.day, weights=w, minlength=days)
@@ -659,39 +666,37 @@ def fit_arrivals(
     <ArrivalsFit: 2 sources, 3,000 leads in 59.7 days to 2026-03-05 16:35, no trend, Poisson kept>
     >>> referral = fit.summary.loc["arrivals.per_day.referral"]
     >>> [round(float(referral[c]), 2) for c in ("estimate", "ci_low", "ci_high", "n")]
-    [9.8, 9.03, 10.62, 595.0]
+    [9.75, 8.98, 10.58, 583.0]
     >>> fit.arrivals.trend, fit.arrivals.daily_variation, fit.dispersion.rejected
     (0.0, 0.0, False)
     """
     _check_args(leads, timezone, base, alpha)
     tab, start, end, notes = _window(leads, since, until, timezone)
     cal = _calendar(start, end, timezone)
-    ns = pd.DatetimeIndex(tab["created_at"]).as_unit("ns").asi8
-    lead_hour = (ns - cal.t0) // HOUR_NS
-    y = np.bincount(cal.day[lead_hour], minlength=len(cal.dates)).astype(float)
+    lead_hour = (pd.DatetimeIndex(tab["created_at"]).as_unit("ns").asi8 - cal.t0) // HOUR_NS
+    lead_day = cal.day[lead_hour]
+    y = np.bincount(lead_day, minlength=len(cal.dates)).astype(float)
     span = (end - start) / pd.Timedelta(days=1)
     why = f"window of {span:.1f} days (< {MIN_DAYS})" if span < MIN_DAYS else None
     hourly = None if why else _fit_hourly(cal, lead_hour, alpha)
     expo, weeks = _exposure(cal, base.hourly if hourly is None else hourly[0])
+    model = expo.copy()  # the exposure of the days in the daily model (0: left out)
+    last = int(lead_day.max())
+    if until is None and (expo[:last] > 0).any():
+        model[last:] = 0.0  # the last lead's day stops at that lead
+    in_model = model[lead_day] > 0
     if why:
         daily, variation = None, base.daily_variation
-        shape = _shape(base.weekday, base.trend, expo, weeks, cal.weekday)
+        shape = _shape(base.weekday, base.trend, model, weeks, cal.weekday)
     else:
-        daily = _fit_daily(y, expo, weeks, cal.weekday, alpha)
+        daily = _fit_daily(y * (model > 0), model, weeks, cal.weekday, alpha)
         shape = daily.shape
         variation = daily.dispersion.nb2_alpha if daily.dispersion.rejected else 0.0
-    rate_rows, per_day = _per_day(tab["source"], shape, variation, alpha)
-    sources = list(per_day)
-    intent_rows, mixes, default, intent_notes = _fit_intent(tab, base, sources, alpha)
+    rate_rows, per_day = _per_day(tab.loc[in_model, "source"], shape, variation, alpha)
+    intent_rows, mixes, default, intent_notes = _fit_intent(tab, base, list(per_day), alpha)
     beta_rows, fit_beta, beta_notes = _fit_beta(tab["fit"].to_numpy(dtype=float), base, alpha)
-    notes += _profile_notes(daily, hourly, why) + intent_notes + beta_notes
-    dropped = sorted(set(base.per_day) - set(per_day))
-    if dropped:
-        notes.append(f"per_day: base source(s) without a lead in the window are left out of "
-                     f"the twin: {dropped}")
-    if base.process != "poisson":
-        notes.append(f"process: the fitted arrivals are a Poisson process (base had "
-                     f"{base.process!r})")
+    notes += (_profile_notes(daily, hourly, why) + intent_notes + beta_notes
+              + _source_notes(tab["source"], per_day, base))
     arrivals = replace(
         base, per_day=per_day, process="poisson",
         hourly=tuple(base.hourly if hourly is None else (float(x) for x in hourly[0])),
@@ -699,11 +704,28 @@ def fit_arrivals(
         fit_beta=fit_beta, trend=shape.trend, daily_variation=float(variation))
     table = parameter_table(rate_rows + _profile_rows(hourly, daily, base, why)
                             + intent_rows + beta_rows)
-    level = len(tab) / shape.omega.sum()
+    rate = in_model.sum() / shape.omega.sum()  # leads a day of a mean weekday at the end
     frame = pd.DataFrame({
         "weekday": cal.weekday, "exposure": expo, "weeks": weeks, "leads": y.astype(int),
-        "expected": level * shape.omega, "complete": cal.complete,
+        "expected": rate * shape.weekday[cal.weekday] * np.exp(shape.trend * weeks) * expo,
+        "complete": cal.complete, "in_model": model > 0,
     }, index=pd.Index(cal.dates, name="date"))
     return ArrivalsFit(arrivals=arrivals, table=table, notes=tuple(notes), daily=frame,
                        dispersion=None if daily is None else daily.dispersion, since=start,
                        until=end, timezone=timezone)
+
+
+def _source_notes(source: pd.Series, per_day: dict, base: Arrivals) -> list[str]:
+    notes = []
+    unmodelled = sorted(set(source) - set(per_day))
+    if unmodelled:
+        notes.append(f"per_day: source(s) seen only on days outside the daily model are left "
+                     f"out of the twin: {unmodelled}")
+    dropped = sorted(set(base.per_day) - set(source))
+    if dropped:
+        notes.append(f"per_day: base source(s) without a lead in the window are left out of "
+                     f"the twin: {dropped}")
+    if base.process != "poisson":
+        notes.append(f"process: the fitted arrivals are a Poisson process (base had "
+                     f"{base.process!r})")
+    return notes
