@@ -102,6 +102,10 @@ def test_bad_input_is_refused_with_a_message_naming_it():
     no_source = leads.assign(source=leads["source"].astype(object).mask(leads.index == 3))
     with pytest.raises(ValueError, match=r"leads 'source' is missing at rows \[3\]"):
         fit_arrivals(no_source)
+    # the same with a lead before the window (row 0, at 07:30): still the row of the table
+    with pytest.raises(ValueError, match=r"leads 'source' is missing at rows \[3\] "
+                                         r"\(lead_id \['L00003'\]\)"):
+        fit_arrivals(no_source, since="2026-01-05 08:00")
 
 
 def test_three_identical_weeks_give_exact_values():

@@ -118,7 +118,8 @@ class ArrivalsFit(Result):
         trend = f"trend {a.trend:+.3f}/week" if a.trend else "no trend"
         disp = ("Poisson not checked" if self.dispersion is None else
                 "Poisson rejected" if self.dispersion.rejected else "Poisson kept")
-        return (f"{len(a.per_day)} sources, {int(self.daily['leads'].sum()):,d} leads in "
+        sources = f"{len(a.per_day)} source{'s' if len(a.per_day) > 1 else ''}"
+        return (f"{sources}, {int(self.daily['leads'].sum()):,d} leads in "
                 f"{days:.1f} days to {self.until:%Y-%m-%d %H:%M}, {trend}, {disp}")
 
     def _header(self) -> list[str]:
@@ -202,7 +203,8 @@ def _window(leads: pd.DataFrame, since: Any, until: Any, timezone: str):
     tab = pd.DataFrame({"created_at": created[inside]})
     source = leads.loc[inside, "source"]
     if source.isna().any():
-        raise ValueError(f"leads 'source' is missing at {_first_rows(source.isna(), leads)}")
+        raise ValueError("leads 'source' is missing at "
+                         f"{_first_rows(source.isna(), leads.loc[inside])}")
     tab["source"] = source.astype(str)
     tab["intent"] = _intent_column(leads, inside)
     tab["fit"] = _fit_column(leads, inside)
@@ -307,12 +309,17 @@ def _exposure(cal: _Calendar, hourly: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def _glm(y, X, offset, nb_alpha: float):
+    """Poisson (``nb_alpha`` 0) or NB2 GLM of the daily counts, log link, with offset."""
     import statsmodels.api as sm
+    from statsmodels.tools import sm_exceptions
 
     family = (sm.families.Poisson() if nb_alpha == 0
               else sm.families.NegativeBinomial(alpha=nb_alpha))
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # domain and convergence chatter at extreme alphas
+        # the dispersion profile visits extreme alphas, where IRLS may stop early or overflow
+        for category in (sm_exceptions.ConvergenceWarning, sm_exceptions.DomainWarning,
+                         sm_exceptions.PerfectSeparationWarning, RuntimeWarning):
+            warnings.simplefilter("ignore", category)
         return sm.GLM(y, X, family=family, offset=offset).fit()
 
 
@@ -674,45 +681,79 @@ def fit_arrivals(
     tab, start, end, notes = _window(leads, since, until, timezone)
     cal = _calendar(start, end, timezone)
     lead_hour = (pd.DatetimeIndex(tab["created_at"]).as_unit("ns").asi8 - cal.t0) // HOUR_NS
+    prof = _fit_profiles(cal, lead_hour, (end - start) / pd.Timedelta(days=1),
+                         cut_last=until is None, base=base, level=alpha)
+    in_model = prof.model[cal.day[lead_hour]] > 0
+    rate_rows, per_day = _per_day(tab.loc[in_model, "source"], prof.shape, prof.variation,
+                                  alpha)
+    intent_rows, mixes, default, intent_notes = _fit_intent(tab, base, list(per_day), alpha)
+    beta_rows, fit_beta, beta_notes = _fit_beta(tab["fit"].to_numpy(dtype=float), base, alpha)
+    notes += (_profile_notes(prof.daily, prof.hourly, prof.why) + intent_notes + beta_notes
+              + _source_notes(tab["source"], per_day, base))
+    hourly = base.hourly if prof.hourly is None else tuple(float(x) for x in prof.hourly[0])
+    arrivals = replace(
+        base, per_day=per_day, process="poisson", hourly=hourly,
+        weekday=tuple(float(x) for x in prof.shape.weekday), intent=mixes,
+        default_intent=default, fit_beta=fit_beta, trend=prof.shape.trend,
+        daily_variation=float(prof.variation))
+    table = parameter_table(rate_rows + _profile_rows(prof.hourly, prof.daily, base, prof.why)
+                            + intent_rows + beta_rows)
+    return ArrivalsFit(arrivals=arrivals, table=table, notes=tuple(notes),
+                       daily=_daily_frame(cal, prof, int(in_model.sum())),
+                       dispersion=None if prof.daily is None else prof.daily.dispersion,
+                       since=start, until=end, timezone=timezone)
+
+
+@dataclass(frozen=True)
+class _Profiles:
+    """The day-level part of the fit: the hourly fit (None: the base's), the daily model
+    (None: too short a window, the base's weekday, trend and variation), the effective days,
+    the day-to-day variation the rates are widened for, and per local day the leads, the
+    exposure, its time, and the exposure the daily model uses (0: left out)."""
+
+    hourly: tuple | None
+    daily: _DailyFit | None
+    shape: _Shape
+    variation: float
+    y: np.ndarray
+    expo: np.ndarray
+    weeks: np.ndarray
+    model: np.ndarray
+    why: str | None
+
+
+def _fit_profiles(cal: _Calendar, lead_hour: np.ndarray, span: float, *, cut_last: bool,
+                  base: Arrivals, level: float) -> _Profiles:
     lead_day = cal.day[lead_hour]
     y = np.bincount(lead_day, minlength=len(cal.dates)).astype(float)
-    span = (end - start) / pd.Timedelta(days=1)
     why = f"window of {span:.1f} days (< {MIN_DAYS})" if span < MIN_DAYS else None
-    hourly = None if why else _fit_hourly(cal, lead_hour, alpha)
+    hourly = None if why else _fit_hourly(cal, lead_hour, level)
     expo, weeks = _exposure(cal, base.hourly if hourly is None else hourly[0])
-    model = expo.copy()  # the exposure of the days in the daily model (0: left out)
+    model = expo.copy()
     last = int(lead_day.max())
-    if until is None and (expo[:last] > 0).any():
+    if cut_last and (expo[:last] > 0).any():
         model[last:] = 0.0  # the last lead's day stops at that lead
-    in_model = model[lead_day] > 0
     if why:
         daily, variation = None, base.daily_variation
         shape = _shape(base.weekday, base.trend, model, weeks, cal.weekday)
     else:
-        daily = _fit_daily(y * (model > 0), model, weeks, cal.weekday, alpha)
+        daily = _fit_daily(y * (model > 0), model, weeks, cal.weekday, level)
         shape = daily.shape
         variation = daily.dispersion.nb2_alpha if daily.dispersion.rejected else 0.0
-    rate_rows, per_day = _per_day(tab.loc[in_model, "source"], shape, variation, alpha)
-    intent_rows, mixes, default, intent_notes = _fit_intent(tab, base, list(per_day), alpha)
-    beta_rows, fit_beta, beta_notes = _fit_beta(tab["fit"].to_numpy(dtype=float), base, alpha)
-    notes += (_profile_notes(daily, hourly, why) + intent_notes + beta_notes
-              + _source_notes(tab["source"], per_day, base))
-    arrivals = replace(
-        base, per_day=per_day, process="poisson",
-        hourly=tuple(base.hourly if hourly is None else (float(x) for x in hourly[0])),
-        weekday=tuple(float(x) for x in shape.weekday), intent=mixes, default_intent=default,
-        fit_beta=fit_beta, trend=shape.trend, daily_variation=float(variation))
-    table = parameter_table(rate_rows + _profile_rows(hourly, daily, base, why)
-                            + intent_rows + beta_rows)
-    rate = in_model.sum() / shape.omega.sum()  # leads a day of a mean weekday at the end
-    frame = pd.DataFrame({
-        "weekday": cal.weekday, "exposure": expo, "weeks": weeks, "leads": y.astype(int),
-        "expected": rate * shape.weekday[cal.weekday] * np.exp(shape.trend * weeks) * expo,
-        "complete": cal.complete, "in_model": model > 0,
+    return _Profiles(hourly=hourly, daily=daily, shape=shape, variation=variation, y=y,
+                     expo=expo, weeks=weeks, model=model, why=why)
+
+
+def _daily_frame(cal: _Calendar, prof: _Profiles, n_model: int) -> pd.DataFrame:
+    """One row per local day: the counts beside the fitted mean."""
+    shape = prof.shape
+    rate = n_model / shape.omega.sum()  # leads a day of a mean weekday at the window's end
+    expected = rate * shape.weekday[cal.weekday] * np.exp(shape.trend * prof.weeks) * prof.expo
+    return pd.DataFrame({
+        "weekday": cal.weekday, "exposure": prof.expo, "weeks": prof.weeks,
+        "leads": prof.y.astype(int), "expected": expected, "complete": cal.complete,
+        "in_model": prof.model > 0,
     }, index=pd.Index(cal.dates, name="date"))
-    return ArrivalsFit(arrivals=arrivals, table=table, notes=tuple(notes), daily=frame,
-                       dispersion=None if daily is None else daily.dispersion, since=start,
-                       until=end, timezone=timezone)
 
 
 def _source_notes(source: pd.Series, per_day: dict, base: Arrivals) -> list[str]:
