@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -290,6 +291,22 @@ def test_a_weekday_without_leads_has_intensity_zero_and_an_upper_bound():
     assert any("no lead on Sunday" in n for n in fit.notes)
 
 
+def test_the_profiles_are_in_the_given_time_zone():
+    """Berlin is an hour ahead of UTC in January: the same leads peak an hour later there."""
+    leads = _weeks(3)
+    utc = fit_arrivals(leads)
+    berlin = fit_arrivals(leads, timezone="Europe/Berlin")
+    assert berlin.arrivals.hourly == utc.arrivals.hourly[-1:] + utc.arrivals.hourly[:-1]
+    np.testing.assert_allclose(berlin.arrivals.weekday, utc.arrivals.weekday, rtol=1e-9)
+    assert berlin.since == pd.Timestamp("2026-01-04 23:00", tz="UTC")
+    assert berlin.daily.index[0] == pd.Timestamp("2026-01-05", tz="Europe/Berlin")
+    # the plot draws the counts and the fitted mean of each day
+    ax = berlin.plot()
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), berlin.daily["expected"])
+    assert [p.get_height() for p in ax.patches] == berlin.daily["leads"].tolist()
+    plt.close(ax.figure)
+
+
 def test_value_at_reads_the_default_mix_of_a_source_without_its_own():
     """Regression: value_at raised KeyError for a source that draws from default_intent."""
     world = World()
@@ -401,6 +418,30 @@ def test_day_to_day_variation_is_detected_and_recovered():
                                                                       "ci_low"]
         # variance inflation 1 + alpha * (leads a day): about 4.6 and 2.8, so 2.1 and 1.7 times
         assert width > 1.4 * exact, (src, width, exact)
+
+
+def _twin_agrees_with_its_table(fit: ArrivalsFit) -> None:
+    """value_at on a world with the fitted arrivals reads every estimate of the table, except
+    a trend or day-to-day variation the twin does not apply (0 there)."""
+    twin = World(arrivals=fit.arrivals)
+    s = fit.summary
+    got = pd.Series({p: value_at(twin, p) for p in s.index})
+    want = s["estimate"].copy()
+    for name, applied in (("arrivals.trend", fit.arrivals.trend != 0),
+                          ("arrivals.daily_variation", fit.arrivals.daily_variation != 0)):
+        if not applied and s.loc[name, "status"] == "fitted":
+            want[name] = 0.0
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+def test_the_twin_holds_the_values_of_its_table():
+    _twin_agrees_with_its_table(fit_arrivals(_weeks(3), since="2026-01-05", until="2026-01-26"))
+    short = _weeks(1)
+    _twin_agrees_with_its_table(fit_arrivals(short[short["created_at"] < "2026-01-10"],
+                                             base=Arrivals(trend=0.02, daily_variation=0.1)))
+    _, fit = _simulated("trending", seed=1)
+    assert fit.arrivals.trend != 0
+    _twin_agrees_with_its_table(fit)
 
 
 def _poisson_leads(rng: np.random.Generator, days: int = 56, per_day: float = 40.0):
