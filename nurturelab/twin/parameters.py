@@ -109,6 +109,12 @@ def value_at(world: Any, parameter: str) -> float:
         if kind in ("intent", "source"):
             return float(getattr(tr, kind).get(level, 0.0))
         return float(getattr(tr, kind))
+    # -- arrivals: a source without its own intent mix draws from default_intent
+    if head == "arrivals" and rest.startswith("intent."):
+        name, idx = _PATH.fullmatch(rest.split(".", 1)[1]).groups()
+        mix = world.arrivals.intent.get(name, world.arrivals.default_intent)
+        return float(mix[int(idx)])
+    # -- end arrivals
     if parameter == "team.workdays":
         return float(len(world.team.workdays))
     if parameter == "arrivals.hourly" or parameter.startswith(("arrivals.hourly[",
