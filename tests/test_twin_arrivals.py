@@ -488,3 +488,23 @@ def test_coverage_and_the_poisson_check_over_many_seeds():
     assert sum(rejected["trending"]) <= stats.binom.ppf(0.99, reps, 0.05)
     lo, hi = stats.binom.ppf([0.005, 0.995], len(null), 0.05)
     assert lo <= sum(null) <= hi, np.mean(null)
+
+
+def test_a_date_only_export_in_a_zone_whose_clocks_skip_midnight():
+    """Olist-shaped leads: created_at holds dates only, read as midnight in America/Sao_Paulo,
+    whose daylight-saving change skipped midnight until 2019 (2017-10-15 00:00 never
+    happened). The fit runs, and keeps the base's hourly profile, saying why."""
+    days = pd.date_range("2017-09-01", "2017-12-31", freq="D")
+    wall = np.repeat(days, 5)
+    created = pd.DatetimeIndex(wall).tz_localize("America/Sao_Paulo",
+                                                 nonexistent="shift_forward").tz_convert("UTC")
+    leads = pd.DataFrame({"lead_id": [f"L{i}" for i in range(len(created))],
+                          "created_at": created, "source": "web",
+                          "fit": np.nan, "intent": pd.Series([None] * len(created),
+                                                             dtype="object")})
+    fit = fit_arrivals(leads, timezone="America/Sao_Paulo")
+    assert fit.arrivals.hourly == Arrivals().hourly
+    assert (fit.summary.loc[fit.summary.index.str.startswith("arrivals.hourly"), "status"]
+            == "assumed").all()
+    assert any("dates only" in n for n in fit.notes)
+    assert fit.arrivals.per_day["web"] == pytest.approx(5.0, rel=0.05)

@@ -188,7 +188,7 @@ def _window(leads: pd.DataFrame, since: Any, until: Any, timezone: str):
     inside = created < end
     if since is None:
         first = created[inside].min() if inside.any() else created.min()
-        start = first.tz_convert(timezone).normalize().tz_convert("UTC")
+        start = _midnight(first, timezone)
     else:
         start = utc_timestamp(since, "since")
     if not start < end:
@@ -253,20 +253,30 @@ class _Calendar:
     complete: np.ndarray
 
 
+def _midnight(ts: pd.Timestamp, timezone: str, days: int = 0) -> pd.Timestamp:
+    """The first instant of ``ts``'s local date (plus ``days``), in UTC. Where a clock change
+    skips midnight (America/Sao_Paulo until 2019) the day starts at the first wall time that
+    exists."""
+    wall = ts.tz_convert(timezone).tz_localize(None).normalize() + pd.Timedelta(days=days)
+    return wall.tz_localize(timezone, nonexistent="shift_forward",
+                            ambiguous=True).tz_convert("UTC")
+
+
 def _calendar(start: pd.Timestamp, end: pd.Timestamp, timezone: str) -> _Calendar:
-    t0 = start.tz_convert(timezone).normalize().tz_convert("UTC").value
+    t0 = _midnight(start, timezone).value
     s, e = start.value, end.value
-    local_end = end.tz_convert(timezone)
-    last = local_end.normalize()
-    if last < local_end:  # run to the midnight after the end, so a cut day shows its gap
-        last = last + pd.DateOffset(days=1)
+    last = _midnight(end, timezone)
+    if last < end:  # run to the midnight after the end, so a cut day shows its gap
+        last = _midnight(end, timezone, days=1)
     n = -(-(last.value - t0) // HOUR_NS)
     g = t0 + np.arange(n, dtype=np.int64) * HOUR_NS
     lo, hi = np.maximum(g, s), np.minimum(g + HOUR_NS, e)
     frac = np.clip((hi - lo) / HOUR_NS, 0.0, 1.0)
     weeks = ((lo + hi) / 2 - e) / WEEK_NS
     local = pd.DatetimeIndex(g, tz="UTC").tz_convert(timezone)
-    day, dates = pd.factorize(local.normalize())
+    day, dates = pd.factorize(local.tz_localize(None).normalize())  # wall-clock dates
+    dates = pd.DatetimeIndex(dates).tz_localize(timezone, nonexistent="shift_forward",
+                                                 ambiguous=True)
     complete = np.ones(len(dates), dtype=bool)
     np.logical_and.at(complete, day, frac >= 1.0)
     return _Calendar(t0=t0, hour=local.hour.to_numpy(), day=day, frac=frac, weeks=weeks,
@@ -576,11 +586,13 @@ def _assumed_profile(name: str, values: tuple[float, ...], why: str) -> list[dic
             for k, x in enumerate(v / v.mean())]
 
 
-def _profile_rows(hourly, daily: _DailyFit | None, base: Arrivals, why: str | None):
+def _profile_rows(hourly, daily: _DailyFit | None, base: Arrivals, why: str | None,
+                  hourly_why: str | None = None):
     """Rows of hourly, weekday, trend and daily_variation; ``why`` when they are assumed."""
     rows = []
     if hourly is None:
-        rows += _assumed_profile("hourly", base.hourly, why or "too few leads: kept from base")
+        rows += _assumed_profile("hourly", base.hourly,
+                                 why or hourly_why or "too few leads: kept from base")
     else:
         est, lo, hi, counts = hourly
         rows += [row(f"arrivals.hourly[{h}]", est[h], lo[h], hi[h], n=int(counts[h]))
@@ -605,12 +617,14 @@ def _profile_rows(hourly, daily: _DailyFit | None, base: Arrivals, why: str | No
     return rows
 
 
-def _profile_notes(daily: _DailyFit | None, hourly, why: str | None) -> list[str]:
+def _profile_notes(daily: _DailyFit | None, hourly, why: str | None,
+                   hourly_why: str | None = None) -> list[str]:
     if daily is None:
         return [f"{why}: hourly, weekday, trend and daily_variation kept from base, and the "
                 "rates are computed with them"]
     notes = [] if hourly is not None else [
-        f"hourly: fewer than {MIN_HOURLY} leads on complete days: kept from base"]
+        f"hourly: {hourly_why or f'fewer than {MIN_HOURLY} leads on complete days'}: kept "
+        "from base"]
     if not daily.shape.trend:
         notes.append(f"trend: estimate {daily.trend:+.4f} log per week, interval "
                      f"[{daily.trend_ci[0]:+.4f}, {daily.trend_ci[1]:+.4f}] includes 0 "
@@ -687,14 +701,22 @@ def fit_arrivals(
     tab, start, end, notes = _window(leads, since, until, timezone)
     cal = _calendar(start, end, timezone)
     lead_hour = (pd.DatetimeIndex(tab["created_at"]).as_unit("ns").asi8 - cal.t0) // HOUR_NS
+    local = tab["created_at"].dt.tz_convert(timezone)
+    wall = local.dt.tz_localize(None)
+    # a date-only column reads as midnight (01:00 where a clock change skips midnight)
+    at_midnight = (wall - wall.dt.normalize()) <= pd.Timedelta(hours=1)
+    dates_only = bool(len(tab) >= 10 and (wall.dt.minute == 0).all() and at_midnight.all())
+    hourly_why = (f"created_at holds dates only (every lead at midnight in {timezone}): the "
+                  "time of day is unknown" if dates_only else None)
     prof = _fit_profiles(cal, lead_hour, (end - start) / pd.Timedelta(days=1),
-                         cut_last=until is None, base=base, level=alpha)
+                         cut_last=until is None, base=base, level=alpha, dates_only=dates_only)
     in_model = prof.model[cal.day[lead_hour]] > 0
     rate_rows, per_day = _per_day(tab.loc[in_model, "source"], prof.shape, prof.variation,
                                   alpha)
     intent_rows, mixes, default, intent_notes = _fit_intent(tab, base, list(per_day), alpha)
     beta_rows, fit_beta, beta_notes = _fit_beta(tab["fit"].to_numpy(dtype=float), base, alpha)
-    notes += (_profile_notes(prof.daily, prof.hourly, prof.why) + intent_notes + beta_notes
+    notes += (_profile_notes(prof.daily, prof.hourly, prof.why, hourly_why) + intent_notes
+              + beta_notes
               + _source_notes(tab["source"], per_day, base))
     hourly = base.hourly if prof.hourly is None else tuple(float(x) for x in prof.hourly[0])
     arrivals = replace(
@@ -702,7 +724,8 @@ def fit_arrivals(
         weekday=tuple(float(x) for x in prof.shape.weekday), intent=mixes,
         default_intent=default, fit_beta=fit_beta, trend=prof.shape.trend,
         daily_variation=float(prof.variation))
-    table = parameter_table(rate_rows + _profile_rows(prof.hourly, prof.daily, base, prof.why)
+    table = parameter_table(rate_rows + _profile_rows(prof.hourly, prof.daily, base, prof.why,
+                                                      hourly_why)
                             + intent_rows + beta_rows)
     return ArrivalsFit(arrivals=arrivals, table=table, notes=tuple(notes),
                        daily=_daily_frame(cal, prof, int(in_model.sum())),
@@ -729,11 +752,11 @@ class _Profiles:
 
 
 def _fit_profiles(cal: _Calendar, lead_hour: np.ndarray, span: float, *, cut_last: bool,
-                  base: Arrivals, level: float) -> _Profiles:
+                  base: Arrivals, level: float, dates_only: bool = False) -> _Profiles:
     lead_day = cal.day[lead_hour]
     y = np.bincount(lead_day, minlength=len(cal.dates)).astype(float)
     why = f"window of {span:.1f} days (< {MIN_DAYS})" if span < MIN_DAYS else None
-    hourly = None if why else _fit_hourly(cal, lead_hour, level)
+    hourly = None if why or dates_only else _fit_hourly(cal, lead_hour, level)
     expo, weeks = _exposure(cal, base.hourly if hourly is None else hourly[0])
     model = expo.copy()
     last = int(lead_day.max())
