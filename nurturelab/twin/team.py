@@ -17,8 +17,8 @@ team). What an export shows, and how each setting is read off it:
   (reps start no touch outside their shift); ``None`` when they cover the whole day. A
   voicemail is left at the end of a call, which may run past the shift, so voicemails are left
   out here.
-- ``workdays``: the weekdays with rep touches; a day with under a tenth of the busiest day's
-  touches is not worked.
+- ``workdays``: the weekdays with rep touches; a day with under a tenth of a typical busy
+  day's touches (the median of the days with at least half the busiest day's) is not worked.
 - ``handling_minutes`` and ``handling_sigma``: maximum likelihood for the simulation's
   lognormal handling time ``mean * exp(sigma z - sigma^2 / 2)`` from the events'
   ``duration_min`` (one sigma shared by the channels), with intervals; kept from ``base`` when
@@ -82,7 +82,7 @@ _TOUCH_COLUMNS = ("lead_id", "ts", "type", "name", "channel", "step", "rep_id", 
 _MS_BIN = _MS_DAY // _BINS
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _QUIET = 0.02  # a quarter hour with under 2% of a typical one's touches is empty (strays)
-_IDLE_DAY = 0.1  # a weekday with under 10% of the busiest day's touches is not worked
+_IDLE_DAY = 0.1  # a weekday with under 10% of a typical busy day's touches is not worked
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,12 +292,12 @@ def _median_interval(values: np.ndarray, alpha: float) -> tuple[float, float]:
 
 def _weekly_reps(rep: pd.DataFrame, zone: str, first: pd.Timestamp,
                  last: pd.Timestamp) -> np.ndarray:
-    """Reps who touched a lead in each full local week (Monday to Sunday) from ``first`` to
-    ``last``; a full week nobody worked counts 0."""
+    """Reps who touched a lead in each full local week (Monday to Sunday) from the day of
+    ``first`` to ``last``; a full week nobody worked counts 0."""
     _, _, day = local_clock(rep["ts"], zone)
     week = (day + 3) // 7  # weeks since the Monday before 1970-01-01
     bounds = local_clock(pd.Series([first, last]), zone)
-    d0 = bounds[2][0] + bounds[0][0] / _MS_DAY
+    d0 = bounds[2][0]  # the export starts on the day of its first lead
     d1 = bounds[2][1] + bounds[0][1] / _MS_DAY
     w0, w1 = math.ceil((d0 + 3) / 7), math.floor((d1 + 3) / 7)  # full weeks [w0, w1)
     if w1 <= w0:
@@ -579,7 +579,8 @@ def fit_team(
                         status="inferred", n=len(started), note=shift_note))
     # workdays
     per_day = np.bincount(weekday.astype(np.int64), minlength=7)
-    workdays = tuple(int(d) for d in range(7) if per_day[d] >= _IDLE_DAY * per_day.max())
+    busy_day = float(np.median(per_day[per_day >= 0.5 * per_day.max()]))  # a typical busy day
+    workdays = tuple(int(d) for d in range(7) if per_day[d] >= _IDLE_DAY * busy_day)
     rows.append(row("team.workdays", len(workdays), status="inferred", n=len(started),
                     note=f"{_days(workdays)} (rep touches by weekday: "
                          f"{', '.join(f'{_DAYS[d]} {per_day[d]:,d}' for d in range(7))})"))
