@@ -183,7 +183,11 @@ def test_without_rep_touches_everything_is_assumed_and_named():
     assert fit.team == Team(reps=7, shift=(7.0, 15.0), timezone="America/Chicago")
     assert fit.summary.loc["team.timezone", "status"] == "given"
     assert (fit.summary.drop(index="team.timezone")["status"] == "assumed").all()
-    assert "no rep touch before qualification" in fit.notes[0]
+    assert "the export has no touch before qualification" in fit.notes[0]
+    # a rep_id column with nothing in it is no better
+    blank = fit_team(leads, events.assign(rep_id=None), base=base)
+    assert blank.team == base
+    assert "no touch before qualification carries a rep_id" in blank.notes[0]
 
 
 def test_bad_input_is_refused_with_a_clear_message():

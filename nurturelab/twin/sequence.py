@@ -268,8 +268,8 @@ def _steps(leads: pd.DataFrame, touches: pd.DataFrame, notes: list[str]) -> tupl
         enough = max(5, math.ceil(0.01 * t["lead_id"].nunique()))
         m = int(np.argmax(reached < enough)) if (reached < enough).any() else len(reached)
         if m < len(reached):
-            notes.append(f"touches past the {m}th of a lead left out (fewer than {enough} "
-                         "leads got one)")
+            notes.append(f"touches beyond a lead's first {m} left out (fewer than {enough} "
+                         f"leads got a touch number {m + 1})")
         keep = j < m
         t, j = t[keep], j[keep]
         codes = list(range(m))
@@ -369,6 +369,189 @@ def _valid_content(value: Any) -> bool:
     return True
 
 
+class _Reader:
+    """Reads the steps of one export in order (each step's timing depends on the ones before:
+    the offsets of ``created`` anchors may not go back, two sms or emails may not coincide)."""
+
+    def __init__(self, s: _Steps, events: pd.DataFrame, qualified: pd.Series, *, by_step: bool,
+                 has_rep: bool, team: Team, base: Cadence | None, end: pd.Timestamp,
+                 alpha: float, notes: list[str]):
+        self.s, self.team, self.base, self.alpha, self.notes = s, team, base, alpha, notes
+        self.by_step, self.has_rep = by_step, has_rep
+        self.stop = _stop_steps(events, s) if by_step else None
+        q = qualified.reindex(s.ids)
+        self.q_ns = np.where(q.isna().to_numpy(), np.iinfo(np.int64).max,
+                             pd.DatetimeIndex(q).asi8)
+        self.end_ns = int(pd.Timestamp(end).value)
+        self.margin_ns = int(min(team.patience_hours * _HOUR, 7 * _DAY) * _NS)
+        self.touches: list[Touch] = []
+        self.offsets: list[float] = []  # from creation, 'previous' anchors resolved
+        self.seen_at: dict[tuple[str, float], int] = {}
+
+    def _old(self, j: int) -> Touch | None:
+        base = self.base
+        return base.touches[j] if base is not None and j < len(base.touches) else None
+
+    def step(self, j: int) -> tuple[Touch, list[dict], dict]:
+        """Step ``j``: its touch, its rows of the table, and what was observed."""
+        s, notes = self.s, self.notes
+        old = self._old(j) or Touch("email")
+        got = s.ts[:, j] != _NAT
+        mine = s.touches[s.touches["j"] == j]
+        ts = s.ts[got, j]
+        what = self._what(j, mine, got, old)
+        inside = _inside(ts, self.team)
+        in_share = float(inside.mean()) if len(ts) else math.nan
+        window = self.team.shift if self.team.shift is not None and bool(inside.all()) else None
+        when = self._when(j, what["channel"], ts, got, window)
+        content, c_status, c_share = _text(
+            mine["content"] if "content" in mine else None, old.content, "content", j, notes,
+            _valid_content)
+        person, p_status, p_share = _text(
+            mine["personalisation"] if "personalisation" in mine else None,
+            old.personalisation, "personalisation", j, notes,
+            lambda v: v in ("token", "context"))
+        skip = self._skip(j, what["channel"], when["anchor"], when["at"], window, got)
+        touch = Touch(what["channel"], at=when["at"], anchor=when["anchor"], window=window,
+                      content=content, automated=what["automated"], personalisation=person,
+                      skip=skip["skip"])
+        self.touches.append(touch)
+        n = int(got.sum())
+        shift = self.team.shift
+        w_note = (f"({window[0]:g}, {window[1]:g}): every touch fell inside the team's shift "
+                  "on workdays" if window is not None else
+                  f"none: {1 - in_share:.1%} of the touches fell outside the team's shift"
+                  if shift is not None else "none: the team works round the clock")
+        name = f"cadence.touches[{j}]"
+        rows = [
+            row(f"{name}.channel", math.nan, n=n, status="inferred",
+                note=f"{what['channel']} ({what['share']:.0%} of the step's touches)"),
+            row(f"{name}.anchor", math.nan, n=n, status="inferred", note=when["anchor_note"]),
+            row(f"{name}.at", when["at"], n=n, status="inferred", note=when["at_note"]),
+            row(f"{name}.window", math.nan, n=n, status="inferred", note=w_note),
+            row(f"{name}.automated", float(what["automated"]), n=n if self.has_rep else 0,
+                status=what["status"], note=what["note"]),
+            row(f"{name}.content", math.nan, n=n if c_status == "inferred" else 0,
+                status=c_status, note=content),
+            row(f"{name}.personalisation", math.nan, n=n if p_status == "inferred" else 0,
+                status=p_status, note=person),
+            row(f"{name}.skip", skip["skip"], skip["low"], skip["high"], n=skip["eligible"],
+                status=skip["status"], note=skip["note"]),
+        ]
+        observed = {
+            "step": j, "code": s.codes[j], "channel": touch.channel,
+            "channel_share": what["share"], "automated": touch.automated,
+            "rep_share": what["rep_share"], "anchor": touch.anchor, "at": touch.at,
+            "at_text": format_duration(touch.at), "offset_low": when["low"],
+            "offset_median": when["median"], "window": window, "inside_shift": in_share,
+            "content": content, "content_share": c_share, "personalisation": person,
+            "personalisation_share": p_share, "touches": n, "eligible": skip["eligible"],
+            "skipped": skip["skipped"], "skip": skip["skip"] if skip["eligible"] else math.nan,
+            "skip_low": skip["low"], "skip_high": skip["high"],
+        }
+        return touch, rows, observed
+
+    def _what(self, j: int, mine: pd.DataFrame, got: np.ndarray, old: Touch) -> dict:
+        """The step's channel and whether automation sends it."""
+        channel, share = _mode(mine["kind"])
+        if channel not in ("call", "voicemail", "sms", "email"):
+            channel = old.channel if old.channel != "voicemail" else "call"
+            self.notes.append(f"step {j}: no touch channel recorded; kept {channel!r}")
+        if channel == "voicemail" and (j == 0 or self.touches[-1].channel != "call"):
+            self.notes.append(f"step {j}: voicemails that follow no call step read as a call")
+            channel = "call"
+        if self.has_rep:
+            rep_share = float(self.s.rep[got, j].mean())
+            return {"channel": channel, "share": share, "rep_share": rep_share,
+                    "automated": bool(rep_share < 0.5) and channel in ("sms", "email"),
+                    "status": "inferred",
+                    "note": f"{1 - rep_share:.0%} of the step's touches carry no rep_id"}
+        return {"channel": channel, "share": share, "rep_share": math.nan,
+                "automated": old.automated and channel in ("sms", "email"),
+                "status": "assumed", "note": "the touches carry no rep_id"}
+
+    def _when(self, j: int, channel: str, ts: np.ndarray, got: np.ndarray, window) -> dict:
+        """The step's anchor and offset, kept in order and apart from its own channel."""
+        s = self.s
+        if channel == "voicemail":
+            off = (ts - s.before(j)[got]) / _NS
+            note = "previous, at 0: a voicemail is left at the end of the unanswered call"
+            out = {"anchor": "previous", "at": 0.0, "anchor_note": note,
+                   "at_note": f"0s: {note}",
+                   "low": float(np.quantile(off, QUANTILE, method="lower")),
+                   "median": float(np.median(off))}
+        else:
+            anchors = {"created": s.created[got]}
+            if j:
+                anchors["previous"] = s.before(j)[got]
+            old = self._old(j)
+            prefer = old.anchor if old is not None else "created"
+            anchor, at, seen = _choose_anchor(ts, anchors, window, self.team, prefer)
+            spread = ", ".join(f"{k} {format_duration(round(v['dispersion']))}"
+                               for k, v in seen.items())
+            low = seen[anchor]["low"]
+            out = {"anchor": anchor, "at": at, "low": low, "median": seen[anchor]["median"],
+                   "anchor_note": (f"{anchor}: the touches' mean absolute deviation from "
+                                   f"their due times is least ({spread})"),
+                   "at_note": (f"{format_duration(at)}: the {QUANTILE:.0%} quantile of the "
+                               f"offsets from {anchor} ({format_duration(round(low))}), "
+                               "rounded down")}
+        at, offsets = out["at"], self.offsets
+        if out["anchor"] == "created" and offsets and at < offsets[-1]:
+            self.notes.append(f"step {j}: offset {format_duration(at)} raised to "
+                              f"{format_duration(offsets[-1])}, the previous step's (steps go "
+                              "out in order)")
+            at = offsets[-1]
+        offset = at if out["anchor"] == "created" else (offsets[-1] if offsets else 0.0) + at
+        if channel in ("sms", "email"):
+            while (channel, offset) in self.seen_at:
+                at, offset = at + _MIN, offset + _MIN
+                self.notes.append(f"step {j}: moved a minute later, off another {channel} at "
+                                  "the same offset")
+            self.seen_at[(channel, offset)] = j
+        offsets.append(offset)
+        out["at"] = at
+        return out
+
+    def _skip(self, j: int, channel: str, anchor: str, at: float, window,
+              got: np.ndarray) -> dict:
+        """The share of the eligible leads that did not get the step, with its interval."""
+        from statsmodels.stats.proportion import proportion_confint
+
+        old = self._old(j)
+        out = {"eligible": 0, "skipped": 0, "skip": 0.0, "low": math.nan, "high": math.nan,
+               "status": "assumed", "note": "the events carry no step: skips not identified"}
+        if not self.by_step:
+            return out
+        s, stop = self.s, self.stop
+        if channel == "voicemail":
+            due = s.ts[:, j - 1]
+            ok = (due != _NAT) & (stop > j - 1) & (due + int(_HOUR * _NS) <= self.end_ns)
+            rule = "leads whose call before it went unanswered"
+        else:
+            due = _due(s.created if anchor == "created" else s.before(j), at, window,
+                       self.team)
+            ok = (stop >= j) & (due + self.margin_ns <= self.end_ns)
+            rule = "leads still in the cadence when it fell due"
+        ok &= self.q_ns > due
+        eligible, skipped = int(ok.sum()), int((ok & ~got).sum())
+        out.update(eligible=eligible, skipped=skipped)
+        if not eligible:
+            out["skip"] = old.skip if old is not None else 0.0
+            out["note"] = "no lead was eligible before until; kept the base value"
+            self.notes.append(f"step {j}: no eligible lead, skip kept at {out['skip']:g}")
+            return out
+        lo, hi = proportion_confint(skipped, eligible, alpha=self.alpha, method="wilson")
+        out.update(skip=skipped / eligible, low=max(0.0, float(lo)), high=min(1.0, float(hi)),
+                   status="fitted", note=(f"{skipped:,d} of {eligible:,d} eligible leads "
+                                          f"({rule}) did not get it; Wilson interval"))
+        if skipped == eligible:
+            out["skip"] = 1.0 - 1.0 / (eligible + 1)
+            self.notes.append(f"step {j}: every eligible lead was skipped; skip set to "
+                              f"{out['skip']:.4f} (a step must reach some leads)")
+        return out
+
+
 def fit_cadence(
     leads: pd.DataFrame,
     events: pd.DataFrame,
@@ -393,9 +576,10 @@ def fit_cadence(
         shift and workdays place the windows, its patience how long a due step may wait.
     base : Cadence, optional
         What the export cannot show is kept from it (the stop rules; a step's content or
-        personalisation when the events carry none; every step when there is no touch);
-        without it the stop rules are all four and the defaults of
-        :class:`~nurturelab.cadence.Touch` fill the rest.
+        personalisation when the events carry none; which steps are automated when the
+        touches carry no ``rep_id``; every step when there is no touch); without it the stop
+        rules are all four and the defaults of :class:`~nurturelab.cadence.Touch` fill the
+        rest.
     alpha : float, default 0.05
         1 - the skip intervals' coverage.
 
@@ -412,8 +596,6 @@ def fit_cadence(
         ``until``; no touch and no ``base``; more steps than the simulation runs.
     """
     _check(team, base, alpha)
-    from statsmodels.stats.proportion import proportion_confint
-
     leads, events, until = training_window(leads, events, until)
     qualified = qualified_at(leads, events)
     touches = nurture_touches(leads, events, qualified=qualified)
@@ -427,166 +609,26 @@ def fit_cadence(
                              "there is no cadence to read off; pass base= to keep one")
         return _assumed(base, stop_note)
     s, by_step = _steps(leads, touches, notes)
-    end = until if until is not None else max(events["ts"].max(), leads["created_at"].max())
-    end_ns = int(pd.Timestamp(end).value)
-    margin_ns = int(min(team.patience_hours * _HOUR, 7 * _DAY) * _NS)
-    stop = _stop_steps(events, s) if by_step else None
-    q = qualified.reindex(s.ids)
-    q_ns = np.where(q.isna().to_numpy(), np.iinfo(np.int64).max,
-                    pd.DatetimeIndex(q).asi8)
-    has_rep = "rep_id" in touches.columns
+    has_rep = "rep_id" in touches.columns and bool(touches["rep_id"].notna().any())
     if not has_rep:
-        notes.append("the events carry no rep_id: which steps are automated is kept from the "
+        notes.append("the touches carry no rep_id: which steps are automated is kept from the "
                      "base cadence (else none is)")
     if team.shift is None:
         notes.append("the team works round the clock: no step has a window")
-    rows, steps_out, built = [], [], []
-    offsets: list[float] = []
-    seen_at: dict[tuple[str, float], int] = {}
-    for j, code in enumerate(s.codes):
-        got = s.ts[:, j] != _NAT
-        mine = s.touches[s.touches["j"] == j]
-        old = base.touches[j] if base is not None and j < len(base.touches) else Touch("email")
-        ts = s.ts[got, j]
-        name = f"cadence.touches[{j}]"
-        # channel and automation
-        channel, ch_share = _mode(mine["kind"])
-        if channel not in ("call", "voicemail", "sms", "email"):
-            channel = old.channel if old.channel != "voicemail" else "call"
-            notes.append(f"step {j}: no touch channel recorded; kept {channel!r}")
-        if channel == "voicemail" and (j == 0 or built[-1].channel != "call"):
-            notes.append(f"step {j}: voicemails that follow no call step read as a call")
-            channel = "call"
-        rep_share = float(s.rep[got, j].mean()) if has_rep else math.nan
-        if has_rep:
-            automated = bool(rep_share < 0.5) and channel in ("sms", "email")
-            auto_status = "inferred"
-        else:
-            automated = old.automated and channel in ("sms", "email")
-            auto_status = "assumed"
-        # window
-        inside = _inside(ts, team)
-        in_share = float(inside.mean()) if len(ts) else math.nan
-        window = team.shift if team.shift is not None and bool(inside.all()) else None
-        # anchor and offset
-        anchors = {"created": s.created[got]}
-        if j:
-            anchors["previous"] = s.before(j)[got]
-        if channel == "voicemail":
-            anchor, at = "previous", 0.0
-            seen = {"previous": {"at": 0.0, "low": math.nan, "median": math.nan,
-                                 "dispersion": math.nan}}
-            off = (ts - anchors["previous"]) / _NS
-            seen["previous"].update(low=float(np.quantile(off, QUANTILE, method="lower")),
-                                    median=float(np.median(off)))
-            anchor_note = ("previous, at 0: a voicemail is left at the end of the unanswered "
-                           "call before it")
-        else:
-            prefer = old.anchor if base is not None and j < len(base.touches) else "created"
-            anchor, at, seen = _choose_anchor(ts, anchors, window, team, prefer)
-            spread = ", ".join(f"{k} {format_duration(round(v['dispersion']))}"
-                               for k, v in seen.items())
-            anchor_note = (f"{anchor}: the touches' mean absolute deviation from their due "
-                           f"times is least ({spread})")
-        if anchor == "created" and offsets and at < offsets[-1]:
-            notes.append(f"step {j}: offset {format_duration(at)} raised to "
-                         f"{format_duration(offsets[-1])}, the previous step's (steps go out "
-                         "in order)")
-            at = offsets[-1]
-        offset = at if anchor == "created" else (offsets[-1] if offsets else 0.0) + at
-        if channel in ("sms", "email"):
-            while (channel, offset) in seen_at:
-                at, offset = at + _MIN, offset + _MIN
-                notes.append(f"step {j}: moved a minute later, off another {channel} at the "
-                             "same offset")
-            seen_at[(channel, offset)] = j
-        offsets.append(offset)
-        # content and personalisation
-        content, c_status, c_share = _text(
-            mine["content"] if "content" in mine else None, old.content, "content", j, notes,
-            _valid_content)
-        person, p_status, p_share = _text(
-            mine["personalisation"] if "personalisation" in mine else None,
-            old.personalisation, "personalisation", j, notes,
-            lambda v: v in ("token", "context"))
-        # skip
-        eligible = skipped = 0
-        skip, lo, hi = 0.0, math.nan, math.nan
-        skip_status, skip_note = "assumed", "the events carry no step: skips not identified"
-        if by_step:
-            if channel == "voicemail":
-                call = s.ts[:, j - 1]
-                due = call
-                ok = (call != _NAT) & s.rep[:, j - 1] & (stop > j - 1) & (
-                    call + _HOUR * _NS <= end_ns)
-                rule = "leads whose call before it went unanswered"
-            else:
-                base_ns = s.created if anchor == "created" else s.before(j)
-                due = _due(base_ns, at, window, team)
-                ok = (stop >= j) & (due + margin_ns <= end_ns)
-                rule = "leads still in the cadence when it fell due"
-            ok &= q_ns > due
-            eligible = int(ok.sum())
-            skipped = int((ok & ~got).sum())
-            if eligible:
-                skip = skipped / eligible
-                lo, hi = proportion_confint(skipped, eligible, alpha=alpha, method="wilson")
-                skip_status = "fitted"
-                skip_note = (f"{skipped:,d} of {eligible:,d} eligible leads ({rule}) did not "
-                             "get it; Wilson interval")
-                if skip >= 1.0:
-                    skip = 1.0 - 1.0 / (eligible + 1)
-                    notes.append(f"step {j}: every eligible lead was skipped; skip set to "
-                                 f"{skip:.4f} (a step must reach some leads)")
-            else:
-                skip = old.skip if base is not None and j < len(base.touches) else 0.0
-                skip_note = "no lead was eligible before until; kept the base value"
-                notes.append(f"step {j}: no eligible lead, skip kept at {skip:g}")
-        touch = Touch(channel, at=at, anchor=anchor, window=window, content=content,
-                      automated=automated, personalisation=person, skip=skip)
-        built.append(touch)
-        n = int(got.sum())
-        w_text = ("none" if window is None else f"({window[0]:g}, {window[1]:g})")
-        w_note = (f"{w_text}: every touch fell inside the team's shift on workdays"
-                  if window is not None else
-                  f"none: {1 - in_share:.1%} of the touches fell outside the team's shift"
-                  if team.shift is not None else "none: the team works round the clock")
-        low = seen[anchor]["low"]
-        at_note = (f"{format_duration(at)}: the {QUANTILE:.0%} quantile of the offsets from "
-                   f"{anchor} ({format_duration(round(low))}), rounded down"
-                   if channel != "voicemail" else f"{format_duration(at)}: {anchor_note}")
-        rows += [
-            row(f"{name}.channel", math.nan, n=n, status="inferred",
-                note=f"{channel} ({ch_share:.0%} of the step's touches)"),
-            row(f"{name}.anchor", math.nan, n=n, status="inferred", note=anchor_note),
-            row(f"{name}.at", at, n=n, status="inferred", note=at_note),
-            row(f"{name}.window", math.nan, n=n, status="inferred", note=w_note),
-            row(f"{name}.automated", float(automated), n=n if has_rep else 0,
-                status=auto_status,
-                note=(f"{1 - rep_share:.0%} of the step's touches carry no rep_id"
-                      if has_rep else "the events carry no rep_id")),
-            row(f"{name}.content", math.nan, n=n if c_status == "inferred" else 0,
-                status=c_status, note=content),
-            row(f"{name}.personalisation", math.nan, n=n if p_status == "inferred" else 0,
-                status=p_status, note=person),
-            row(f"{name}.skip", skip, lo, hi, n=eligible, status=skip_status, note=skip_note),
-        ]
-        steps_out.append({
-            "step": j, "code": code, "channel": channel, "channel_share": ch_share,
-            "automated": automated, "rep_share": rep_share, "anchor": anchor, "at": at,
-            "at_text": format_duration(at), "offset_low": low,
-            "offset_median": seen[anchor]["median"], "window": window,
-            "inside_shift": in_share, "content": content, "content_share": c_share,
-            "personalisation": person, "personalisation_share": p_share, "touches": n,
-            "eligible": eligible, "skipped": skipped, "skip": skip if eligible else math.nan,
-            "skip_low": lo, "skip_high": hi,
-        })
+    end = until if until is not None else max(events["ts"].max(), leads["created_at"].max())
+    reader = _Reader(s, events, qualified, by_step=by_step, has_rep=has_rep, team=team,
+                     base=base, end=end, alpha=alpha, notes=notes)
+    rows, observed = [], []
+    for j in range(len(s.codes)):
+        _, step_rows, seen = reader.step(j)
+        rows += step_rows
+        observed.append(seen)
     rows.append(row("cadence.stop_on", len(stop_on), status="assumed", note=stop_note))
     notes.append(f"stop rules assumed: {stop_note}")
     name = f"{base.name}_fitted" if base is not None else "fitted"
-    cadence = Cadence(name, tuple(built), stop_on=stop_on)
+    cadence = Cadence(name, tuple(reader.touches), stop_on=stop_on)
     return CadenceFit(cadence=cadence, table=parameter_table(rows),
-                      steps=pd.DataFrame(steps_out).set_index("step", drop=False),
+                      steps=pd.DataFrame(observed).set_index("step", drop=False),
                       notes=tuple(notes))
 
 

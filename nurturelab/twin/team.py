@@ -534,90 +534,98 @@ def fit_team(
     if "rep_id" not in events.columns:
         return _assumed(base, timezone, "the export has no rep_id column")
     touches = nurture_touches(leads, events)
+    if not len(touches):
+        return _assumed(base, timezone, "the export has no touch before qualification")
     rep = touches[touches["rep_id"].notna()]
     if not len(rep):
-        return _assumed(base, timezone, "the export has no rep touch before qualification")
-    z = float(stats.norm.ppf(1 - alpha / 2))
-    rows, notes = [], []
+        return _assumed(base, timezone, "no touch before qualification carries a rep_id")
+    notes: list[str] = []
     started = rep[rep["kind"] != "voicemail"]
     if not len(started):
         started = rep
-    # the time zone
-    if timezone is not None:
-        zone, status = timezone, "given"
-        span = _span(_quarter_counts(local_clock(started["ts"], zone)[0]))
-        zone_note = timezone
-    else:
-        zone, tied, span = _infer_zone(started["ts"])
-        status = "inferred"
-        if span.whole_day:
-            zone, status = base.timezone, "assumed"
-            zone_note = f"{zone}: rep touches cover the whole day in every zone"
-            notes.append("timezone kept from the base team: rep touches cover the whole day "
-                         "in every common zone, so the time zone cannot be read off")
-        else:
-            zone_note = zone
-            same = f"; {', '.join(tied)} fit equally well" if tied else ""
-            notes.append(f"timezone inferred: of {len(COMMON_ZONES)} common zones, rep touch "
-                         f"start times are most concentrated in {zone} ({span.width / 4:g} "
-                         f"busy hours a day), preferring a shift that starts between 7 and 10 "
-                         f"local time{same}; pass timezone= to set it")
-    rows.append(row("team.timezone", math.nan, status=status, n=len(started) if
-                    status == "inferred" else 0, note=zone_note))
+    zone, span, zone_row = _zone(started["ts"], timezone, base, notes)
     ms_of_day, weekday, _ = local_clock(started["ts"], zone)
-    # the shift
-    shift = span.hours
-    if span.wraps:
-        notes.append(f"rep touches run across midnight in {zone}: the shift is left open")
-    shift_note = ("rep touch start times, rounded outward to a quarter hour (voicemails left "
-                  "out: they follow the call)")
-    if shift is None:
-        shift_note = ("rep touches cover the whole day: no shift" if span.whole_day
-                      else f"rep touches run across midnight in {zone}: no shift")
-    for k in (0, 1):
-        rows.append(row(f"team.shift[{k}]", math.nan if shift is None else shift[k],
-                        status="inferred", n=len(started), note=shift_note))
-    # workdays
-    per_day = np.bincount(weekday.astype(np.int64), minlength=7)
-    busy_day = float(np.median(per_day[per_day >= 0.5 * per_day.max()]))  # a typical busy day
-    workdays = tuple(int(d) for d in range(7) if per_day[d] >= _IDLE_DAY * busy_day)
-    rows.append(row("team.workdays", len(workdays), status="inferred", n=len(started),
-                    note=f"{_days(workdays)} (rep touches by weekday: "
-                         f"{', '.join(f'{_DAYS[d]} {per_day[d]:,d}' for d in range(7))})"))
-    # reps
-    first = leads["created_at"].min()
+    shift, shift_rows = _shift(span, zone, len(started), notes)
+    workdays, days_row = _workdays(weekday, len(started))
     last = until if until is not None else max(events["ts"].max(), leads["created_at"].max())
-    weekly = _weekly_reps(rep, zone, first, last)
-    if len(weekly):
-        reps = max(1, int(math.floor(float(np.median(weekly)) + 0.5)))
-        lo, hi = _median_interval(weekly, alpha)
-        rows.append(row("team.reps", reps, lo, hi, n=len(weekly), status="inferred",
-                        note=f"median over {len(weekly)} full weeks of the reps active that "
-                             "week; interval: order statistics of the weekly counts"))
-    else:
-        reps = int(rep["rep_id"].nunique())
-        rows.append(row("team.reps", reps, status="inferred", n=len(rep),
-                        note="no full week in the export: the reps seen at all"))
-        notes.append("reps: the export spans no full week, so reps is the number of reps "
-                     "seen at all")
-    # handling times
+    reps, reps_row = _reps(rep, zone, leads["created_at"].min(), last, alpha, notes)
+    z = float(stats.norm.ppf(1 - alpha / 2))
     h_rows, minutes, sigma, handling, h_notes = _handling(rep, base, z, alpha)
-    rows += h_rows
     notes += h_notes
-    rows += _unseen(base)
     notes.append(f"queue ({base.queue}) and patience_hours ({base.patience_hours:g}) kept from "
                  "the base team: an export records touches, not the queue or the tasks that "
                  "waited too long")
     team = replace(base, reps=reps, shift=shift, workdays=workdays or base.workdays,
                    timezone=zone, handling_minutes=minutes, handling_sigma=sigma,
                    handling=handling)
-    activity = pd.DataFrame(
-        np.zeros((_BINS, 7), dtype=float), index=pd.Index(np.arange(_BINS) / 4.0, name="hour"),
-        columns=list(_DAYS))
-    counts = pd.crosstab(ms_of_day // _MS_BIN, weekday)
-    for d in counts.columns:
-        activity.iloc[counts.index.to_numpy(dtype=int), int(d)] = counts[d].to_numpy()
-    order = ["team.reps", "team.timezone", "team.shift[0]", "team.shift[1]", "team.workdays"]
-    table = parameter_table(rows)
-    table = table.loc[order + [i for i in table.index if i not in order]]
-    return TeamFit(team=team, table=table, notes=tuple(notes), activity=activity)
+    table = parameter_table([reps_row, zone_row, *shift_rows, days_row, *h_rows,
+                             *_unseen(base)])
+    return TeamFit(team=team, table=table, notes=tuple(notes),
+                   activity=_activity(ms_of_day, weekday))
+
+
+def _zone(ts: pd.Series, timezone: str | None, base: Team,
+          notes: list[str]) -> tuple[str, _Span, dict]:
+    """The team's zone (given, inferred, or the base's), the busy span in it, and its row."""
+    if timezone is not None:
+        span = _span(_quarter_counts(local_clock(ts, timezone)[0]))
+        return timezone, span, row("team.timezone", math.nan, status="given", note=timezone)
+    zone, tied, span = _infer_zone(ts)
+    if span.whole_day:
+        notes.append("timezone kept from the base team: rep touches cover the whole day in "
+                     "every common zone, so the time zone cannot be read off")
+        return base.timezone, span, row(
+            "team.timezone", math.nan, status="assumed",
+            note=f"{base.timezone}: rep touches cover the whole day in every zone")
+    same = f"; {', '.join(tied)} fit equally well" if tied else ""
+    notes.append(f"timezone inferred: of {len(COMMON_ZONES)} common zones, rep touch start "
+                 f"times are most concentrated in {zone} ({span.width / 4:g} busy hours a "
+                 f"day), preferring a shift that starts between 7 and 10 local time{same}; "
+                 "pass timezone= to set it")
+    return zone, span, row("team.timezone", math.nan, n=len(ts), status="inferred", note=zone)
+
+
+def _shift(span: _Span, zone: str, n: int,
+           notes: list[str]) -> tuple[tuple[float, float] | None, list[dict]]:
+    shift = span.hours
+    note = ("rep touch start times, rounded outward to a quarter hour (voicemails left out: "
+            "they follow the call)")
+    if span.wraps:
+        notes.append(f"rep touches run across midnight in {zone}: the shift is left open")
+        note = f"rep touches run across midnight in {zone}: no shift"
+    elif shift is None:
+        note = "rep touches cover the whole day: no shift"
+    return shift, [row(f"team.shift[{k}]", math.nan if shift is None else shift[k],
+                       status="inferred", n=n, note=note) for k in (0, 1)]
+
+
+def _workdays(weekday: np.ndarray, n: int) -> tuple[tuple[int, ...], dict]:
+    per_day = np.bincount(weekday.astype(np.int64), minlength=7)
+    busy_day = float(np.median(per_day[per_day >= 0.5 * per_day.max()]))  # a typical busy day
+    days = tuple(int(d) for d in range(7) if per_day[d] >= _IDLE_DAY * busy_day)
+    counts = ", ".join(f"{_DAYS[d]} {per_day[d]:,d}" for d in range(7))
+    return days, row("team.workdays", len(days), status="inferred", n=n,
+                     note=f"{_days(days)} (rep touches by weekday: {counts})")
+
+
+def _reps(rep: pd.DataFrame, zone: str, first: pd.Timestamp, last: pd.Timestamp,
+          alpha: float, notes: list[str]) -> tuple[int, dict]:
+    weekly = _weekly_reps(rep, zone, first, last)
+    if not len(weekly):
+        notes.append("reps: the export spans no full week, so reps is the number of reps "
+                     "seen at all")
+        reps = int(rep["rep_id"].nunique())
+        return reps, row("team.reps", reps, status="inferred", n=len(rep),
+                         note="no full week in the export: the reps seen at all")
+    reps = max(1, int(math.floor(float(np.median(weekly)) + 0.5)))
+    lo, hi = _median_interval(weekly, alpha)
+    return reps, row("team.reps", reps, lo, hi, n=len(weekly), status="inferred",
+                     note=f"median over {len(weekly)} full weeks of the reps active that "
+                          "week; interval: order statistics of the weekly counts")
+
+
+def _activity(ms_of_day: np.ndarray, weekday: np.ndarray) -> pd.DataFrame:
+    counts = np.zeros((_BINS, 7), dtype=float)
+    np.add.at(counts, ((ms_of_day // _MS_BIN).astype(np.int64), weekday.astype(np.int64)), 1)
+    return pd.DataFrame(counts, index=pd.Index(np.arange(_BINS) / 4.0, name="hour"),
+                        columns=list(_DAYS))
