@@ -172,6 +172,11 @@ def test_without_steps_the_touches_order_is_used_and_skips_are_assumed():
     assert (skips["status"] == "assumed").all() and (skips["estimate"] == 0).all()
     assert any("the touches' order per lead" in n and "assumed 0" in n for n in fit.notes)
     assert any("fewer than 5 leads" in n for n in fit.notes)
+    # however few leads there are, their first touch is a step
+    three = leads[leads["lead_id"].isin(["L1", "L2", "L3"])].reset_index(drop=True)
+    few = events[events["lead_id"].isin(three["lead_id"])].reset_index(drop=True)
+    fit = fit_cadence(three, few, team=UTC_TEAM)
+    assert [t.channel for t in fit.cadence.touches] == ["email"]
 
 
 def test_what_the_events_do_not_carry_is_kept_from_the_base_and_said_so():
@@ -283,6 +288,7 @@ def test_a_known_cadence_is_recovered_from_a_simulated_export():
     assert _structure(fit.cadence) == _structure(CADENCE)
     assert fit.cadence.stop_on == CADENCE.stop_on
     s = fit.summary
+    assert s.loc["cadence.stop_on", "estimate"] == value_at(WORLD, "cadence.stop_on")
     for j in range(len(CADENCE)):
         for f in ("at", "automated"):
             name = f"cadence.touches[{j}].{f}"

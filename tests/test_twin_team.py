@@ -311,6 +311,8 @@ def test_a_known_team_is_recovered_from_a_simulated_export():
     for name in ("team.reps", "team.shift[0]", "team.shift[1]", "team.workdays"):
         assert s.loc[name, "estimate"] == value_at(WORLD, name), name
     assert s.loc["team.reps", "ci_low"] <= 3 <= s.loc["team.reps", "ci_high"]
+    assert math.isnan(value_at(WORLD, "team.timezone"))  # a word: the zone is in the note
+    assert s.loc["team.timezone", "note"] == TEAM.timezone
     assert s.loc["team.reps", "n"] >= 6
     # five intervals: at most one miss (P >= 97% under nominal coverage)
     covered = _covered(fit)

@@ -267,6 +267,7 @@ def _steps(leads: pd.DataFrame, touches: pd.DataFrame, notes: list[str]) -> tupl
         reached = np.bincount(j)
         enough = max(5, math.ceil(0.01 * t["lead_id"].nunique()))
         m = int(np.argmax(reached < enough)) if (reached < enough).any() else len(reached)
+        m = max(m, 1)  # the first touch of every lead is a step, however few leads there are
         if m < len(reached):
             notes.append(f"touches beyond a lead's first {m} left out (fewer than {enough} "
                          f"leads got a touch number {m + 1})")

@@ -429,7 +429,8 @@ class TeamFit(Result):
         ax.set_xlabel(f"hour of day ({self.team.timezone})")
         ax.set_ylabel("rep touches started")
         ax.set_title(f"The team: {self._describe()}")
-        ax.legend(loc="upper right")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper right")
         return ax
 
 
