@@ -15,8 +15,9 @@ by step ("sequence" because :mod:`nurturelab.cadence` holds the cadence itself):
   ``at`` is a low quantile (5%) of the touches' offsets, rounded down to a readable grid (a rep
   touch waits in the queue, so the due time is the earliest); the anchor is the one whose due
   times (deferred into the window as the simulation does) leave the touches least dispersed
-  about them. A voicemail is left at the end of the unanswered call before it: anchor
-  ``previous``, ``at`` 0;
+  about them (a tie, as when the touch before goes out at a fixed offset from creation, goes
+  to the base's anchor, else ``created``). A voicemail is left at the end of the unanswered
+  call before it: anchor ``previous``, ``at`` 0;
 - ``content`` and ``personalisation``: the step's most common, when the events carry them;
 - ``skip``: the share of the leads eligible for the step that did not get it, with a Wilson
   interval. Eligible: still in the cadence when the step fell due (no connect, reply or

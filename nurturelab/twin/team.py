@@ -9,10 +9,10 @@ team). What an export shows, and how each setting is read off it:
   distribution-free interval of that median (order statistics; weeks taken as independent).
 - ``timezone``: the given one (a column map's), else the zone among :data:`COMMON_ZONES` in
   which the reps' touch start times are most concentrated. A team that observes daylight
-  saving time is sharper in its own zone than in one that changes clocks on other dates; zones
-  with the same rules (New York and Chicago) are told apart only by preferring the zone in
-  which the shift starts between 7 and 10 o'clock, then nearest 9; the note names the
-  equivalent zones.
+  saving time is sharper in its own zone than in one that changes clocks on other dates.
+  Zones with the same rules (New York and Chicago) are equally sharp: among them the zone in
+  which the shift starts between 7 and 10 o'clock is preferred, then the one nearest 9, and
+  the note names the others (pass the zone to choose).
 - ``shift``: the local hours of the rep touch start times, rounded outward to a quarter hour
   (reps start no touch outside their shift); ``None`` when they cover the whole day. A
   voicemail is left at the end of a call, which may run past the shift, so voicemails are left
