@@ -168,6 +168,17 @@ def test_without_durations_handling_times_are_assumed_and_said_so():
     assert fit.team.shift == (9.0, 16.75)  # the rest is still read off the touches
 
 
+def test_zero_durations_are_left_out_and_too_few_keep_the_base():
+    leads, events = _hand_export()
+    calls = events.index[(events["name"] == "call_attempt") & events["rep_id"].notna()]
+    few = events.assign(duration_min=np.nan)
+    few.loc[calls[:2], "duration_min"] = [0.0, 5.0]  # one usable duration: no spread to fit
+    fit = fit_team(leads, few, timezone="America/Chicago")
+    assert fit.team.handling_minutes == Team().handling_minutes
+    assert any("1 rep touches with a duration of 0 minutes left out" in n for n in fit.notes)
+    assert (fit.summary.loc[FITTED, "note"] == "too few durations to fit a spread").all()
+
+
 def test_without_rep_touches_everything_is_assumed_and_named():
     leads, events = _hand_export()
     base = Team(reps=7, shift=(7.0, 15.0), timezone="Europe/London")

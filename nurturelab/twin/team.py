@@ -306,57 +306,53 @@ def _weekly_reps(rep: pd.DataFrame, zone: str, first: pd.Timestamp,
     return active.reindex(range(w0, w1), fill_value=0).to_numpy(dtype=float)
 
 
+def _handling_kept(base: Team, note: str):
+    rows = [row(f"team.handling_minutes.{ch}", base.handling_minutes[ch], status="assumed",
+                note=note) for ch in CHANNELS]
+    rows += [row("team.handling_sigma", base.handling_sigma, status="assumed", note=note),
+             row("team.handling", math.nan, status="assumed", note=f"{base.handling}: {note}")]
+    notes = [f"handling_minutes and handling_sigma kept from the base team: {note}"]
+    return rows, dict(base.handling_minutes), base.handling_sigma, base.handling, notes
+
+
 def _handling(rep: pd.DataFrame, base: Team, z: float, alpha: float):
-    """Rows, minutes, sigma and notes of the lognormal handling-time fit."""
+    """Rows, minutes, sigma, family and notes of the lognormal handling-time fit: log
+    durations are normal with a mean per channel and one variance (maximum likelihood); the
+    mean minutes exp(mu + sigma^2 / 2) get Cox's interval, sigma the chi-square one."""
     from scipy import stats
 
-    rows, notes = [], []
-    d = rep[["kind", "duration_min"]] if "duration_min" in rep else None
-    if d is not None:
-        d = d[d["duration_min"].notna() & d["kind"].isin(CHANNELS)]
-    if d is None or not len(d):
-        note = "the export records no durations"
-        notes.append(f"handling_minutes and handling_sigma kept from the base team: {note}")
-        for ch in CHANNELS:
-            rows.append(row(f"team.handling_minutes.{ch}", base.handling_minutes[ch],
-                            status="assumed", note=note))
-        rows.append(row("team.handling_sigma", base.handling_sigma, status="assumed",
-                        note=note))
-        rows.append(row("team.handling", math.nan, status="assumed",
-                        note=f"{base.handling}: {note}"))
-        return rows, dict(base.handling_minutes), base.handling_sigma, base.handling, notes
+    d = rep[["kind", "duration_min"]] if "duration_min" in rep else rep.iloc[:0]
+    d = d[d["duration_min"].notna() & d["kind"].isin(CHANNELS)] if len(d) else d
+    if not len(d):
+        return _handling_kept(base, "the export records no durations")
+    notes = []
     zero = d["duration_min"] <= 0
     if zero.any():
         notes.append(f"{int(zero.sum()):,d} rep touches with a duration of 0 minutes left out "
                      "of the lognormal handling fit")
-    pos = d[~zero]
-    logd = np.log(pos["duration_min"].to_numpy(dtype=float))
-    kinds = pos["kind"].to_numpy()
-    stats_by = pd.DataFrame({"kind": kinds, "log": logd}).groupby("kind")["log"].agg(
-        ["mean", "size"])
-    n_all, groups = len(logd), len(stats_by)
-    dof = n_all - groups
-    minutes = dict(base.handling_minutes)
+    logs = pd.Series(np.log(d.loc[~zero, "duration_min"].to_numpy(dtype=float)),
+                     index=d.loc[~zero, "kind"].to_numpy())
+    by = logs.groupby(level=0).agg(["mean", "size"])
+    n_all = len(logs)
+    dof = n_all - len(by)
     if dof < 1:
-        s2 = base.handling_sigma ** 2
-        sigma_row = row("team.handling_sigma", base.handling_sigma, status="assumed",
-                        note="too few durations to fit a spread; kept from the base team")
-        sigma = base.handling_sigma
-    else:
-        resid = logd - stats_by["mean"].reindex(kinds).to_numpy()
-        s2 = float(np.sum(resid ** 2) / n_all)  # the maximum-likelihood variance
-        sigma = math.sqrt(s2)
-        lo = math.sqrt(n_all * s2 / stats.chi2.ppf(1 - alpha / 2, dof))
-        hi = math.sqrt(n_all * s2 / stats.chi2.ppf(alpha / 2, dof))
-        sigma_row = row("team.handling_sigma", sigma, lo, hi, n=n_all,
-                        note="maximum likelihood, one sigma for every channel; interval from "
-                             f"chi-square with {dof:,d} degrees of freedom")
+        rows, minutes, sigma, family, kept = _handling_kept(
+            base, "too few durations to fit a spread")
+        return rows, minutes, sigma, family, notes + kept
+    s2 = float(((logs - by["mean"].reindex(logs.index).to_numpy()) ** 2).mean())  # the MLE
+    sigma = math.sqrt(s2)
+    sigma_row = row("team.handling_sigma", sigma,
+                    math.sqrt(n_all * s2 / stats.chi2.ppf(1 - alpha / 2, dof)),
+                    math.sqrt(n_all * s2 / stats.chi2.ppf(alpha / 2, dof)), n=n_all,
+                    note="maximum likelihood, one sigma for every channel; interval from "
+                         f"chi-square with {dof:,d} degrees of freedom")
+    rows, minutes = [], dict(base.handling_minutes)
     for ch in CHANNELS:
         name = f"team.handling_minutes.{ch}"
-        if ch in stats_by.index:
-            mu, n = float(stats_by.loc[ch, "mean"]), int(stats_by.loc[ch, "size"])
-            log_mean = mu + s2 / 2
-            se = math.sqrt(s2 / n + s2 ** 2 / (2 * n_all)) if dof >= 1 else math.nan
+        if ch in by.index:
+            n = int(by.loc[ch, "size"])
+            log_mean = float(by.loc[ch, "mean"]) + s2 / 2
+            se = math.sqrt(s2 / n + s2 ** 2 / (2 * n_all))
             minutes[ch] = math.exp(log_mean)
             rows.append(row(name, minutes[ch], math.exp(log_mean - z * se),
                             math.exp(log_mean + z * se), n=n,
@@ -366,14 +362,12 @@ def _handling(rep: pd.DataFrame, base: Team, z: float, alpha: float):
             rows.append(row(name, 0.0, status="inferred", n=int((d["kind"] == ch).sum()),
                             note="every duration recorded is 0 minutes"))
         else:
+            why = f"no rep {ch} touch records a duration"
             rows.append(row(name, base.handling_minutes[ch], status="assumed",
-                            note=f"no rep {ch} touch records a duration; kept from the base "
-                                 "team"))
-            notes.append(f"handling_minutes.{ch} kept from the base team: no rep {ch} touch "
-                         "records a duration")
-    rows.append(sigma_row)
-    rows.append(row("team.handling", math.nan, status="assumed",
-                    note="lognormal: the family the handling fit assumes"))
+                            note=f"{why}; kept from the base team"))
+            notes.append(f"handling_minutes.{ch} kept from the base team: {why}")
+    rows += [sigma_row, row("team.handling", math.nan, status="assumed",
+                            note="lognormal: the family the handling fit assumes")]
     return rows, minutes, sigma, "lognormal", notes
 
 
