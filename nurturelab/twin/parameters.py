@@ -19,6 +19,11 @@ beside the truth)::
     team.handling_sigma                 lognormal sigma of handling times
     cadence.touches[3].at               offset of step 3 in seconds
     cadence.touches[3].skip             share of leads the team leaves step 3 out for
+    cadence.touches[3].channel          also .anchor, .window, .content, .personalisation
+                                        (words: estimate NaN, the value in ``note``) and
+                                        .automated (1 or 0)
+    cadence.stop_on                     stop rules (estimate: count; note: which)
+    team.timezone, team.queue           words (estimate NaN, the value in ``note``)
     response.base.call                  P(answer) of a week-old reference lead
     response.intent.low                 log-odds shift against medium intent
     response.speed@30                   contact boost at 30 minutes (against a week)
@@ -51,6 +56,9 @@ __all__ = ["COLUMNS", "STATUSES", "parameter_table", "row", "value_at"]
 COLUMNS = ("part", "estimate", "ci_low", "ci_high", "n", "status", "note")
 STATUSES = ("fitted", "inferred", "given", "assumed")
 _PATH = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?")
+# team and sequence: settings that are words, not numbers (estimate NaN, value in the note)
+_WORDS = re.compile(r"team\.(timezone|handling|queue)|cadence\.touches\[\d+\]\."
+                    r"(channel|anchor|window|content|personalisation)")
 
 
 def row(parameter: str, estimate: Any, ci_low: Any = math.nan, ci_high: Any = math.nan, *,
@@ -117,6 +125,14 @@ def value_at(world: Any, parameter: str) -> float:
     # -- end arrivals
     if parameter == "team.workdays":
         return float(len(world.team.workdays))
+    # --- team and sequence (nurturelab.twin.team, nurturelab.twin.sequence) ---
+    if _WORDS.fullmatch(parameter):
+        return math.nan
+    if parameter.startswith("team.shift[") and world.team.shift is None:
+        return math.nan  # round the clock
+    if parameter == "cadence.stop_on":
+        return float(len(world.cadence.stop_on))
+    # --- end team and sequence ---
     if parameter == "arrivals.hourly" or parameter.startswith(("arrivals.hourly[",
                                                                 "arrivals.weekday[")):
         name, idx = _PATH.fullmatch(rest).groups()
