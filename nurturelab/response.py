@@ -408,10 +408,13 @@ class ResponseFit(Result):
     n_touches: int = 0
     n_answered: int = 0
     notes: tuple[str, ...] = ()
+    extent: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def summary(self) -> pd.DataFrame:
-        """One row per fitted parameter: estimate, std_err, ci_low, ci_high."""
+        """One row per fitted parameter: estimate, std_err, ci_low, ci_high. ``extent`` holds
+        each channel's latest fitted touch, in minutes after creation (how far along the speed
+        curve the export saw it)."""
         return self.table
 
     def _describe(self) -> str:
@@ -556,8 +559,9 @@ def fit_response(
         tables.append(_coef_table(res_o, alpha))
     summary = pd.concat(tables)
     model = _model_from(summary["estimate"], base_model, knot_min)
+    extent = {str(k): float(v) for k, v in t.groupby("channel")["minutes"].max().items()}
     return ResponseFit(model=model, table=summary, n_touches=len(t),
-                       n_answered=int(t["answered"].sum()), notes=tuple(notes))
+                       n_answered=int(t["answered"].sum()), notes=tuple(notes), extent=extent)
 
 
 def _coef_table(res, alpha: float) -> pd.DataFrame:

@@ -447,6 +447,23 @@ class SimulationResult(Result):
         return (f"{self.world.cadence.name!r}, {len(self.leads):,d} leads, "
                 f"{len(self.events):,d} events, {self.world.team.reps} reps, seed {self.seed}")
 
+    def export(self, as_of: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The run's tables as a CRM export taken at ``as_of``: the leads created by then and
+        their events up to then (a real export has no simulation tail after its last lead).
+
+        >>> res = simulate(World(leads=300), seed=1)
+        >>> leads, events = res.export(res.leads["created_at"].iloc[199])
+        >>> len(leads), bool(events["ts"].max() <= leads["created_at"].max())
+        (200, True)
+        """
+        from nurturelab.checks import utc_timestamp
+
+        at = utc_timestamp(as_of, "as_of")
+        leads = self.leads[self.leads["created_at"] <= at].reset_index(drop=True)
+        events = self.events[(self.events["ts"] <= at)
+                             & self.events["lead_id"].isin(leads["lead_id"])]
+        return leads, events.reset_index(drop=True)
+
     def kpis(self) -> dict[str, float]:
         """The headline KPIs (see :func:`nurturelab.simulation.kpis`)."""
         if self._kpis is None:

@@ -166,7 +166,60 @@ def _assumed_rows(prefix: str, values: dict[str, Any], why: str) -> list[dict]:
             if isinstance(v, int | float) and not isinstance(v, bool)]
 
 
-def _response_rows(fit, model) -> list[dict]:
+LOOSE = 2.0
+"""A fitted log-odds coefficient with a standard error above this is not pinned down by the
+export (an interval several units of log-odds wide): the twin keeps the base world's value, so
+that what it does outside the export's own experience is the default's, not noise."""
+
+
+def _pin_response(fit, model, base):
+    """``model`` with every loose scalar (spacing, fatigue, cooling, the opt-out penalties,
+    personalisation, intent, fit) set back to ``base``'s; the names set back."""
+    kw, loose = {}, []
+    for key, r in fit.table.iterrows():
+        kind, _, arg = str(key).partition("@")
+        if r["std_err"] <= LOOSE or kind in ("base", "opt_out_base", "speed"):
+            continue
+        loose.append(str(key))
+        if kind in ("intent", "personalisation"):
+            kw[kind] = {**kw.get(kind, getattr(model, kind)), arg: getattr(base, kind)[arg]}
+        else:
+            kw[kind] = getattr(base, kind)
+    return replace(model, **kw), loose
+
+
+def _pin_progression(fit, model, base):
+    """``model`` with every loose coefficient (intent, source, fit, speed shifts) set back to
+    ``base``'s (0 for a shift ``base`` lacks); the names set back."""
+    kw, loose = {}, []
+    speed = dict(model.speed_knots)
+    for key, r in fit.table.iterrows():
+        name, _, param = str(key).partition(".")
+        kind, _, arg = param.partition("@")
+        if r["std_err"] <= LOOSE or kind in ("p", "days", "sigma", "lost_days", "lost_sigma"):
+            continue
+        loose.append(str(key))
+        if kind == "speed":
+            speed[float(arg)] = base.speed(float(arg))
+            continue
+        tr = kw.get(name, getattr(model, name))
+        if kind in ("intent", "source"):
+            values = dict(getattr(tr, kind))
+            values[arg] = dict(getattr(getattr(base, name), kind)).get(arg, 0.0)
+            kw[name] = replace(tr, **{kind: values})
+        else:
+            kw[name] = replace(tr, **{kind: getattr(getattr(base, name), kind)})
+    if any(k.split(".")[1].startswith("speed@") for k in loose):
+        kw["speed_knots"] = tuple(sorted(speed.items()))
+    return replace(model, **kw), loose
+
+
+def _loose_note(est: float, se: float, kept: float | None) -> str:
+    return (f"not pinned down by this export (estimate {est:.3g}, standard error {se:.3g}): "
+            f"the twin keeps the base value" + ("" if kept is None else f" {kept:.3g}"))
+
+
+def _response_rows(fit, model, loose=()) -> list[dict]:
     """The response fit's coefficients on the world's scale (probabilities for base rates)."""
     rows = []
     t = fit.table
@@ -186,11 +239,23 @@ def _response_rows(fit, model) -> list[dict]:
         else:
             name = f"response.{kind}"
         note = ""
-        world = _world_value(model, name)
+        world = (model.speed(float(arg)) if kind == "speed"
+                 else None if kind in ("base", "opt_out_base") else _world_value(model, name))
+        if key in loose:
+            rows.append(row(name, est, lo, hi, n=fit.n_touches, status="assumed",
+                            note=_loose_note(r["estimate"], r["std_err"], world)))
+            continue
         if world is not None and not math.isclose(world, est, rel_tol=1e-6, abs_tol=1e-9):
             note = (f"the world uses {world:.4g} (the speed curve is kept non-increasing and "
                     "the penalties non-negative)")
         rows.append(row(name, est, lo, hi, n=fit.n_touches, note=note))
+        if kind in ("base", "opt_out_base") and arg in fit.extent:
+            reach = fit.extent[arg]
+            last = model.speed_knots[-1][0]
+            if reach < last:
+                rows[-1]["note"] = (f"the rate {last / 1440:g} days after creation; the export's "
+                                    f"{arg} touches end at {reach / 1440:.2g} days, so it is "
+                                    "extrapolated along the speed curve (hence the width)")
     return rows
 
 
@@ -203,7 +268,7 @@ def _world_value(model, name: str) -> float | None:
         return None
 
 
-def _progression_rows(fit) -> list[dict]:
+def _progression_rows(fit, model=None, loose=()) -> list[dict]:
     rows = []
     for key, r in fit.table.iterrows():
         transition, _, param = str(key).partition(".")
@@ -214,8 +279,23 @@ def _progression_rows(fit) -> list[dict]:
             name = f"progression.{transition}.speed@{level}"
         else:
             name = f"progression.{transition}.{param}"
+        if key in loose:
+            kept = _world_value_progression(model, name)
+            rows.append(row(name, r["estimate"], r["ci_low"], r["ci_high"], n=int(r["n"]),
+                            status="assumed",
+                            note=_loose_note(r["estimate"], r["std_err"], kept)))
+            continue
         rows.append(row(name, r["estimate"], r["ci_low"], r["ci_high"], n=int(r["n"])))
     return rows
+
+
+def _world_value_progression(model, name: str) -> float | None:
+    from nurturelab.twin.parameters import value_at
+
+    try:
+        return value_at(World(progression=model), name)
+    except (KeyError, AttributeError, TypeError, ValueError):
+        return None
 
 
 def _ae_hours(leads, events, as_of, base: float, alpha: float):
@@ -450,9 +530,13 @@ def calibrate(
             notes.append(f"response: not fitted ({exc}); kept the base model")
         else:
             fits["response"] = r_fit
-            response = replace(r_fit.model, heterogeneity=0.0)
-            rows += _response_rows(r_fit, response)
+            response, loose = _pin_response(r_fit, replace(r_fit.model, heterogeneity=0.0),
+                                            base.response)
+            rows += _response_rows(r_fit, response, loose)
             notes += [f"response: {n}" for n in r_fit.notes]
+            if loose:
+                notes.append(f"response: not pinned down by this export, kept from the base "
+                             f"world: {loose}")
     else:
         why = "the export has no touches" if not is_touch.any() else "the export has no answers"
         rows += _assumed_rows("response", {
@@ -488,8 +572,11 @@ def calibrate(
     progression = replace(base.progression, heterogeneity=0.0)
     p_fit = fit_progression(ld, ev, as_of=until, base=progression, alpha=alpha)
     fits["progression"] = p_fit
-    progression = p_fit.model
-    rows += _progression_rows(p_fit)
+    progression, loose = _pin_progression(p_fit, p_fit.model, base.progression)
+    rows += _progression_rows(p_fit, progression, loose)
+    if loose:
+        notes.append(f"progression: not pinned down by this export, kept from the base world: "
+                     f"{loose}")
     notes += [f"progression: {n}" for n in p_fit.notes if not n.startswith("heterogeneity")]
     world = World(cadence=cad, team=team, arrivals=arr_fit.arrivals, response=response,
                   progression=progression, leads=max(1, round(
