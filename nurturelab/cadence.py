@@ -474,7 +474,7 @@ class Cadence:
                     "content": t.content,
                     "automated": t.automated,
                     "personalisation": t.personalisation,
-                    **({"skip": round(t.skip, 6)} if t.skip else {}),
+                    **({"skip": t.skip} if t.skip else {}),
                 }
                 for t in self.touches
             ],

@@ -516,7 +516,8 @@ def fit_transition(tab: pd.DataFrame, *, knots: Any = None, alpha: float = 0.05,
         return None
     sources = tab["source"].value_counts().index.tolist()
     X = _design(tab, None if knots is None else np.asarray(knots, dtype=float), sources)
-    empty = tuple(c for c in X.columns if c != "const" and not (X[c] != 0).any())
+    # a covariate no lead has, or every lead has (every intent unknown), is not identified
+    empty = tuple(c for c in X.columns if c != "const" and X[c].nunique() < 2)
     X = X.drop(columns=list(empty))
     with_loss = bool((tab["outcome"] == "lost").sum() >= 5)
     kind = tab["outcome"].map({"moved": 0, "lost": 1, "open": 2}).to_numpy()

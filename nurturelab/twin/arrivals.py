@@ -55,7 +55,8 @@ from nurturelab.result import Result
 from nurturelab.simulation import Arrivals
 from nurturelab.twin.parameters import parameter_table, row
 
-__all__ = ["ArrivalsFit", "DispersionCheck", "fit_arrivals"]
+__all__ = ["ArrivalsFit", "DispersionCheck", "fit_arrivals", "holds_dates_only",
+           "spread_over_the_day"]
 
 MIN_DAYS = 14  # days of leads the day-level parameters need (two of each weekday)
 MIN_INTENT = 30  # leads with intent a source needs for its own mix
@@ -641,6 +642,35 @@ def _profile_notes(daily: _DailyFit | None, hourly, why: str | None,
     return notes
 
 
+def holds_dates_only(created: pd.Series, timezone: str) -> bool:
+    """Whether lead creation times carry dates only: every one at local midnight (01:00 where
+    a clock change skips midnight), as a date column reads (Olist's ``first_contact_date``).
+
+    >>> s = pd.Series(pd.to_datetime(["2026-01-05", "2026-01-06"] * 5).tz_localize("UTC"))
+    >>> holds_dates_only(s, "UTC"), holds_dates_only(s + pd.Timedelta(minutes=90), "UTC")
+    (True, False)
+    """
+    wall = pd.Series(created).dt.tz_convert(timezone).dt.tz_localize(None)
+    at_midnight = (wall - wall.dt.normalize()) <= pd.Timedelta(hours=1)
+    return bool(len(wall) >= 10 and (wall.dt.minute == 0).all() and at_midnight.all())
+
+
+def spread_over_the_day(leads: pd.DataFrame, hourly: tuple[float, ...], timezone: str,
+                        seed: int = 0) -> pd.DataFrame:
+    """A copy of date-only ``leads`` whose ``created_at`` is moved to a time of day drawn from
+    the ``hourly`` profile (in ``timezone``), the date kept: how a twin replays an export that
+    records only the day a lead came in. Leads with times of day are returned unchanged."""
+    if not holds_dates_only(leads["created_at"], timezone):
+        return leads
+    rng = np.random.default_rng(seed)
+    p = np.asarray(hourly, dtype=float) / np.sum(hourly)
+    hours = rng.choice(24, size=len(leads), p=p) + rng.random(len(leads))
+    wall = leads["created_at"].dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
+    moved = (wall + pd.to_timedelta(hours, unit="h")).dt.tz_localize(
+        timezone, nonexistent="shift_forward", ambiguous=True).dt.tz_convert("UTC")
+    return leads.assign(created_at=moved)
+
+
 def fit_arrivals(
     leads: pd.DataFrame,
     *,
@@ -701,11 +731,7 @@ def fit_arrivals(
     tab, start, end, notes = _window(leads, since, until, timezone)
     cal = _calendar(start, end, timezone)
     lead_hour = (pd.DatetimeIndex(tab["created_at"]).as_unit("ns").asi8 - cal.t0) // HOUR_NS
-    local = tab["created_at"].dt.tz_convert(timezone)
-    wall = local.dt.tz_localize(None)
-    # a date-only column reads as midnight (01:00 where a clock change skips midnight)
-    at_midnight = (wall - wall.dt.normalize()) <= pd.Timedelta(hours=1)
-    dates_only = bool(len(tab) >= 10 and (wall.dt.minute == 0).all() and at_midnight.all())
+    dates_only = holds_dates_only(tab["created_at"], timezone)
     hourly_why = (f"created_at holds dates only (every lead at midnight in {timezone}): the "
                   "time of day is unknown" if dates_only else None)
     prof = _fit_profiles(cal, lead_hour, (end - start) / pd.Timedelta(days=1),

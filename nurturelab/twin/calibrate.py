@@ -125,7 +125,7 @@ class Calibration(Result):
         parts = [p for p in _PARTS if (t["part"] == p).any()]
         data = [np.log10(width[t["part"] == p].clip(lower=1e-6)) for p in parts]
         if data:
-            ax.boxplot(data, tick_labels=parts, vert=False)
+            ax.boxplot(data, tick_labels=parts, orientation="horizontal")
         ax.set_xlabel("log10 of interval width / |estimate|")
         ax.set_title("How tightly the export pins each part down")
         return ax
@@ -333,54 +333,94 @@ def _collapsed(leads, events, as_of) -> bool:
     return bool(seen.iloc[-1]) and not bool(seen.iloc[1:-1].any())
 
 
+def _reach(world: World, leads: pd.DataFrame, as_of, seed: int = 0) -> tuple[pd.Series, float]:
+    """Each source's share of ``leads`` that reach a proposal in ``world`` (every proposal then
+    wins at once), and the median days from creation to the proposal."""
+    from nurturelab.funnel import outcomes
+    from nurturelab.simulation import Replay, simulate
+    from nurturelab.twin.arrivals import spread_over_the_day
+
+    sure = replace(world, progression=replace(
+        world.progression, win=replace(world.progression.win, p=0.999999, days=1e-6,
+                                       sigma=1e-3)))
+    replayed = spread_over_the_day(leads, world.arrivals.hourly, world.team.timezone, seed)
+    replayed = replayed.sort_values("created_at", kind="stable")
+    res = simulate(sure, seed=seed, replay=Replay(
+        replayed, measure_from=replayed["created_at"].min(),
+        until=as_of + pd.Timedelta(days=365)))
+    out = outcomes(res.leads, res.events)
+    src = res.leads.set_index("lead_id")["source"].astype("object")
+    reach = out["converted"].groupby(src.reindex(out.index).to_numpy()).mean()
+    return reach, float(out["time_to_convert_days"].median())
+
+
 def _lead_to_won(leads, events, world: World, as_of, alpha, say) -> tuple[World, list, list]:
-    """Calibrate the win transition so that the world's lead-to-won conversion by source and
-    its time to convert match an export that observes nothing between lead and won.
+    """Calibrate the stages after contact so that the world's lead-to-won conversion by source
+    and its time to convert match an export that observes nothing between lead and won.
 
     The conversion is fitted from the export (the progression's cure-lognormal likelihood on
-    the lead-to-won clock: :func:`~nurturelab.progression.fit_transition`); the assumed stages
-    before the proposal are simulated once on the export's own leads (every proposal then wins
-    at once) to learn how many leads of each source reach a proposal and how long it takes;
-    the win transition is set to the rest."""
-    from nurturelab.funnel import outcomes
+    the lead-to-won clock: :func:`~nurturelab.progression.fit_transition`). The assumed stages
+    before the proposal are simulated on the export's own leads (spread over the day by the
+    arrival profile when the export records dates only) to learn how many leads of each source
+    reach a proposal and how long it takes. When they reach too few for the export's
+    conversion, qualification and proposal are raised together (their odds by one factor)
+    until about 70% of the proposals need to win; the win transition is set to the rest."""
     from nurturelab.progression import Transition, fit_transition
-    from nurturelab.simulation import Replay, simulate
 
     fit = fit_transition(_won_table(leads, events, as_of), alpha=alpha)
     if fit is None:
         return world, [], ["win: too few leads or won deals to fit the lead-to-won conversion; "
                            "kept the base values"]
-    est = fit.table
+    est, ref = fit.table, fit.reference
     ld = leads[leads["created_at"] <= as_of]
-    sure = replace(world, progression=replace(
-        world.progression, win=replace(world.progression.win, p=0.999999, days=1e-6,
-                                       sigma=1e-3)))
-    say("simulating the assumed stages before the proposal on the export's own leads")
-    res = simulate(sure, seed=0, replay=Replay(ld, measure_from=ld["created_at"].min(),
-                                               until=as_of + pd.Timedelta(days=365)))
-    out = outcomes(res.leads, res.events)
-    src = res.leads.set_index("lead_id")["source"].astype("object")
-    reach = out["converted"].groupby(src.reindex(out.index).to_numpy()).mean()
-    ref = fit.reference
-    r_ref = float(reach.get(ref, reach.mean()))
-    days_to_prop = float(out["time_to_convert_days"].median())
 
     def logit(p):
         return math.log(p / (1 - p))
 
-    def share(p, r):
-        return min(p / max(r, 1e-9), 0.99)
+    def expit(x):
+        return 1.0 / (1.0 + math.exp(-x))
 
     p = float(est.loc["p", "estimate"])
+    say("simulating the assumed stages before the proposal on the export's own leads")
+    reach, days_to_prop = _reach(world, ld, as_of)
+    r_ref = float(reach.get(ref, reach.mean()))
+    notes, rows = [], []
+    if r_ref < p / 0.7:  # the assumed funnel reaches too few: raise qualify and proposal
+        shift = 0.0
+        pr = world.progression
+        for _ in range(4):
+            shift += max(0.25, logit(min(0.95, p / 0.7)) - logit(max(r_ref, 1e-4)))
+            raised = replace(pr, qualify=replace(pr.qualify, p=min(0.95, expit(
+                logit(pr.qualify.p) + shift / 2))), proposal=replace(pr.proposal, p=min(
+                    0.95, expit(logit(pr.proposal.p) + shift / 2))))
+            reach, days_to_prop = _reach(replace(world, progression=raised), ld, as_of)
+            r_ref = float(reach.get(ref, reach.mean()))
+            if r_ref >= p / 0.7 or raised.qualify.p >= 0.95 and raised.proposal.p >= 0.95:
+                break
+        world = replace(world, progression=raised)
+        why_up = (f"raised from the base's {pr.qualify.p:.2f} so that the assumed funnel "
+                  "reaches enough proposals for the export's conversion")
+        rows.append(row("progression.qualify.p", raised.qualify.p, n=fit.n, status="inferred",
+                        note=why_up))
+        rows.append(row("progression.proposal.p", raised.proposal.p, n=fit.n,
+                        status="inferred", note=why_up.replace(f"{pr.qualify.p:.2f}",
+                                                               f"{pr.proposal.p:.2f}")))
+        notes.append(f"the assumed stages before the proposal reached too few leads for the "
+                     f"export's conversion: qualification {pr.qualify.p:.2f} -> "
+                     f"{raised.qualify.p:.2f}, proposal {pr.proposal.p:.2f} -> "
+                     f"{raised.proposal.p:.2f}")
+
+    def share(q, r):
+        return min(q / max(r, 1e-9), 0.99)
+
     p_ref = share(p, r_ref)
     source = {}
     for key in est.index:
         if key.startswith("source@"):
             s = key.split("@", 1)[1]
-            p_s = 1 / (1 + math.exp(-(logit(p) + float(est.loc[key, "estimate"]))))
+            p_s = expit(logit(p) + float(est.loc[key, "estimate"]))
             source[s] = logit(share(p_s, float(reach.get(s, r_ref)))) - logit(p_ref)
-    notes, rows = [], []
-    if p_ref >= 0.99 or any(abs(v) > 4 for v in source.values()):
+    if p_ref >= 0.99:
         notes.append("win: the assumed stages before the proposal reach fewer leads than the "
                      "export wins; the win probability is capped at 0.99")
     days = max(float(est.loc["days", "estimate"]) - days_to_prop, 0.25)
@@ -477,6 +517,7 @@ def calibrate(
     say = progress or (lambda line: None)
     base = base or World()
     last = max(leads["created_at"].max(), events["ts"].max() if len(events) else pd.NaT)
+    given_until = until is not None
     until = last if until is None else utc_timestamp(until, "until")
     if until <= leads["created_at"].min():
         raise ValueError(f"calibrate 'until' ({until:%Y-%m-%d %H:%M}) is before the export's "
@@ -498,8 +539,11 @@ def calibrate(
     notes += [f"team: {n}" for n in team_fit.notes]
 
     say("arrivals: rates by source, hour and weekday, trend, over-dispersion, intent, fit")
-    arr_fit = fit_arrivals(ld, until=until, timezone=team.timezone, base=base.arrivals,
-                           alpha=alpha)
+    # the arrivals' window ends at `until` when one is given (the training cut-off), else at
+    # the last lead: an export's leads may stop well before its last event (Olist's leads end
+    # in May, its won deals in November)
+    arr_fit = fit_arrivals(ld, until=until if given_until else None, timezone=team.timezone,
+                           base=base.arrivals, alpha=alpha)
     fits["arrivals"] = arr_fit
     rows += arr_fit.table.reset_index().to_dict("records")
     notes += [f"arrivals: {n}" for n in arr_fit.notes]
