@@ -22,11 +22,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nurturelab.cli import audit, demo, report, score, simulate, thresholds, validate
+from nurturelab.cli import audit, backtest, demo, report, score, simulate, thresholds, validate
 
 __all__ = ["build_parser", "main"]
 
-_GROUPS = (demo, validate, simulate, score, thresholds, audit, report)
+_GROUPS = (demo, validate, simulate, score, thresholds, audit, report, backtest)
 
 
 def build_parser() -> argparse.ArgumentParser:
