@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from nurturelab.funnel import observed_stages, outcomes
 from nurturelab.progression import Progression
 from nurturelab.response import ResponseModel
 from nurturelab.schema import validate_events, validate_leads
@@ -185,6 +186,11 @@ def test_what_the_export_records_but_the_window_lacks_is_measured_as_zero():
     leads, events = _hand_built()
     everything = recorded(leads, events)
     assert everything == EVERYTHING
+    # the stages recorded are those the funnel observes, on any tables
+    for ev in (events, events[events["name"] != "won"], events[events["type"] != "stage"]):
+        seen = observed_stages(outcomes(leads, ev))
+        assert {s for s in seen.index[seen] if s != "new"} == recorded(leads, ev) - {
+            "touches", "steps", "durations"}
     late = leads[leads["lead_id"].isin(["d", "e"])]  # never answered, never qualified
     alone = backtest_kpis(late, events, as_of="2026-04-15")
     assert alone.loc["reached_qualified", "reason"] == "no entry into 'qualified' is recorded"

@@ -55,7 +55,6 @@ from nurturelab.checks import need_columns, utc_timestamp
 from nurturelab.funnel import (
     DEFAULT_FUNNEL,
     dropoff_by_step,
-    observed_stages,
     outcomes,
     speed_to_first_touch,
     stage_conversion,
@@ -101,7 +100,8 @@ class _Rows:
 def recorded(leads: pd.DataFrame, events: pd.DataFrame) -> frozenset[str]:
     """What an export records (see :data:`RECORDS`): ``touches`` when it has a touch,
     ``steps`` when a touch carries a cadence step, ``durations`` when one carries
-    ``duration_min``, and each stage some lead is seen entering.
+    ``duration_min``, and each stage some lead is seen entering (the stages
+    :func:`nurturelab.funnel.observed_stages` finds).
 
     Pass the whole export's (up to the back-test's end) to :func:`backtest_kpis` of its
     held-out weeks: a stage the export records but no held-out lead reached is then measured
@@ -124,8 +124,13 @@ def recorded(leads: pd.DataFrame, events: pd.DataFrame) -> frozenset[str]:
         for name, col in (("steps", "step"), ("durations", "duration_min")):
             if col in events.columns and events.loc[touch, col].notna().any():
                 out.add(name)
-    seen = observed_stages(outcomes(leads, events), DEFAULT_FUNNEL)
-    out |= {stage for stage in STAGES if seen[stage]}
+    # a stage is seen entered by a stage event naming it or an event its predecessor exits on
+    # (as funnel.outcomes reads them; cheaper than the outcomes of a whole export)
+    is_stage = events["type"].astype("object").eq("stage")
+    stage_events = set(events.loc[is_stage, "name"].unique())
+    other_events = set(events.loc[~is_stage, "name"].unique())
+    out |= {stage for stage in STAGES
+            if stage in stage_events or other_events & set(DEFAULT_FUNNEL.entered_by(stage))}
     return frozenset(out)
 
 
