@@ -47,7 +47,7 @@ _REPLAY_COLUMNS = ("lead_id", "created_at", "source", "intent", "fit")
 _HTML_STATUS = {"pass": "pass", "fail": "fail", "unavailable": "skip"}
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class Backtest(Result):
     """A scenario set beside the held-out weeks of an export, KPI by KPI.
 
@@ -322,29 +322,12 @@ def backtest(scenario: Scenario | World, leads: pd.DataFrame, events: pd.DataFra
     >>> bt.table.loc["converted_30d", "reason"]
     'export: no lead was followed for 30 days'
     """
-    from joblib import Parallel, delayed
-    from scipy import stats
-
     name, world, notes = _baseline(scenario)
     _check_params(replications, seed, warmup_days, n_jobs, alpha)
     need_columns(leads, ("lead_id", "created_at", "source"), "leads")
     need_columns(events, ("lead_id", "ts", "type", "name"), "events")
     start, end = _window(leads, events, holdout_from, until)
-    created = leads["created_at"]
-    held = leads.loc[(created >= start) & (created <= end)]
-    if not len(held):
-        raise ValueError(f"backtest: no lead of the export was created in the held-out window "
-                         f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}; choose an earlier "
-                         "'holdout_from'")
-    warm_from = start - pd.Timedelta(days=float(warmup_days))
-    warm = leads.loc[(created >= warm_from) & (created < start)]
-    if warm_from < created.min():
-        notes.append(f"the export starts {created.min():%Y-%m-%d %H:%M}: the warm-up has "
-                     f"{(start - created.min()) / pd.Timedelta(days=1):.1f} of the "
-                     f"{warmup_days:g} days asked for")
-    cols = [c for c in _REPLAY_COLUMNS if c in leads.columns]
-    replay = Replay(leads=pd.concat([warm[cols], held[cols]], ignore_index=True),
-                    measure_from=start, until=end)
+    held, warm, more = _split(leads, start, end, float(warmup_days))
     ev = events.loc[events["lead_id"].isin(held["lead_id"]) & (events["ts"] <= end)]
     steps = set(range(len(world.cadence.touches)))
     if "step" in ev.columns:
@@ -353,30 +336,64 @@ def backtest(scenario: Scenario | World, leads: pd.DataFrame, events: pd.DataFra
     steps = sorted(steps)
     # what the export records is read off all of it, so that a stage its held-out leads never
     # reached is measured as 0 rather than left unavailable
-    records = recorded(leads.loc[created <= end], events.loc[events["ts"] <= end])
+    records = recorded(leads.loc[leads["created_at"] <= end], events.loc[events["ts"] <= end])
     exported = backtest_kpis(held, ev, as_of=end, team=world.team, steps=steps,
                              records=records)
-    children = np.random.SeedSequence(int(seed)).spawn(int(replications))
-    seeds = [int(c.generate_state(1)[0]) for c in children]
-    values = Parallel(n_jobs=n_jobs)(delayed(_replicate)(world, s, replay, end, steps)
-                                     for s in seeds)
-    draws = pd.concat(values, axis=1, keys=range(len(seeds))).reindex(exported.index)
-    draws.columns.name = "replication"
-    table = _compare(exported, draws, alpha, stats)
+    cols = [c for c in _REPLAY_COLUMNS if c in leads.columns]
+    replay = Replay(leads=pd.concat([warm[cols], held[cols]], ignore_index=True),
+                    measure_from=start, until=end)
+    draws = _replications(world, replay, steps, int(seed), int(replications), n_jobs)
+    draws = draws.reindex(exported.index)
+    table = _compare(exported, draws, alpha)
     if not table["status"].ne("unavailable").any():
         raise ValueError("backtest: no KPI is available both in the export and in the "
                          f"scenario's replications; reasons: "
                          f"{sorted(set(table['reason']))[:5]}")
-    notes += [
-        f"{len(held):,d} held-out leads, replayed with their own created_at, source, intent and "
-        f"fit; {len(warm):,d} warm-up leads from the {warmup_days:g} days before load the team "
-        "and are not measured",
-        "each replication runs to 'until', so its leads are censored as the export's are",
-        "rep utilisation counts the touches of the measured leads only, on both sides",
-    ]
-    return Backtest(table=table, draws=draws, scenario=name, holdout_from=start, until=end,
-                    replications=int(replications), seed=int(seed), alpha=float(alpha),
-                    leads=len(held), warmup_leads=len(warm), notes=tuple(notes))
+    notes += [*more,
+              f"{len(held):,d} held-out leads, replayed with their own created_at, source, "
+              f"intent and fit; {len(warm):,d} warm-up leads from the {warmup_days:g} days "
+              "before load the team and are not measured",
+              "each replication runs to 'until', so its leads are censored as the export's are",
+              "rep utilisation counts the touches of the measured leads only, on both sides"]
+    return Backtest(table=table, draws=draws, scenario=name,
+                    holdout_from=start, until=end, replications=int(replications),
+                    seed=int(seed), alpha=float(alpha), leads=len(held),
+                    warmup_leads=len(warm), notes=tuple(notes))
+
+
+def _split(leads: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp,
+           warmup_days: float) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The held-out leads (created in [start, end]), the warm-up leads (in the warmup_days
+    before start) and a note when the export starts later than the warm-up would."""
+    created = leads["created_at"]
+    held = leads.loc[(created >= start) & (created <= end)]
+    if not len(held):
+        raise ValueError(f"backtest: no lead of the export was created in the held-out window "
+                         f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}; choose an earlier "
+                         "'holdout_from'")
+    warm_from = start - pd.Timedelta(days=warmup_days)
+    warm = leads.loc[(created >= warm_from) & (created < start)]
+    notes = []
+    if warm_from < created.min():
+        notes.append(f"the export starts {created.min():%Y-%m-%d %H:%M}: the warm-up has "
+                     f"{(start - created.min()) / pd.Timedelta(days=1):.1f} of the "
+                     f"{warmup_days:g} days asked for")
+    return held, warm, notes
+
+
+def _replications(world: World, replay: Replay, steps: list[int], seed: int, replications: int,
+                  n_jobs: int) -> pd.DataFrame:
+    """The KPI values of every replication, one column each; replication i runs with a seed of
+    SeedSequence(seed)'s i-th child, so the values do not depend on n_jobs."""
+    from joblib import Parallel, delayed
+
+    children = np.random.SeedSequence(seed).spawn(replications)
+    seeds = [int(c.generate_state(1)[0]) for c in children]
+    values = Parallel(n_jobs=n_jobs)(delayed(_replicate)(world, s, replay, replay.until, steps)
+                                     for s in seeds)
+    draws = pd.concat(values, axis=1, keys=range(len(seeds)))
+    draws.columns.name = "replication"
+    return draws
 
 
 def _floor(kind: str, mean: float, n: float) -> float:
@@ -389,8 +406,10 @@ def _floor(kind: str, mean: float, n: float) -> float:
     return 1.0 / n  # utilisation: one rep minute of the n minutes on shift
 
 
-def _compare(exported: pd.DataFrame, draws: pd.DataFrame, alpha: float, stats) -> pd.DataFrame:
+def _compare(exported: pd.DataFrame, draws: pd.DataFrame, alpha: float) -> pd.DataFrame:
     """The export's KPIs beside the replications': one row per KPI."""
+    from scipy import stats
+
     runs = draws.notna().sum(axis=1)
     mean, sd = draws.mean(axis=1), draws.std(axis=1, ddof=1)
     low = draws.quantile(0.025, axis=1)
