@@ -3,9 +3,11 @@ and verdict, the HTML report and the MLflow run."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import warnings
 from dataclasses import replace
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -15,6 +17,11 @@ from nurturelab.cli import main
 from nurturelab.response import ResponseModel
 from nurturelab.scenario import write_scenario
 from nurturelab.simulation import Arrivals, Team, World, simulate
+
+_spec = importlib.util.spec_from_file_location("_nurturelab_test_browser",
+                                               Path(__file__).with_name("browser.py"))
+browser = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(browser)
 
 WORLD = World(team=Team(reps=3, shift=(8.0, 18.0)), leads=2000, tail_days=15,
               start="2026-02-02", response=ResponseModel(heterogeneity=0.0),
@@ -75,6 +82,9 @@ def test_a_scenario_that_holds_passes_exits_0_and_logs_a_finished_run(files, tmp
     text = page.read_text()
     assert "Back-test: own_world" in text
     assert not any(i in text for i in list(files["ids"])[:300])  # no lead-level data
+    seen = browser.render_check(page)
+    assert seen["images"] == 2 and seen["decoded"] == 2, seen
+    assert seen["tables"] == 1 and seen["rows"] >= 30 and seen["title"] == "Back-test: own_world"
 
 
 def test_a_scenario_that_does_not_hold_fails_exits_1_and_marks_its_run_failed(files, tmp_path,
