@@ -10,6 +10,7 @@ function and prints.
     nurturelab compare FILE [FILE ...] [--replications R] [--leads N] [--jobs J] [--control ARM]
     nurturelab calibrate --leads F --events F [--columns MAP] [--cadence C] [--until D] --out F
     nurturelab backtest SCENARIO --leads F --events F --holdout-from DATE [--replications R]
+                        [--until DATE] [--seed S] [--jobs J] [--warmup-days D] [--out F.html]
     nurturelab score fit --leads F --events F [--columns MAP.yaml] [--horizon-days D] ...
     nurturelab score apply --leads F --events F [--columns MAP.yaml] [--alias champion] ...
     nurturelab thresholds --leads F --events F --by capacity --capacity N [--scorer model] ...
@@ -27,6 +28,7 @@ import sys
 
 from nurturelab.cli import (
     audit,
+    backtest,
     calibrate,
     demo,
     report,
@@ -38,7 +40,7 @@ from nurturelab.cli import (
 
 __all__ = ["build_parser", "main"]
 
-_GROUPS = (demo, validate, simulate, calibrate, score, thresholds, audit, report)
+_GROUPS = (demo, validate, simulate, calibrate, backtest, score, thresholds, audit, report)
 
 
 def build_parser() -> argparse.ArgumentParser:
