@@ -164,6 +164,25 @@ def test_until_leaves_the_later_weeks_out(twin):
         _calibrate(leads, events, until="2000-01-01")
 
 
+def test_a_twin_back_tested_on_its_own_worlds_later_weeks_passes(twin, tmp_path):
+    """Issue 12's check of the whole path: calibrate on the first months, write the scenario
+    file, back-test it against the held-out last weeks of the same world. It passes; and the
+    default world back-tested against the same weeks (a very different team) fails."""
+    from nurturelab.twin.backtest import backtest
+
+    _, leads, events = twin
+    until = leads["created_at"].max() - pd.Timedelta(days=35)
+    cal = _calibrate(leads, events, until=until)
+    sc = read_scenario(cal.write(tmp_path / "twin.yaml"))
+    bt = backtest(sc, leads, events, holdout_from=until, replications=8, seed=1)
+    assert bt.passed, bt.summary[bt.summary["status"] == "fail"]
+    assert (bt.summary["status"] == "pass").sum() >= 20
+    default = backtest(World(), leads, events, holdout_from=until, replications=8, seed=1)
+    assert not default.passed
+    failed = set(default.summary.index[default.summary["status"] == "fail"])
+    assert failed & {"speed_median_min", "contact_rate", "within_5min"}, failed
+
+
 @pytest.mark.skipif(not (shared_data_dir() / "olist").is_dir(),
                     reason="the Olist data is not beside the project (../shared/data/olist)")
 def test_olist_calibrates_and_names_what_it_assumed():

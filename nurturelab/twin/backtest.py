@@ -38,6 +38,7 @@ from nurturelab.checks import is_number, need_columns, utc_timestamp
 from nurturelab.result import Result
 from nurturelab.scenario import BASELINE, Scenario
 from nurturelab.simulation import Replay, World, simulate
+from nurturelab.twin.arrivals import spread_over_the_day
 from nurturelab.twin.kpis import EVERYTHING, backtest_kpis, recorded
 
 __all__ = ["STATUSES", "Backtest", "backtest", "publish_backtest"]
@@ -340,8 +341,13 @@ def backtest(scenario: Scenario | World, leads: pd.DataFrame, events: pd.DataFra
     exported = backtest_kpis(held, ev, as_of=end, team=world.team, steps=steps,
                              records=records)
     cols = [c for c in _REPLAY_COLUMNS if c in leads.columns]
-    replay = Replay(leads=pd.concat([warm[cols], held[cols]], ignore_index=True),
-                    measure_from=start, until=end)
+    replayed = pd.concat([warm[cols], held[cols]], ignore_index=True)
+    # an export that records only the day a lead came in (Olist) is replayed at times of day
+    # drawn from the scenario's own arrival profile, not all at midnight
+    replayed = spread_over_the_day(replayed, world.arrivals.hourly, world.team.timezone,
+                                   int(seed)).sort_values("created_at", kind="stable")
+    replayed = replayed[replayed["created_at"] <= end]
+    replay = Replay(leads=replayed.reset_index(drop=True), measure_from=start, until=end)
     draws = _replications(world, replay, steps, int(seed), int(replications), n_jobs)
     draws = draws.reindex(exported.index)
     table = _compare(exported, draws, alpha)

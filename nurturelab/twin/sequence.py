@@ -10,7 +10,8 @@ by step ("sequence" because :mod:`nurturelab.cadence` holds the cadence itself):
 - ``automated``: most of the step's touches carry no ``rep_id``;
 - ``window``: the team's shift when every touch of the step fell inside shift hours on a
   workday, else None (a rep step always does: reps work shifts; the shift window then gives
-  the same touch times);
+  the same touch times), except a rep's first touch, due when the lead arrives: a window
+  would move its due time to the shift's start, and the team's patience with it;
 - ``anchor`` and ``at``: for each anchor (``created``, or the lead's previous touch) the offset
   ``at`` is a low quantile (5%) of the touches' offsets, rounded down to a readable grid (a rep
   touch waits in the queue, so the due time is the earliest); the anchor is the one whose due
@@ -406,6 +407,13 @@ class _Reader:
         in_share = float(inside.mean()) if len(ts) else math.nan
         window = self.team.shift if self.team.shift is not None and bool(inside.all()) else None
         when = self._when(j, what["channel"], ts, got, window)
+        if window is not None and not what["automated"] and (
+                j == 0 or (when["anchor"] == "created" and when["at"] == 0)):
+            # a rep's first touch is due when the lead arrives: reps work shifts either way,
+            # but a window would move the due time to the shift's start, and the team's
+            # patience (a task waiting longer is skipped) would count from there
+            window = None
+            when = self._when(j, what["channel"], ts, got, window)
         content, c_status, c_share = _text(
             mine["content"] if "content" in mine else None, old.content, "content", j, notes,
             _valid_content)
