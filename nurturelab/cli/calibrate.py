@@ -40,7 +40,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         zone = None
         if columns is not None and columns.events.timezone != "UTC":
             zone = columns.events.timezone
-        cal = calibrate(leads, events, cadence=args.cadence, until=args.until, timezone=zone,
+        cal = calibrate(leads, events, cadence=args.cadence, since=args.since, until=args.until,
+                        timezone=zone,
                         source={"leads": Path(args.leads).name, "events": Path(args.events).name},
                         progress=say)
     except (ExportError, ValueError, KeyError, TypeError, OSError) as exc:
@@ -80,6 +81,9 @@ def register(sub) -> None:
     c.add_argument("--cadence", default=None, metavar="NAME|FILE",
                    help="the cadence to use (built-in name or YAML; default: the one the team "
                         "ran, read off the events)")
+    c.add_argument("--since", type=timestamp, default=None,
+                   help="train on leads created from this time on (default: all), e.g. when "
+                        "the CRM began recording won deals")
     c.add_argument("--until", type=timestamp, default=None,
                    help="train on leads and events up to this time (default: all); hold the "
                         "weeks after it out for `nurturelab backtest`")

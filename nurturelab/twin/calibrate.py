@@ -325,6 +325,24 @@ def _ae_hours(leads, events, as_of, base: float, alpha: float):
                       note="first touch after qualification (exponential mean)")]
 
 
+def _recording_notes(leads, events, since) -> list[str]:
+    """Warn when the export's stage events start long after its leads: leads from before
+    then never show the stage, which a fit would read as leads that never got there."""
+    notes = []
+    is_stage = events["type"].astype("object").eq("stage")
+    first_lead = leads["created_at"].min()
+    for name in ("won", "qualified", "proposal"):
+        when = events.loc[is_stage & events["name"].eq(name), "ts"]
+        if len(when) >= 20 and when.min() - first_lead > pd.Timedelta(days=60):
+            later = int((leads["created_at"] < when.min() - pd.Timedelta(days=60)).sum())
+            notes.append(
+                f"the export's first {name!r} event is on {when.min():%Y-%m-%d}, "
+                f"{(when.min() - first_lead).days} days after its first lead: {later:,d} leads "
+                f"came in more than 60 days before it and none of them shows {name!r}; if the "
+                f"CRM did not record {name!r} before then, train from then on (since=)")
+    return notes
+
+
 def _collapsed(leads, events, as_of) -> bool:
     """An export that sees leads and won deals but none of the stages between (Olist)."""
     from nurturelab.funnel import observed_stages, outcomes
@@ -381,6 +399,12 @@ def _lead_to_won(leads, events, world: World, as_of, alpha, say) -> tuple[World,
         return 1.0 / (1.0 + math.exp(-x))
 
     p = float(est.loc["p", "estimate"])
+    # the stages between contact and the proposal are not observed: they pass at once, so
+    # that the win transition carries the whole observed time from lead to won deal
+    pr = world.progression
+    quick = {"days": 0.01, "sigma": 0.1, "lost_days": 0.01, "lost_sigma": 0.1}
+    world = replace(world, progression=replace(pr, qualify=replace(pr.qualify, **quick),
+                                               proposal=replace(pr.proposal, **quick)))
     say("simulating the assumed stages before the proposal on the export's own leads")
     reach, days_to_prop = _reach(world, ld, as_of)
     r_ref = float(reach.get(ref, reach.mean()))
@@ -442,6 +466,11 @@ def _lead_to_won(leads, events, world: World, as_of, alpha, say) -> tuple[World,
                     est.loc["sigma", "ci_high"], n=fit.n_moved,
                     note="the lead-to-won time's lognormal sigma"))
     notes.append(f"the export observes leads and won deals only: {why}")
+    for name in ("qualify", "proposal"):
+        for key, value in quick.items():
+            rows.append(row(f"progression.{name}.{key}", value, status="assumed",
+                            note="not observed: the stage passes at once, and the win "
+                                 "transition carries the observed time from lead to won"))
     return replace(world, progression=replace(world.progression, win=win)), rows, notes
 
 
@@ -472,6 +501,7 @@ def calibrate(
     events: pd.DataFrame,
     *,
     cadence: Any = None,
+    since: Any = None,
     until: Any = None,
     timezone: str | None = None,
     base: World | None = None,
@@ -488,6 +518,10 @@ def calibrate(
     cadence : Cadence, str or path, optional
         The cadence to use (a built-in name, a YAML file or a Cadence); by default the one the
         team actually ran is read off the events.
+    since : timestamp-like, optional
+        The start of the training window: only leads created from then on inform the fit (an
+        export whose early months predate what the CRM recorded, such as won deals, should
+        start after them). All leads by default.
     until : timestamp-like, optional
         The end of the training window (leads created and events up to then); the export's
         last timestamp by default. Hold later weeks out for ``nurturelab backtest``.
@@ -523,11 +557,20 @@ def calibrate(
         raise ValueError(f"calibrate 'until' ({until:%Y-%m-%d %H:%M}) is before the export's "
                          f"first lead ({leads['created_at'].min():%Y-%m-%d %H:%M}); nothing "
                          "to train on")
-    ld = leads[leads["created_at"] <= until].reset_index(drop=True)
+    keep = leads["created_at"] <= until
+    if since is not None:
+        since = utc_timestamp(since, "since")
+        if since >= until:
+            raise ValueError(f"calibrate 'since' ({since:%Y-%m-%d %H:%M}) must come before "
+                             f"'until' ({until:%Y-%m-%d %H:%M})")
+        keep &= leads["created_at"] >= since
+    ld = leads[keep].reset_index(drop=True)
+    if not len(ld):
+        raise ValueError("calibrate: no lead was created in the training window")
     ev = events[(events["ts"] <= until) & events["lead_id"].isin(ld["lead_id"])]
     ev = ev.reset_index(drop=True)
     rows: list[dict] = []
-    notes: list[str] = []
+    notes: list[str] = _recording_notes(ld, ev, since)
     fits: dict[str, Any] = {}
     is_touch = ev["type"].astype("object").eq("touch")
 
@@ -542,8 +585,8 @@ def calibrate(
     # the arrivals' window ends at `until` when one is given (the training cut-off), else at
     # the last lead: an export's leads may stop well before its last event (Olist's leads end
     # in May, its won deals in November)
-    arr_fit = fit_arrivals(ld, until=until if given_until else None, timezone=team.timezone,
-                           base=base.arrivals, alpha=alpha)
+    arr_fit = fit_arrivals(ld, since=since, until=until if given_until else None,
+                           timezone=team.timezone, base=base.arrivals, alpha=alpha)
     fits["arrivals"] = arr_fit
     rows += arr_fit.table.reset_index().to_dict("records")
     notes += [f"arrivals: {n}" for n in arr_fit.notes]
