@@ -89,6 +89,14 @@ class Calibration(Result):
             out.setdefault(key, r["note"])
         return out
 
+    @property
+    def by_part(self) -> pd.DataFrame:
+        """How many parameters of each part were fitted, inferred, given or assumed."""
+        t = pd.crosstab(self.table["part"], self.table["status"])
+        order = [p for p in _PARTS if p in t.index] + [p for p in t.index if p not in _PARTS]
+        cols = [c for c in ("fitted", "inferred", "given", "assumed") if c in t.columns]
+        return t.loc[order, cols]
+
     def _describe(self) -> str:
         counts = self.table["status"].value_counts()
         parts = ", ".join(f"{int(counts.get(s, 0))} {s}" for s in

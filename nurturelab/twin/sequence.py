@@ -421,7 +421,8 @@ class _Reader:
             mine["personalisation"] if "personalisation" in mine else None,
             old.personalisation, "personalisation", j, notes,
             lambda v: v in ("token", "context"))
-        skip = self._skip(j, what["channel"], when["anchor"], when["at"], window, got)
+        skip = self._skip(j, what["channel"], when["anchor"], when["at"], window, got,
+                          automated=what["automated"])
         touch = Touch(what["channel"], at=when["at"], anchor=when["anchor"], window=window,
                       content=content, automated=what["automated"], personalisation=person,
                       skip=skip["skip"])
@@ -524,8 +525,13 @@ class _Reader:
         return out
 
     def _skip(self, j: int, channel: str, anchor: str, at: float, window,
-              got: np.ndarray) -> dict:
-        """The share of the eligible leads that did not get the step, with its interval."""
+              got: np.ndarray, automated: bool = False) -> dict:
+        """The share of the eligible leads that did not get the step, with its interval.
+
+        A rep step due so long before the team's next shift that it would outwait the team's
+        patience (a lead in on Friday night, with a weekend off and 48 hours' patience) is not
+        counted: the simulated queue skips it by itself, so counting it here would skip it
+        twice."""
         from statsmodels.stats.proportion import proportion_confint
 
         old = self._old(j)
@@ -543,6 +549,10 @@ class _Reader:
                        self.team)
             ok = (stop >= j) & (due + self.margin_ns <= self.end_ns)
             rule = "leads still in the cadence when it fell due"
+            if not automated and self.team.shift is not None:
+                opens = next_open(due, self.team.shift, self.team.workdays, self.team.timezone)
+                ok &= (opens - due) <= int(self.team.patience_hours * _HOUR * _NS)
+                rule += ", and due within the team's patience of its next shift"
         ok &= self.q_ns > due
         eligible, skipped = int(ok.sum()), int((ok & ~got).sum())
         out.update(eligible=eligible, skipped=skipped)
