@@ -422,7 +422,7 @@ def outcomes(
     exit_map = {n: i + 1 for i, s in enumerate(funnel.stages[:-1]) for n in s.exit_on}
     by_exit = name.map(exit_map)
     target = np.where(is_stage, by_stage_event, by_exit)
-    hit = pd.DataFrame({"lead_id": ev["lead_id"].to_numpy(), "ts": ev["ts"].to_numpy(),
+    hit = pd.DataFrame({"lead_id": ev["lead_id"].to_numpy(), "ts": ev["ts"].array,
                         "k": target})
     hit = hit[hit["k"].notna()]
     first_ts = hit.groupby(["lead_id", "k"], sort=False)["ts"].min()

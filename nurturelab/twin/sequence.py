@@ -315,7 +315,7 @@ def _stop_steps(events: pd.DataFrame, s: _Steps) -> np.ndarray:
     need = j == -2
     if need.any():
         t = s.touches[["i", "j", "ts"]].sort_values("ts", kind="stable")
-        q = pd.DataFrame({"i": i[need], "ts": r["ts"].to_numpy()[need],
+        q = pd.DataFrame({"i": i[need], "ts": r["ts"].array[need],
                           "k": np.flatnonzero(need)}).sort_values("ts", kind="stable")
         got = pd.merge_asof(q, t, on="ts", by="i", direction="backward")
         j[got["k"].to_numpy()] = got["j"].fillna(-1).to_numpy(dtype=np.int64)
