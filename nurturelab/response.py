@@ -684,9 +684,42 @@ def _followed(first: pd.DataFrame, then: pd.DataFrame,
     return f, hit
 
 
+def _visits_and_decay(t_visit: np.ndarray, lead_of_visit: np.ndarray, level: np.ndarray,
+                      split: np.ndarray, t_end: np.ndarray, warm: float):
+    """Joint maximum likelihood of a Poisson process's rate ``r`` and decay ``k`` (per day):
+    intensity ``r * exp(level_i) * w_i(t) * exp(-k t)``, ``w`` = ``exp(warm)`` after the
+    lead's answer at ``split_i``, observed over ``[0, t_end_i]``. Returns ``(log r, k)`` and
+    their covariance."""
+    from scipy.optimize import minimize
+    from statsmodels.tools.numdiff import approx_hess
+
+    w_visit = np.where(t_visit > split[lead_of_visit], warm, 0.0)
+    base_sum = float(np.sum(level[lead_of_visit] + w_visit))
+    n = len(t_visit)
+    t_sum = float(np.sum(t_visit))
+    scale = np.exp(level)
+
+    def cooled(a, b, k):
+        if abs(k) < 1e-9:
+            return b - a
+        return (np.exp(-k * a) - np.exp(-k * b)) / k
+
+    def neg(theta):
+        log_r, k = theta
+        area = cooled(0.0, split, k) + math.exp(warm) * cooled(split, t_end, k)
+        return -(n * log_r + base_sum - k * t_sum - math.exp(log_r) * float(np.sum(scale * area)))
+
+    area0 = float(np.sum(scale * (split + math.exp(warm) * (t_end - split))))
+    res = minimize(neg, np.array([math.log(max(n, 1) / area0), 0.01]), method="Nelder-Mead",
+                   options={"xatol": 1e-8, "fatol": 1e-8, "maxiter": 4000})
+    res = minimize(neg, res.x, method="BFGS")
+    cov = np.linalg.inv(approx_hess(res.x, neg))
+    return res.x, cov
+
+
 def fit_behaviour(leads: pd.DataFrame, events: pd.DataFrame, model: ResponseModel, *,
-                  as_of: Any = None, alpha: float = 0.05, open_window_days: float = 3.0
-                  ) -> BehaviourFit:
+                  as_of: Any = None, alpha: float = 0.05, open_window_days: float = 3.0,
+                  fit_cooling: bool = False) -> BehaviourFit:
     """Fit the behaviour rates of ``model`` from an export (statsmodels GLMs).
 
     The lead's interest is read from ``model`` (intent, fit and, once it has answered,
@@ -701,6 +734,10 @@ def fit_behaviour(leads: pd.DataFrame, events: pd.DataFrame, model: ResponseMode
       its opt-out (Poisson, exposure the cooling-weighted days, warmed after the answer);
     - ``demo_per_day``: a ``demo_request`` before anyone reached the lead (the first event of a
       Poisson process: a complementary log-log GLM, exposure up to the first contact).
+
+    With ``fit_cooling`` (when the touches cannot pin ``cooling`` down), the pricing visits'
+    own decay is fitted jointly with their rate (maximum likelihood over the visit times) and
+    becomes the model's ``cooling`` (a row ``cooling``), which the demo rate then uses too.
 
     A rate the export has no events for keeps ``model``'s value and is named in ``notes``.
     """
@@ -759,6 +796,24 @@ def fit_behaviour(leads: pd.DataFrame, events: pd.DataFrame, model: ResponseMode
              / pd.Timedelta(days=1)).clip(lower=0).to_numpy()
     t_ans = ((answered.reindex(lt.index) - created) / pd.Timedelta(days=1)).to_numpy()
     split = np.where(np.isnan(t_ans), t_end, np.minimum(t_ans, t_end))
+    visits = ev.loc[ev["name"].eq("pricing_visit"), ["lead_id", "ts"]]
+    if fit_cooling and len(visits) >= 50:
+        pos = lt.index.get_indexer(visits["lead_id"])
+        t_visit = ((visits["ts"] - created.iloc[pos].to_numpy()) / pd.Timedelta(days=1))
+        (log_r, k), cov = _visits_and_decay(t_visit.to_numpy(float), pos,
+                                            s * interest.to_numpy(), split, t_end,
+                                            s * model.warm_up)
+        se_r, se_k = float(np.sqrt(cov[0, 0])), float(np.sqrt(cov[1, 1]))
+        rows.append({"parameter": "pricing_per_day", "estimate": math.exp(log_r),
+                     "std_err": se_r, "ci_low": math.exp(log_r - z * se_r),
+                     "ci_high": math.exp(log_r + z * se_r), "n": len(lt)})
+        to_cooling = 7.0 / s
+        rows.append({"parameter": "cooling", "estimate": k * to_cooling,
+                     "std_err": se_k * to_cooling, "ci_low": (k - z * se_k) * to_cooling,
+                     "ci_high": (k + z * se_k) * to_cooling, "n": len(visits)})
+        kw.update(pricing_per_day=math.exp(log_r), cooling=max(k * to_cooling, 0.0))
+        notes.append("cooling: fitted from the decay of the pricing visits, with their rate")
+        k = s * kw["cooling"] / 7.0
 
     def cooled(a, b):  # the integral of exp(-k t) over [a, b], in days
         return (b - a) if k == 0 else (np.exp(-k * a) - np.exp(-k * b)) / k
@@ -768,6 +823,8 @@ def fit_behaviour(leads: pd.DataFrame, events: pd.DataFrame, model: ResponseMode
                  "demo_per_day": cooled(0.0, split)}
     for name, event, kind in (("pricing_per_day", "pricing_visit", "poisson"),
                               ("demo_per_day", "demo_request", "first")):
+        if name in kw:  # fitted with the decay above
+            continue
         counts = ev.loc[ev["name"].eq(event)].groupby("lead_id").size().reindex(
             lt.index, fill_value=0).to_numpy()
         if counts.sum() == 0:

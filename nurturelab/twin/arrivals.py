@@ -540,6 +540,12 @@ def _fit_intent(tab: pd.DataFrame, base: Arrivals, sources: list[str], level: fl
     if few:
         notes.append(f"intent: source(s) with fewer than {MIN_INTENT} leads with intent use "
                      f"default_intent: {', '.join(few)}")
+    elif m >= MIN_INTENT:  # every source has its own mix: the pooled one is only a fallback
+        for r in rows:
+            if r["parameter"].startswith("arrivals.default_intent["):
+                r.update(status="inferred", ci_low=math.nan, ci_high=math.nan,
+                         note=r["note"] + "; used by no source (each has its own mix), only "
+                                          "by a source the twin meets later")
     missing = tab.loc[tab["intent"].isna(), "source"].value_counts()
     if len(missing) and missing.sum():
         named = ", ".join(f"{s} {n:,d}" for s, n in missing.items() if n)

@@ -644,10 +644,18 @@ def calibrate(
         notes.append(f"response: {why}: the answer model is the default world's, the twin of "
                      "the published speed-to-lead studies")
     say("behaviour: e-mail opens and clicks, pricing visits, demo requests")
-    b_fit = fit_behaviour(ld, ev, response, as_of=until, alpha=alpha)
+    loose_cooling = any(r["parameter"] == "response.cooling" and r["status"] == "assumed"
+                        for r in rows)
+    b_fit = fit_behaviour(ld, ev, response, as_of=until, alpha=alpha,
+                          fit_cooling=loose_cooling)
     fits["behaviour"] = b_fit
     response = b_fit.model
-    rows += [row(f"response.{k}", r["estimate"], r["ci_low"], r["ci_high"], n=int(r["n"]))
+    if "cooling" in b_fit.table.index:  # the touches could not pin it: the visits did
+        rows = [r for r in rows if r["parameter"] != "response.cooling"]
+        notes.append("response: cooling fitted from the decay of the pricing visits (the "
+                     "touches could not pin it down)")
+    rows += [row(f"response.{k}", r["estimate"], r["ci_low"], r["ci_high"], n=int(r["n"]),
+                 note="from the decay of the pricing visits" if k == "cooling" else "")
              for k, r in b_fit.table.iterrows()]
     rows += [row(f"response.{k}", getattr(response, k), status="assumed",
                  note="the export has none of these events")
