@@ -67,7 +67,8 @@ qualified, first try within 1 h vs 24 h or more   > 60       69
   a demo request qualifies a lead without a conversation, and a world where many leads did so
   could not show HBR's 60-fold loss of qualification after a day.
 - ``spacing`` 1.0 with ``tau_hours`` 6, ``fatigue`` 0.15 per touch beyond 3 a week, ``cooling``
-  0.3 a week, ``heterogeneity`` 0.5: judgement, meant to be replaced by :func:`fit_response`
+  0.3 a week (behaviour decays at the same rate unless ``behaviour_cooling`` says otherwise),
+  ``heterogeneity`` 0.5: judgement, meant to be replaced by :func:`fit_response`
   on a team's own export (``nurturelab calibrate`` does it).
 - Opt-out base rates (0.2% call, 1.2% SMS, 0.6% e-mail per touch) follow typical unsubscribe and
   SMS opt-out rates.
@@ -179,6 +180,8 @@ class ResponseModel:
     pricing_per_day: float = 0.02
     demo_per_day: float = 0.00001
     behaviour_slope: float = 1.0
+    # weekly decay of behaviour (pricing visits, demo requests); None: the same as cooling
+    behaviour_cooling: float | None = None
 
     def __post_init__(self) -> None:
         _check_prob("base", self.base, CHANNELS)
@@ -227,6 +230,15 @@ class ResponseModel:
                              f"{list(CHANNELS)} a weight in [0, 1]. Got {self.speed_weight!r}.")
         for name in ("base", "intent", "personalisation", "opt_out_base", "speed_weight"):
             object.__setattr__(self, name, dict(getattr(self, name)))
+        bc = self.behaviour_cooling
+        if bc is not None and not (_finite(bc) and bc >= 0):
+            raise ValueError(f"ResponseModel 'behaviour_cooling' must be a finite number >= 0 "
+                             f"or None. Got {bc!r} instead.")
+
+    @property
+    def behaviour_decay(self) -> float:
+        """The weekly decay of behaviour: ``behaviour_cooling``, else ``cooling``."""
+        return self.cooling if self.behaviour_cooling is None else float(self.behaviour_cooling)
 
     # ---- the pieces, as plain Python floats (the simulation calls these per touch) --------
     def speed(self, minutes: float) -> float:
@@ -735,9 +747,10 @@ def fit_behaviour(leads: pd.DataFrame, events: pd.DataFrame, model: ResponseMode
     - ``demo_per_day``: a ``demo_request`` before anyone reached the lead (the first event of a
       Poisson process: a complementary log-log GLM, exposure up to the first contact).
 
-    With ``fit_cooling`` (when the touches cannot pin ``cooling`` down), the pricing visits'
-    own decay is fitted jointly with their rate (maximum likelihood over the visit times) and
-    becomes the model's ``cooling`` (a row ``cooling``), which the demo rate then uses too.
+    With ``fit_cooling``, the pricing visits' own decay is fitted jointly with their rate
+    (maximum likelihood over the visit times) and becomes the model's ``behaviour_cooling``
+    (a row of that name), which the demo rate then uses too; otherwise behaviour decays at
+    ``model.behaviour_decay``.
 
     A rate the export has no events for keeps ``model``'s value and is named in ``notes``.
     """
@@ -789,7 +802,7 @@ def fit_behaviour(leads: pd.DataFrame, events: pd.DataFrame, model: ResponseMode
                      f"{model.open_rate:g} and {model.click_rate:g}")
 
     # pricing visits over each lead's life; demo requests before the first contact
-    k = s * model.cooling / 7.0  # per day
+    k = s * model.behaviour_decay / 7.0  # per day
     created = lt["created_at"]
     opted = ev.loc[ev["name"].eq("opt_out")].groupby("lead_id")["ts"].min().reindex(lt.index)
     t_end = ((opted.fillna(as_of).clip(upper=as_of) - created)
@@ -808,12 +821,13 @@ def fit_behaviour(leads: pd.DataFrame, events: pd.DataFrame, model: ResponseMode
                      "std_err": se_r, "ci_low": math.exp(log_r - z * se_r),
                      "ci_high": math.exp(log_r + z * se_r), "n": len(lt)})
         to_cooling = 7.0 / s
-        rows.append({"parameter": "cooling", "estimate": k * to_cooling,
+        rows.append({"parameter": "behaviour_cooling", "estimate": k * to_cooling,
                      "std_err": se_k * to_cooling, "ci_low": (k - z * se_k) * to_cooling,
                      "ci_high": (k + z * se_k) * to_cooling, "n": len(visits)})
-        kw.update(pricing_per_day=math.exp(log_r), cooling=max(k * to_cooling, 0.0))
-        notes.append("cooling: fitted from the decay of the pricing visits, with their rate")
-        k = s * kw["cooling"] / 7.0
+        kw.update(pricing_per_day=math.exp(log_r), behaviour_cooling=max(k * to_cooling, 0.0))
+        notes.append("behaviour_cooling: fitted from the decay of the pricing visits, with "
+                     "their rate")
+        k = s * kw["behaviour_cooling"] / 7.0
 
     def cooled(a, b):  # the integral of exp(-k t) over [a, b], in days
         return (b - a) if k == 0 else (np.exp(-k * a) - np.exp(-k * b)) / k

@@ -894,7 +894,7 @@ class Simulation:
         """Per-second pricing and demo rates at ``interest``, and the cooling constant."""
         m = self.world.response
         boost = math.exp(m.behaviour_slope * interest)
-        k = m.behaviour_slope * m.cooling / (7 * DAY)
+        k = m.behaviour_slope * m.behaviour_decay / (7 * DAY)
         return m.pricing_per_day / DAY * boost, m.demo_per_day / DAY * boost, k
 
     @staticmethod

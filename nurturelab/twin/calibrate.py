@@ -351,6 +351,74 @@ def _recording_notes(leads, events, since) -> list[str]:
     return notes
 
 
+def _speed_through_the_queue(world: World, leads, events, until, say,
+                             weeks: float = 2.0, most: int = 8000) -> tuple[World, list, list]:
+    """Scale the (assumed) handling times so that the simulated queue gives the export's
+    median speed to first touch: when an export records no durations, the rep time each touch
+    takes (talk, notes, the admin around it) is the one lever on the queue it leaves free.
+
+    The last ``weeks`` of training leads (fewer days when that is more than ``most`` leads)
+    are replayed, with half as long before them to load the team, at handling times
+    multiplied by a factor found by bisection on its logarithm; the speed still comes out of
+    the queue, so a change of cadence or team moves it."""
+    from nurturelab.funnel import speed_to_first_touch
+    from nurturelab.simulation import Replay, simulate
+
+    recent = leads[leads["created_at"] >= until - pd.Timedelta(days=7 * weeks)]
+    days = 7 * weeks * min(1.0, most / max(len(recent), 1))
+    start = until - pd.Timedelta(days=days)
+    measured = leads[leads["created_at"] >= start]
+    if len(measured) < 100:
+        return world, [], ["team: too few recent leads to set the handling time by the queue"]
+    target = float(speed_to_first_touch(measured, events[events["lead_id"].isin(
+        measured["lead_id"])]).median())
+    replayed = leads[leads["created_at"] >= start - pd.Timedelta(days=days / 2)]
+    replay = Replay(replayed.reset_index(drop=True), measure_from=start, until=until)
+    base_minutes = dict(world.team.handling_minutes)
+
+    def scaled(f: float) -> World:
+        return replace(world, team=replace(world.team, handling_minutes={
+            k: v * f for k, v in base_minutes.items()}))
+
+    def median(f: float) -> float:
+        res = simulate(scaled(f), seed=0, replay=replay)
+        return float(speed_to_first_touch(res.leads, res.events).median())
+
+    say(f"setting the handling time so the simulated queue gives the export's median speed "
+        f"to first touch ({target:,.1f} min)")
+    lo, hi = math.log(0.25), math.log(40.0)
+    got_lo, got_hi = median(math.exp(lo)), median(math.exp(hi))
+    if not got_lo <= target <= got_hi:
+        f = math.exp(lo if target < got_lo else hi)
+        got = got_lo if target < got_lo else got_hi
+        note = (f"the queue cannot give the export's median speed to first touch "
+                f"({target:,.1f} min) at any handling time from a quarter to 40 times the "
+                f"assumed (it gives {got:,.1f} min at {f:g} times): kept the nearest")
+    else:
+        for _ in range(8):
+            mid = 0.5 * (lo + hi)
+            got = median(math.exp(mid))
+            if abs(got - target) <= max(0.05 * target, 0.5):
+                lo = hi = mid
+                break
+            lo, hi = (mid, hi) if got < target else (lo, mid)
+        f = math.exp(0.5 * (lo + hi))
+        note = (f"the assumed minutes x {f:.3g}, so that the simulated queue gives the "
+                f"export's median speed to first touch ({target:,.1f} min) over its last "
+                f"{days:.3g} days")
+    world = scaled(f)
+    rows = [row(f"team.handling_minutes.{ch}", v, n=len(measured), status="inferred",
+                note=note) for ch, v in world.team.handling_minutes.items()]
+    more = []
+    if f > 5:
+        more.append(f"team: the reps are far slower to first touch than their touch volume "
+                    f"explains (each touch would take {f:.3g} times the assumed rep time): "
+                    "they may do other work, or the CRM may wait before it assigns a lead; "
+                    "the twin's queue reproduces the speed, but a change of team size will "
+                    "move it less than it would for a team that only works these leads")
+    return world, rows, [f"team: handling_minutes: {note}", *more]
+
+
 def _collapsed(leads, events, as_of) -> bool:
     """An export that sees leads and won deals but none of the stages between (Olist)."""
     from nurturelab.funnel import observed_stages, outcomes
@@ -644,23 +712,19 @@ def calibrate(
         notes.append(f"response: {why}: the answer model is the default world's, the twin of "
                      "the published speed-to-lead studies")
     say("behaviour: e-mail opens and clicks, pricing visits, demo requests")
-    loose_cooling = any(r["parameter"] == "response.cooling" and r["status"] == "assumed"
-                        for r in rows)
-    b_fit = fit_behaviour(ld, ev, response, as_of=until, alpha=alpha,
-                          fit_cooling=loose_cooling)
+    b_fit = fit_behaviour(ld, ev, response, as_of=until, alpha=alpha, fit_cooling=True)
     fits["behaviour"] = b_fit
     response = b_fit.model
-    if "cooling" in b_fit.table.index:  # the touches could not pin it: the visits did
-        rows = [r for r in rows if r["parameter"] != "response.cooling"]
-        notes.append("response: cooling fitted from the decay of the pricing visits (the "
-                     "touches could not pin it down)")
     rows += [row(f"response.{k}", r["estimate"], r["ci_low"], r["ci_high"], n=int(r["n"]),
-                 note="from the decay of the pricing visits" if k == "cooling" else "")
+                 note="the decay of the pricing visits" if k == "behaviour_cooling" else "")
              for k, r in b_fit.table.iterrows()]
     rows += [row(f"response.{k}", getattr(response, k), status="assumed",
                  note="the export has none of these events")
              for k in ("open_rate", "click_rate", "pricing_per_day", "demo_per_day")
              if k not in b_fit.table.index]
+    if "behaviour_cooling" not in b_fit.table.index:
+        rows.append(row("response.behaviour_cooling", response.cooling, status="assumed",
+                        note="too few pricing visits to fit their decay: the touches' cooling"))
     rows += [row("response.heterogeneity", 0.0, status="assumed",
                  note="not identified from these tables: the twin uses the fitted average "
                       "effects"),
@@ -689,6 +753,16 @@ def calibrate(
     if p_fit.table.empty and _collapsed(ld, ev, until):
         world, more_rows, more_notes = _lead_to_won(ld, ev, world, until, alpha, say)
         rows += more_rows
+        notes += more_notes
+    handling = [r for r in rows if r["parameter"].startswith("team.handling_minutes.")]
+    handling_assumed = bool(handling) and all(r["status"] == "assumed" for r in handling)
+    rep_touches = is_touch & ev["rep_id"].notna() if "rep_id" in ev else is_touch & False
+    if handling_assumed and rep_touches.any() and world.team.shift is not None:
+        world, more_rows, more_notes = _speed_through_the_queue(world, ld, ev, until, say)
+        names = {r["parameter"] for r in more_rows}
+        rows = [r for r in rows if r["parameter"] not in names] + more_rows
+        if more_rows:
+            notes = [n for n in notes if not n.startswith("team: handling_minutes and")]
         notes += more_notes
     fitted = {r["parameter"] for r in rows}
     for name in ("qualify", "proposal", "win"):

@@ -99,6 +99,8 @@ def value_at(world: Any, parameter: str) -> float:
     (0.8, 0.4)
     """
     head, _, rest = parameter.partition(".")
+    if parameter == "response.behaviour_cooling":
+        return float(world.response.behaviour_decay)
     if head == "response" and rest.startswith("speed@"):
         m = world.response
         return float(m.speed(float(rest.split("@")[1])) - m.speed_knots[-1][1])

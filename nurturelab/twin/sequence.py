@@ -554,6 +554,10 @@ class _Reader:
                 ok &= (opens - due) <= int(self.team.patience_hours * _HOUR * _NS)
                 rule += ", and due within the team's patience of its next shift"
         ok &= self.q_ns > due
+        # a lead that qualified (asked for a demo) while the step waited for a rep never
+        # needed it: only one still unqualified once the team's patience ran out was skipped
+        wait_ns = int(self.team.patience_hours * _HOUR * _NS)
+        ok &= got | (self.q_ns > due + wait_ns)
         eligible, skipped = int(ok.sum()), int((ok & ~got).sum())
         out.update(eligible=eligible, skipped=skipped)
         if not eligible:
