@@ -729,14 +729,100 @@ def _visits_and_decay(t_visit: np.ndarray, lead_of_visit: np.ndarray, level: np.
     return res.x, cov
 
 
+_LOGIT = "logit"
+_LOG = "log"
+
+
+def _behaviour_estimates(lt: pd.DataFrame, ev: pd.DataFrame, model: ResponseModel, as_of,
+                         open_window_days: float, fit_cooling: bool, notes: list | None):
+    """Each behaviour rate's estimate on its fitted scale: name -> (value, std_err, n, scale),
+    the scale ``logit`` or ``log`` (``behaviour_cooling`` is linear: scale None)."""
+    s = model.behaviour_slope
+    intent = lt["intent"].astype("object").map(model.intent).fillna(model.intent["unknown"])
+    fit = (lt["fit"].astype(float) - 0.5).fillna(0.0) if "fit" in lt else 0.0
+    interest = (intent + model.fit * fit).astype(float)
+    never = pd.Timestamp.max.tz_localize("UTC")
+    answered = ev.loc[ev["type"].astype("object").eq("response")
+                      & ev["name"].isin(POSITIVE)].groupby("lead_id")["ts"].min()
+    out: dict[str, tuple] = {}
+    say = notes.append if notes is not None else (lambda line: None)
+
+    def take(name, res, n, scale):
+        out[name] = (float(np.asarray(res.params)[0]), float(np.asarray(res.bse)[0]), int(n),
+                     scale)
+
+    def offset(frame):  # behaviour_slope x the interest at each row's time
+        warm = (frame["ts"] > frame["lead_id"].map(answered).fillna(never)).to_numpy()
+        return s * (frame["lead_id"].map(interest).to_numpy()
+                    + np.where(warm, model.warm_up, 0.0))
+
+    emails = ev[ev["type"].astype("object").eq("touch") & ev["name"].eq("email")]
+    opens, clicks = ev[ev["name"].eq("email_open")], ev[ev["name"].eq("link_click")]
+    if len(emails) and len(opens):
+        sent, opened = _followed(emails, opens, pd.Timedelta(days=open_window_days))
+        closed = (sent["ts"] + pd.Timedelta(days=open_window_days) <= as_of).to_numpy()
+        take("open_rate", _rate(opened[closed], offset(sent)[closed], "binomial"),
+             closed.sum(), _LOGIT)
+        if len(clicks):
+            seen, clicked = _followed(opens, clicks, None)
+            take("click_rate", _rate(clicked, offset(seen), "binomial"), len(seen), _LOGIT)
+        else:
+            say(f"click_rate: no link_click events; kept {model.click_rate:g}")
+    else:
+        say("open_rate, click_rate: no e-mail touches with opens; kept "
+            f"{model.open_rate:g} and {model.click_rate:g}")
+
+    # pricing visits over each lead's life; demo requests before the first contact
+    k = s * model.behaviour_decay / 7.0  # per day
+    created = lt["created_at"]
+    opted = ev.loc[ev["name"].eq("opt_out")].groupby("lead_id")["ts"].min().reindex(lt.index)
+    t_end = ((opted.fillna(as_of).clip(upper=as_of) - created)
+             / pd.Timedelta(days=1)).clip(lower=0).to_numpy()
+    t_ans = ((answered.reindex(lt.index) - created) / pd.Timedelta(days=1)).to_numpy()
+    split = np.where(np.isnan(t_ans), t_end, np.minimum(t_ans, t_end))
+    visits = ev.loc[ev["name"].eq("pricing_visit"), ["lead_id", "ts"]]
+    if fit_cooling and len(visits) >= 50:
+        pos = lt.index.get_indexer(visits["lead_id"])
+        t_visit = (visits["ts"].to_numpy("datetime64[ns]")
+                   - created.to_numpy("datetime64[ns]")[pos]) / np.timedelta64(1, "D")
+        (log_r, k), cov = _visits_and_decay(t_visit.astype(float), pos,
+                                            s * interest.to_numpy(), split, t_end,
+                                            s * model.warm_up)
+        out["pricing_per_day"] = (float(log_r), float(np.sqrt(cov[0, 0])), len(lt), _LOG)
+        out["behaviour_cooling"] = (float(k * 7.0 / s), float(np.sqrt(cov[1, 1]) * 7.0 / s),
+                                    len(visits), None)
+        k = s * max(out["behaviour_cooling"][0], 0.0) / 7.0
+
+    def cooled(a, b):  # the integral of exp(-k t) over [a, b], in days
+        return (b - a) if k == 0 else (np.exp(-k * a) - np.exp(-k * b)) / k
+
+    exposures = {"pricing_per_day": cooled(0.0, split)
+                 + math.exp(s * model.warm_up) * cooled(split, t_end),
+                 "demo_per_day": cooled(0.0, split)}
+    for name, event, kind in (("pricing_per_day", "pricing_visit", "poisson"),
+                              ("demo_per_day", "demo_request", "first")):
+        if name in out:  # fitted with the decay above
+            continue
+        counts = ev.loc[ev["name"].eq(event)].groupby("lead_id").size().reindex(
+            lt.index, fill_value=0).to_numpy()
+        if counts.sum() == 0:
+            say(f"{name}: no {event} events; kept {getattr(model, name):g}")
+            continue
+        ok = exposures[name] > 0
+        take(name, _rate(counts[ok], np.log(exposures[name][ok]) + s * interest.to_numpy()[ok],
+                         kind), ok.sum(), _LOG)
+    return out
+
+
 def fit_behaviour(leads: pd.DataFrame, events: pd.DataFrame, model: ResponseModel, *,
                   as_of: Any = None, alpha: float = 0.05, open_window_days: float = 3.0,
-                  fit_cooling: bool = False) -> BehaviourFit:
+                  fit_cooling: bool = False, interest_se: Mapping[str, float] | None = None,
+                  draws: int = 20, seed: int = 0) -> BehaviourFit:
     """Fit the behaviour rates of ``model`` from an export (statsmodels GLMs).
 
     The lead's interest is read from ``model`` (intent, fit and, once it has answered,
     ``warm_up``; the unobserved part is not identified and counts as 0), ``behaviour_slope``
-    and ``cooling`` are taken from ``model``:
+    from ``model``:
 
     - ``open_rate``: an e-mail touch is opened when an ``email_open`` follows it within
       ``open_window_days`` and before the lead's next e-mail (logistic, offset
@@ -752,6 +838,11 @@ def fit_behaviour(leads: pd.DataFrame, events: pd.DataFrame, model: ResponseMode
     (a row of that name), which the demo rate then uses too; otherwise behaviour decays at
     ``model.behaviour_decay``.
 
+    ``interest_se`` (the standard errors of ``model``'s ``intent`` shifts and ``fit``, as
+    fitted from the answers) carries their uncertainty into the rates' intervals: the rates
+    are fitted again at ``draws`` draws of those effects, and the spread between the draws is
+    added to each rate's variance.
+
     A rate the export has no events for keeps ``model``'s value and is named in ``notes``.
     """
     from scipy import stats
@@ -761,94 +852,40 @@ def fit_behaviour(leads: pd.DataFrame, events: pd.DataFrame, model: ResponseMode
              else utc_timestamp(as_of, "as_of"))
     lt = leads.loc[leads["created_at"] <= as_of].set_index("lead_id")
     ev = events[(events["ts"] <= as_of) & events["lead_id"].isin(lt.index)]
-    s, z = model.behaviour_slope, stats.norm.ppf(1 - alpha / 2)
-    intent = lt["intent"].astype("object").map(model.intent).fillna(model.intent["unknown"])
-    fit = (lt["fit"].astype(float) - 0.5).fillna(0.0) if "fit" in lt else 0.0
-    interest = (intent + model.fit * fit).astype(float)
-    never = pd.Timestamp.max.tz_localize("UTC")
-    answered = ev.loc[ev["type"].astype("object").eq("response")
-                      & ev["name"].isin(POSITIVE)].groupby("lead_id")["ts"].min()
-    rows, notes, kw = [], [], {}
-
-    def add(name, res, n, transform):
-        b, se = float(np.asarray(res.params)[0]), float(np.asarray(res.bse)[0])
-        rows.append({"parameter": name, "estimate": transform(b), "std_err": se,
-                     "ci_low": transform(b - z * se), "ci_high": transform(b + z * se),
-                     "n": int(n)})
-        kw[name] = transform(b)
-
-    def offset(frame):  # behaviour_slope x the interest at each row's time
-        warm = (frame["ts"] > frame["lead_id"].map(answered).fillna(never)).to_numpy()
-        return s * (frame["lead_id"].map(interest).to_numpy()
-                    + np.where(warm, model.warm_up, 0.0))
-
-    def expit_(x):
-        return 1.0 / (1.0 + np.exp(-x))
-
-    emails = ev[ev["type"].astype("object").eq("touch") & ev["name"].eq("email")]
-    opens, clicks = ev[ev["name"].eq("email_open")], ev[ev["name"].eq("link_click")]
-    if len(emails) and len(opens):
-        sent, opened = _followed(emails, opens, pd.Timedelta(days=open_window_days))
-        closed = (sent["ts"] + pd.Timedelta(days=open_window_days) <= as_of).to_numpy()
-        add("open_rate", _rate(opened[closed], offset(sent)[closed], "binomial"),
-            closed.sum(), expit_)
-        if len(clicks):
-            seen, clicked = _followed(opens, clicks, None)
-            add("click_rate", _rate(clicked, offset(seen), "binomial"), len(seen), expit_)
-        else:
-            notes.append(f"click_rate: no link_click events; kept {model.click_rate:g}")
-    else:
-        notes.append("open_rate, click_rate: no e-mail touches with opens; kept "
-                     f"{model.open_rate:g} and {model.click_rate:g}")
-
-    # pricing visits over each lead's life; demo requests before the first contact
-    k = s * model.behaviour_decay / 7.0  # per day
-    created = lt["created_at"]
-    opted = ev.loc[ev["name"].eq("opt_out")].groupby("lead_id")["ts"].min().reindex(lt.index)
-    t_end = ((opted.fillna(as_of).clip(upper=as_of) - created)
-             / pd.Timedelta(days=1)).clip(lower=0).to_numpy()
-    t_ans = ((answered.reindex(lt.index) - created) / pd.Timedelta(days=1)).to_numpy()
-    split = np.where(np.isnan(t_ans), t_end, np.minimum(t_ans, t_end))
-    visits = ev.loc[ev["name"].eq("pricing_visit"), ["lead_id", "ts"]]
-    if fit_cooling and len(visits) >= 50:
-        pos = lt.index.get_indexer(visits["lead_id"])
-        t_visit = ((visits["ts"] - created.iloc[pos].to_numpy()) / pd.Timedelta(days=1))
-        (log_r, k), cov = _visits_and_decay(t_visit.to_numpy(float), pos,
-                                            s * interest.to_numpy(), split, t_end,
-                                            s * model.warm_up)
-        se_r, se_k = float(np.sqrt(cov[0, 0])), float(np.sqrt(cov[1, 1]))
-        rows.append({"parameter": "pricing_per_day", "estimate": math.exp(log_r),
-                     "std_err": se_r, "ci_low": math.exp(log_r - z * se_r),
-                     "ci_high": math.exp(log_r + z * se_r), "n": len(lt)})
-        to_cooling = 7.0 / s
-        rows.append({"parameter": "behaviour_cooling", "estimate": k * to_cooling,
-                     "std_err": se_k * to_cooling, "ci_low": (k - z * se_k) * to_cooling,
-                     "ci_high": (k + z * se_k) * to_cooling, "n": len(visits)})
-        kw.update(pricing_per_day=math.exp(log_r), behaviour_cooling=max(k * to_cooling, 0.0))
+    z = stats.norm.ppf(1 - alpha / 2)
+    notes: list[str] = []
+    est = _behaviour_estimates(lt, ev, model, as_of, open_window_days, fit_cooling, notes)
+    between = {name: 0.0 for name in est}
+    if interest_se:
+        rng = np.random.default_rng(seed)
+        spread = {name: [] for name in est}
+        for _ in range(draws):
+            intent = {**model.intent, **{lvl: model.intent[lvl] + rng.normal(0, se)
+                                         for lvl, se in interest_se.items() if lvl in
+                                         model.intent and lvl != "medium"}}
+            drawn = replace(model, intent=intent,
+                            fit=model.fit + rng.normal(0, interest_se.get("fit", 0.0)))
+            for name, (b, *_rest) in _behaviour_estimates(
+                    lt, ev, drawn, as_of, open_window_days, fit_cooling, None).items():
+                spread[name].append(b)
+        between = {name: float(np.var(v, ddof=1)) if len(v) > 1 else 0.0
+                   for name, v in spread.items()}
+    rows, kw = [], {}
+    for name, (b, se, n, scale) in est.items():
+        se = math.sqrt(se ** 2 + between.get(name, 0.0))
+        back = ((lambda x: 1.0 / (1.0 + math.exp(-x))) if scale == _LOGIT
+                else math.exp if scale == _LOG else (lambda x: x))
+        rows.append({"parameter": name, "estimate": back(b), "std_err": se,
+                     "ci_low": back(b - z * se), "ci_high": back(b + z * se), "n": n})
+        kw[name] = back(b) if name != "behaviour_cooling" else max(b, 0.0)
+    if "behaviour_cooling" in est:
         notes.append("behaviour_cooling: fitted from the decay of the pricing visits, with "
                      "their rate")
-        k = s * kw["behaviour_cooling"] / 7.0
-
-    def cooled(a, b):  # the integral of exp(-k t) over [a, b], in days
-        return (b - a) if k == 0 else (np.exp(-k * a) - np.exp(-k * b)) / k
-
-    exposures = {"pricing_per_day": cooled(0.0, split)
-                 + math.exp(s * model.warm_up) * cooled(split, t_end),
-                 "demo_per_day": cooled(0.0, split)}
-    for name, event, kind in (("pricing_per_day", "pricing_visit", "poisson"),
-                              ("demo_per_day", "demo_request", "first")):
-        if name in kw:  # fitted with the decay above
-            continue
-        counts = ev.loc[ev["name"].eq(event)].groupby("lead_id").size().reindex(
-            lt.index, fill_value=0).to_numpy()
-        if counts.sum() == 0:
-            notes.append(f"{name}: no {event} events; kept {getattr(model, name):g}")
-            continue
-        ok = exposures[name] > 0
-        add(name, _rate(counts[ok], np.log(exposures[name][ok]) + s * interest.to_numpy()[ok],
-                        kind), ok.sum(), np.exp)
-    notes.append(f"behaviour_slope {s:g}, warm_up {model.warm_up:g} and the unobserved interest "
-                 "are not identified from these tables: kept")
+    if interest_se:
+        notes.append(f"intervals include the uncertainty of the intent and fit effects "
+                     f"({draws} draws)")
+    notes.append(f"behaviour_slope {model.behaviour_slope:g}, warm_up {model.warm_up:g} and "
+                 "the unobserved interest are not identified from these tables: kept")
     table = (pd.DataFrame(rows).set_index("parameter") if rows else pd.DataFrame(
         columns=["estimate", "std_err", "ci_low", "ci_high", "n"]))
     return BehaviourFit(model=replace(model, **kw), table=table, notes=tuple(notes))

@@ -291,8 +291,12 @@ def _calendar(start: pd.Timestamp, end: pd.Timestamp, timezone: str) -> _Calenda
 def _wilson(count: np.ndarray, n: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     from statsmodels.stats.proportion import proportion_confint
 
-    lo, hi = proportion_confint(np.asarray(count), n, alpha=alpha, method="wilson")
-    return np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    count = np.asarray(count)
+    lo, hi = proportion_confint(count, n, alpha=alpha, method="wilson")
+    # the bounds of a count of 0 (or of all) are exactly 0 (or 1), not a rounding away from it
+    lo = np.where(count == 0, 0.0, np.asarray(lo, dtype=float))
+    hi = np.where(count == n, 1.0, np.asarray(hi, dtype=float))
+    return lo, hi
 
 
 def _fit_hourly(cal: _Calendar, lead_hour: np.ndarray, alpha: float):

@@ -712,7 +712,13 @@ def calibrate(
         notes.append(f"response: {why}: the answer model is the default world's, the twin of "
                      "the published speed-to-lead studies")
     say("behaviour: e-mail opens and clicks, pricing visits, demo requests")
-    b_fit = fit_behaviour(ld, ev, response, as_of=until, alpha=alpha, fit_cooling=True)
+    interest_se = None
+    if "response" in fits:  # carry the answer model's intent and fit uncertainty along
+        t = fits["response"].table
+        interest_se = {k.split("@")[1] if "@" in k else k: float(t.loc[k, "std_err"])
+                       for k in t.index if k.startswith("intent@") or k == "fit"}
+    b_fit = fit_behaviour(ld, ev, response, as_of=until, alpha=alpha, fit_cooling=True,
+                          interest_se=interest_se)
     fits["behaviour"] = b_fit
     response = b_fit.model
     rows += [row(f"response.{k}", r["estimate"], r["ci_low"], r["ci_high"], n=int(r["n"]),

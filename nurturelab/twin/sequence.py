@@ -566,7 +566,9 @@ class _Reader:
             self.notes.append(f"step {j}: no eligible lead, skip kept at {out['skip']:g}")
             return out
         lo, hi = proportion_confint(skipped, eligible, alpha=self.alpha, method="wilson")
-        out.update(skip=skipped / eligible, low=max(0.0, float(lo)), high=min(1.0, float(hi)),
+        lo = 0.0 if skipped == 0 else max(0.0, float(lo))  # Wilson's bound for 0 is exactly 0
+        hi = 1.0 if skipped == eligible else min(1.0, float(hi))
+        out.update(skip=skipped / eligible, low=lo, high=hi,
                    status="fitted", note=(f"{skipped:,d} of {eligible:,d} eligible leads "
                                           f"({rule}) did not get it; Wilson interval"))
         if skipped == eligible:
