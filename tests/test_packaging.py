@@ -75,3 +75,23 @@ def test_notebook_outputs_hold_no_personal_data(nb):
     leads = pd.read_csv(paths.data_dir() / "leads.csv")
     personal = set(leads["email"]) | set(leads["phone"]) | set(leads["name"])
     assert [v for v in personal if v in text] == []
+
+
+def test_make_lab_binds_to_localhost_draws_inline_and_runs_as_root():
+    """`make lab` (issue 11): JupyterLab on 127.0.0.1, no matplotlib backend forced on it (the
+    notebooks' charts show), and --allow-root exactly when the user is root."""
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    out = subprocess.run(["make", "-n", "-s", "lab", "STAMP=Makefile"], cwd=ROOT,
+                         capture_output=True, text=True, check=True,
+                         env={k: v for k, v in os.environ.items() if k != "MPLBACKEND"}).stdout
+    line = next(x for x in out.splitlines() if "jupyter lab" in x)
+    assert "--ip=127.0.0.1" in line
+    assert ("--allow-root" in line) == (os.getuid() == 0)
+    assert "MPLBACKEND" not in line
+    makefile = (ROOT / "Makefile").read_text()
+    assert "export MPLBACKEND" not in makefile
