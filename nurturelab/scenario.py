@@ -217,9 +217,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
+SIMULATED = {"nurturelab": {"simulated": True}}
+"""The metadata :func:`write_tables` stores in its Parquet files (pandas keeps ``DataFrame.attrs``
+there): :mod:`nurturelab.schema` does not check a simulated world's timestamps against today."""
+
+
 def write_tables(res: SimulationResult, out: Path) -> list[Path]:
     """Write ``leads.parquet`` and ``events.parquet`` into ``out``: each is written to a temporary
-    file beside its target and renamed into place only once both are complete."""
+    file beside its target and renamed into place only once both are complete. Each file is
+    marked as simulated (:data:`SIMULATED`)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out}: tables are written into a folder, and this is a file")
     out.mkdir(parents=True, exist_ok=True)
     pending: list[tuple[Path, Path]] = []
     try:
@@ -227,7 +236,9 @@ def write_tables(res: SimulationResult, out: Path) -> list[Path]:
             fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".parquet.tmp", dir=out)
             os.close(fd)
             pending.append((Path(tmp), out / f"{name}.parquet"))
-            frame.to_parquet(tmp, index=False)
+            marked = frame.copy(deep=False)
+            marked.attrs = copy.deepcopy(SIMULATED)
+            marked.to_parquet(tmp, index=False)
         for tmp, target in pending:
             os.replace(tmp, target)
         return [target for _, target in pending]
