@@ -5,6 +5,13 @@ both resolved from the project root (:mod:`nurturelab.paths`), so the CLI and th
 to the same store. ``MLFLOW_TRACKING_URI`` switches every run to another store or a shared
 tracking server, and nothing else changes.
 
+A SQLite store is created and migrated under a file lock beside it (``mlflow.db.lock``), so that
+several processes starting on a store that does not exist yet (notebooks, a scheduled audit
+beside a demo) wait for one another instead of racing through MLflow's schema migration. Before
+MLflow opens an existing file it is checked: a file that is not an MLflow store, or a damaged
+one, is refused with a :class:`StoreError` naming the file and how to move it aside; it is never
+written to.
+
 Lead data is personal data: :func:`log_table` refuses tables with personal columns or values that
 look like e-mail addresses or phone numbers, and params and tags are checked the same way.
 """
@@ -13,7 +20,9 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +33,8 @@ import pandas as pd
 
 from nurturelab.paths import mlruns_dir
 
-__all__ = ["DEFAULT_EXPERIMENT", "MODEL_NAME", "load_model", "log_figure", "log_file",
+__all__ = ["DEFAULT_EXPERIMENT", "MODEL_NAME", "StoreError", "load_model", "log_figure",
+           "log_file",
            "log_metrics", "log_model", "log_score_fit", "log_table", "model_aliases",
            "model_horizon_days", "model_version", "recorded_threshold", "run", "run_params",
            "set_alias", "tag_model_version", "tracking_uri"]
@@ -60,15 +70,178 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or _embedded_uri()
 
 
-def _experiment_id(name: str) -> str:
+# --------------------------------------------------------------------------------------------
+# The store: created under a lock, checked before MLflow opens it
+# --------------------------------------------------------------------------------------------
+class StoreError(RuntimeError):
+    """The MLflow store cannot be used as it is. ``file`` names it; nothing was written to it.
+
+    >>> print(StoreError(Path("mlruns/mlflow.db"), "is not an SQLite database"))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    mlruns/mlflow.db: is not an SQLite database. Nothing was written to it. Move it aside to
+    start a new store (mv mlruns/mlflow.db mlruns/mlflow.db.broken), or set MLFLOW_TRACKING_URI
+    to another store.
+    """
+
+    def __init__(self, file: Path, what: str):
+        self.file = Path(file)
+        aside = self.file.with_name(f"{self.file.name}.broken")
+        super().__init__(f"{file}: {what}. Nothing was written to it. Move it aside to start a new "
+                         f"store (mv {file} {aside}), or set MLFLOW_TRACKING_URI to another store.")
+
+
+_READY: set[str] = set()  # store URIs this process has opened (and checked) already
+_LOCK_WAIT_S = 300.0
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_MLFLOW_TABLES = frozenset({"alembic_version", "experiments", "runs"})
+
+
+def _sqlite_file(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (None for any other store)."""
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+@contextmanager
+def _file_lock(path: Path, what: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (created if need be), held by one process at a time."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        fcntl = None
+        import msvcrt
+    with open(path, "a+b") as fh:
+        deadline = time.monotonic() + _LOCK_WAIT_S
+        while True:
+            try:
+                if fcntl is not None:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                else:  # pragma: no cover
+                    msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise StoreError(what, f"is being created by another process, which has held "
+                                           f"{path} for more than {_LOCK_WAIT_S:.0f} s") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            else:  # pragma: no cover
+                fh.seek(0)
+                msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
+
+
+def _check_store_file(db: Path) -> None:
+    """Refuse a file MLflow must not open: not SQLite, SQLite but not MLflow's, or damaged.
+
+    Read only: the file is never written to here.
+    """
+    if not db.exists() or (db.is_file() and db.stat().st_size == 0):
+        return  # MLflow creates the store
+    if not db.is_file():
+        raise StoreError(db, "is not a file")
+    with open(db, "rb") as fh:
+        head = fh.read(len(_SQLITE_HEADER))
+    if head != _SQLITE_HEADER:
+        raise StoreError(db, "is not an SQLite database: it does not start with SQLite's header "
+                             "(a partial copy, or another file under this name?)")
+    try:
+        con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            tables = {r[0] for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            check = con.execute("PRAGMA quick_check").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        if re.search(r"locked|readonly|read-only", str(exc)):
+            return  # another process is writing it, or it needs a recovery only MLflow may do
+        raise StoreError(db, f"is a damaged SQLite database ({_first_line(exc)})") from None
+    if tables and not _MLFLOW_TABLES <= tables:
+        raise StoreError(db, f"is an SQLite database but not an MLflow store (its tables: "
+                             f"{sorted(tables)[:8]})")
+    if check != "ok":
+        raise StoreError(db, f"is a damaged SQLite database (SQLite's integrity check: "
+                             f"{_first_line(check)})")
+
+
+def _first_line(text: Any, limit: int = 300) -> str:
+    line = (str(text).strip().splitlines() or [type(text).__name__])[0]
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
+def _store():
+    """MLflow pointed at :func:`tracking_uri`, its store opened: a SQLite store is checked and
+    created or migrated under the lock (once per process and store)."""
     mlflow = _mlflow()
+    uri = tracking_uri()
+    chosen = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    if chosen is None:  # MLflow exports the URI; a later NURTURELAB_MLRUNS must still count
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    db = _sqlite_file(uri)
+    if db is None or uri in _READY:
+        return mlflow
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(db.with_name(f"{db.name}.lock"), db):
+        _check_store_file(db)
+        try:  # opening the stores creates the tables or migrates them, one process at a time
+            client = mlflow.MlflowClient(uri, registry_uri=uri)
+            client.search_experiments(max_results=1)
+            client.search_registered_models(max_results=1)
+        except Exception as exc:  # noqa: BLE001 - whatever MLflow says, the store cannot be used
+            raise StoreError(db, f"cannot be opened as an MLflow store: {_first_line(exc)}") \
+                from None
+    _READY.add(uri)
+    return mlflow
+
+
+def _experiment_id(name: str) -> str:
+    mlflow = _store()
     exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
     location = None
     if tracking_uri() == _embedded_uri():
         location = (mlruns_dir() / "artifacts").as_uri()
-    return mlflow.create_experiment(name, artifact_location=location)
+    try:
+        return mlflow.create_experiment(name, artifact_location=location)
+    except mlflow.exceptions.MlflowException:  # another process created it meanwhile
+        exp = mlflow.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+_END_TRIES = 12
+
+
+def _locked(exc: BaseException) -> bool:
+    return "database is locked" in str(exc)
+
+
+def _end(mlflow, run_id: str, status: str) -> BaseException | None:
+    """End the active run with ``status``, retrying while SQLite says "database is locked"
+    (another process is writing); the error if it could not be marked."""
+    try:
+        mlflow.end_run(status=status)  # pops the run, then writes its status
+        return None
+    except Exception as exc:  # noqa: BLE001 - retried or returned
+        if not _locked(exc):
+            return exc
+        last: BaseException = exc
+    for attempt in range(1, _END_TRIES):
+        time.sleep(min(0.05 * 2 ** attempt, 2.0))
+        try:
+            mlflow.MlflowClient().set_terminated(run_id, status)
+            return None
+        except Exception as exc:  # noqa: BLE001
+            if not _locked(exc):
+                return exc
+            last = exc
+    return last
 
 
 def _check_not_personal(where: str, values: Mapping[str, Any]) -> None:
@@ -103,31 +276,35 @@ def run(
 ) -> Iterator[Any]:
     """Open an MLflow run in the project's store; close it FINISHED, FAILED or KILLED.
 
-    An exception inside the block marks the run FAILED (KILLED for Ctrl-C) and is re-raised,
-    so no half-finished run ever reads as finished. ``nested=True`` opens a child of the
+    An exception inside the block marks the run FAILED (KILLED for Ctrl-C and for SIGTERM, which
+    the command turns into the same interruption) and is re-raised with a note saying so
+    (``exc.__notes__``), so no half-finished run ever reads as finished. The status is written
+    again while SQLite answers "database is locked". ``nested=True`` opens a child of the
     active run.
     """
-    mlflow = _mlflow()
     params = dict(params or {})
     tags = dict(tags or {})
     _check_not_personal("param", params)
     _check_not_personal("tag", tags)
     mlruns_dir().mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(tracking_uri())
+    mlflow = _store()
     exp_id = _experiment_id(experiment)
     active = mlflow.start_run(experiment_id=exp_id, run_name=name, tags=tags, nested=nested)
+    run_id = active.info.run_id
     try:
         if params:
             mlflow.log_params({k: _param(v) for k, v in params.items()})
         yield active
-    except KeyboardInterrupt:
-        mlflow.end_run(status="KILLED")
+    except BaseException as exc:
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        failed = _end(mlflow, run_id, status)
+        exc.add_note(f"MLflow run {run_id} ({name}) is marked {status}" if failed is None else
+                     f"MLflow run {run_id} ({name}) could not be marked {status} "
+                     f"({_first_line(failed)}); it still reads RUNNING")
         raise
-    except BaseException:
-        mlflow.end_run(status="FAILED")
-        raise
-    else:
-        mlflow.end_run(status="FINISHED")
+    failed = _end(mlflow, run_id, "FINISHED")
+    if failed is not None:
+        raise failed
 
 
 def _param(v: Any) -> str:
@@ -239,15 +416,13 @@ def _trusted_types(model) -> list[str]:
 
 def set_alias(alias: str, version: str | int, *, registered_name: str = MODEL_NAME) -> None:
     """Point a registry alias (``champion``, ``challenger``) at a model version."""
-    mlflow = _mlflow()
-    mlflow.set_tracking_uri(tracking_uri())
+    mlflow = _store()
     mlflow.MlflowClient().set_registered_model_alias(registered_name, alias, str(version))
 
 
 def model_aliases(registered_name: str = MODEL_NAME) -> dict[str, str]:
     """Alias -> version of a registered model ({} if the model is not registered)."""
-    mlflow = _mlflow()
-    mlflow.set_tracking_uri(tracking_uri())
+    mlflow = _store()
     client = mlflow.MlflowClient()
     try:
         aliases = client.get_registered_model(registered_name).aliases
@@ -292,8 +467,7 @@ def tag_model_version(alias: str, tags: Mapping[str, Any], *,
 
 def run_params(run_id: str) -> dict[str, str]:
     """The parameters a run logged ({} if the run is gone)."""
-    mlflow = _mlflow()
-    mlflow.set_tracking_uri(tracking_uri())
+    mlflow = _store()
     try:
         return dict(mlflow.MlflowClient().get_run(run_id).data.params)
     except mlflow.exceptions.MlflowException:
