@@ -291,10 +291,25 @@ def run_scenario(
 
     Tracking is the caller's choice (the ``simulate`` command tracks unless ``--no-track``).
     The MLflow run is a parent run for the scenario (its file as an artifact, the KPI table,
-    charts) with a child run per variant (its world as params, its KPIs as metrics). An error
-    or Ctrl-C marks the runs FAILED or KILLED, and tables are only written once every variant
-    has finished, each by write-then-rename.
+    charts) with a child run per variant (its world as params, its KPIs as metrics).
+
+    Nothing is written under ``out`` until every variant has run; the tables are then written
+    inside the MLflow run, so that the run reads FINISHED only once they are all in place. While
+    they are being written, ``out/INCOMPLETE`` lists those still missing: an error or Ctrl-C
+    (SIGTERM from the command) leaves it there, marks the runs FAILED or KILLED, and adds notes
+    saying so to the exception (``exc.__notes__``). Each file is written then renamed.
+
+    Raises
+    ------
+    NotADirectoryError
+        ``out`` names a file (before anything is run).
+    OSError
+        The tables cannot be written (the run is then FAILED and ``INCOMPLETE`` stays).
     """
+    out = None if out is None else Path(out)
+    if out is not None and out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"The 'out' parameter of run_scenario must be a folder for the "
+                                 f"tables. Got {str(out)!r}, which is a file, instead.")
     results: dict[str, SimulationResult] = {}
     rows = {}
 
@@ -310,40 +325,78 @@ def run_scenario(
     if not track:
         run_all(None)
         summary = pd.DataFrame(rows).T.rename_axis("variant")
-        run = ScenarioRun(scenario, results, summary)
-    else:
-        import matplotlib.pyplot as plt
+        if out is not None:
+            _write_all(results, out)
+        return ScenarioRun(scenario, results, summary)
 
-        from nurturelab import tracking
+    import matplotlib.pyplot as plt
 
-        params = {"scenario": scenario.name, "seed": scenario.seed,
-                  "variants": ",".join(scenario.worlds)}
-        with tracking.run(f"simulate:{scenario.name}", params=params,
-                          tags={"job": "simulate"}) as parent:
-            if source is not None:
-                tracking.log_file(source, "scenario")
+    from nurturelab import tracking
 
-            def log(name, res, k):
-                w = res.world
-                with tracking.run(name, nested=True, params=_world_params(w),
-                                  tags={"variant": name}):
-                    tracking.log_metrics(k)
+    params = {"scenario": scenario.name, "seed": scenario.seed,
+              "variants": ",".join(scenario.worlds)}
+    with tracking.run(f"simulate:{scenario.name}", params=params,
+                      tags={"job": "simulate"}) as parent:
+        if source is not None:
+            tracking.log_file(source, "scenario")
 
-            run_all(log)
-            summary = pd.DataFrame(rows).T.rename_axis("variant")
-            tracking.log_table(summary, "kpis")
-            fig = plots_kpis(summary)
-            tracking.log_figure(fig, "kpis")
-            plt.close(fig)
-            fig = plots_queue(results)
-            tracking.log_figure(fig, "queue")
-            plt.close(fig)
-            run = ScenarioRun(scenario, results, summary, parent.info.run_id)
-    if out is not None:
-        out = Path(out)
+        def log(name, res, k):
+            w = res.world
+            with tracking.run(name, nested=True, params=_world_params(w),
+                              tags={"variant": name}):
+                tracking.log_metrics(k)
+
+        run_all(log)
+        summary = pd.DataFrame(rows).T.rename_axis("variant")
+        tracking.log_table(summary, "kpis")
+        fig = plots_kpis(summary)
+        tracking.log_figure(fig, "kpis")
+        plt.close(fig)
+        fig = plots_queue(results)
+        tracking.log_figure(fig, "queue")
+        plt.close(fig)
+        if out is not None:
+            _write_all(results, out)
+        return ScenarioRun(scenario, results, summary, parent.info.run_id)
+
+
+INCOMPLETE = "INCOMPLETE"
+"""The file :func:`run_scenario` keeps in its output folder while tables are missing."""
+
+
+def _write_all(results: Mapping[str, SimulationResult], out: Path) -> None:
+    """Every variant's tables under ``out`` (one folder per variant when there are several),
+    with ``out/INCOMPLETE`` listing the files still missing until the last is in place."""
+    folders = {name: out / name if len(results) > 1 else out for name in results}
+    missing = [str((folders[name] / f"{table}.parquet").relative_to(out))
+               for name in results for table in ("leads", "events")]
+    marker = out / INCOMPLETE
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _mark(marker, missing)
         for name, res in results.items():
-            write_tables(res, out / name if len(results) > 1 else out)
-    return run
+            write_tables(res, folders[name])
+            done = {str((folders[name] / f"{t}.parquet").relative_to(out))
+                    for t in ("leads", "events")}
+            missing = [m for m in missing if m not in done]
+            if missing:
+                _mark(marker, missing)
+        marker.unlink()
+    except BaseException as exc:
+        where = (f"{marker} lists the tables still missing" if marker.exists()
+                 else f"nothing was written under {out}")
+        exc.add_note(f"the output is incomplete: {where}")
+        raise
+
+
+def _mark(marker: Path, missing: list[str]) -> None:
+    """Write the INCOMPLETE marker (write then rename: a reader never sees half of it)."""
+    text = ("This output is incomplete: the run writing it stopped before these files were "
+            "written\n(a file listed here and present is from an earlier run):\n"
+            + "".join(f"{m}\n" for m in missing))
+    tmp = marker.with_name(f".{marker.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(marker)
 
 
 def plots_kpis(summary: pd.DataFrame):
