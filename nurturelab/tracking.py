@@ -12,8 +12,9 @@ MLflow opens an existing file it is checked: a file that is not an MLflow store,
 one, is refused with a :class:`StoreError` naming the file and how to move it aside; it is never
 written to.
 
-Lead data is personal data: :func:`log_table` refuses tables with personal columns or values that
-look like e-mail addresses or phone numbers, and params and tags are checked the same way.
+Lead data is personal data: :func:`log_table` and :func:`log_model` refuse tables holding
+personal data (:func:`personal_columns`: a personal column name, or values shaped like e-mail
+addresses, phone numbers or people's names), and params and tags are checked the same way.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nurturelab._csv import write_csv
 from nurturelab.paths import mlruns_dir
 
 __all__ = ["DEFAULT_EXPERIMENT", "MODEL_NAME", "StoreError", "load_model", "log_figure",
-           "log_file",
+           "log_file", "personal_columns",
            "log_metrics", "log_model", "log_score_fit", "log_table", "model_aliases",
            "model_horizon_days", "model_version", "recorded_threshold", "run", "run_params",
            "set_alias", "tag_model_version", "tracking_uri"]
@@ -44,7 +46,14 @@ MODEL_NAME = "lead-score"
 PERSONAL_COLUMNS = frozenset({"name", "first_name", "last_name", "full_name", "email", "phone",
                               "phone_number", "mobile"})
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
-_PHONE = re.compile(r"\+?\d[\d\s().-]{7,}\d")
+_PHONE = re.compile(r"\+?\(?\d[\d\s()./-]{6,}\d")
+# column names that say "personal" once lower-cased and snake-cased ("Full Name" -> full_name)
+_PERSONAL_NAMES = PERSONAL_COLUMNS | {
+    "surname", "given_name", "contact_name", "lead_name", "e_mail", "email_address", "tel",
+    "telephone", "phone_no", "mobile_phone", "mobile_number", "cell_phone", "cellphone",
+    "whatsapp", "street_address"}
+_NAME_PARTICLES = frozenset({"da", "de", "del", "della", "der", "di", "do", "dos", "das", "du",
+                             "la", "le", "van", "von", "bin", "al", "y"})
 
 
 def _mlflow():
@@ -259,10 +268,70 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}([ T].*)?")
 
 def _looks_personal(text: str) -> bool:
     """An e-mail address anywhere, or a whole value shaped like a phone number (9+ digits)."""
-    if _EMAIL.search(text):
-        return True
+    return _looks_like_email(text) or _looks_like_phone(text)
+
+
+def _looks_like_email(text: str) -> bool:
+    return bool(_EMAIL.search(text))
+
+
+def _looks_like_phone(text: str) -> bool:
     t = text.strip()
     return bool(_PHONE.fullmatch(t)) and sum(c.isdigit() for c in t) >= 9 and not _DATE.match(t)
+
+
+def _looks_like_a_name(text: str) -> bool:
+    """Two to four capitalised words of letters ("Ana Silva", "Jean-Luc de la Croix")."""
+    words = [w for w in text.split() if w.lower() not in _NAME_PARTICLES]
+    return 2 <= len(words) <= 4 and all(
+        len(w) >= 2 and w[0].isupper() and w[1:].replace("'", "").replace("-", "").isalpha()
+        and w[1:].replace("-", "").replace("'", "").islower() for w in words)
+
+
+def _snake(name: Any) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", str(name).lower()).strip("_")
+
+
+def personal_columns(frame: pd.DataFrame, *, identifiers: bool = False,
+                     sample: int = 2_000) -> dict[str, str]:
+    """The columns of ``frame`` that hold personal data, each with what gives it away.
+
+    A column is personal when its name says so (``email``, ``Full Name``, ``Tel``...), when any
+    of its values is an e-mail address or shaped like a phone number (9 digits or more), or when
+    most of its values look like people's names (two to four capitalised words) and nearly
+    every row has its own. With ``identifiers``, a text column holding a different value on
+    every row (an id, which a model would only learn by heart) is listed too. Text columns are
+    read through at most ``sample`` of their distinct values.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"Tel": ["(11) 91234-5678"], "visits": [3],
+    ...                       "note": ["call ana.silva@example.com"]})
+    >>> personal_columns(table)
+    {'Tel': 'a personal column name', 'note': 'e-mail addresses'}
+    """
+    found: dict[str, str] = {}
+    for col in frame.columns:
+        if _snake(col) in _PERSONAL_NAMES:
+            found[col] = "a personal column name"
+            continue
+        s = frame[col]
+        if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype) or \
+                isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(s):
+            continue
+        present = s.dropna()
+        distinct = pd.unique(present.astype(str))
+        values = [str(v) for v in distinct[:sample]]
+        if any(map(_looks_like_email, values)):
+            found[col] = "e-mail addresses"
+        elif any(map(_looks_like_phone, values)):
+            found[col] = "phone numbers"
+        elif (len(distinct) >= 10 and len(distinct) >= 0.5 * len(present)
+              and np.mean([_looks_like_a_name(v) for v in values]) >= 0.8):
+            found[col] = "people's names"
+        elif identifiers and len(present) >= 20 and len(distinct) == len(present):
+            found[col] = "identifiers (a different value on every row)"
+    return found
 
 
 @contextmanager
@@ -330,18 +399,16 @@ def log_table(df: pd.DataFrame, name: str) -> None:
     """Log an aggregate table as a CSV artifact of the active run (refusing personal data)."""
     mlflow = _mlflow()
     frame = df.reset_index()
-    personal = [c for c in frame.columns if str(c).lower() in PERSONAL_COLUMNS]
-    if personal:
-        raise ValueError(f"refusing to log table {name!r}: personal column(s) {personal}")
-    for col in frame.columns:
-        if frame[col].dtype == object and frame[col].astype(str).map(_looks_personal).any():
-            raise ValueError(
-                f"refusing to log table {name!r}: column {col!r} holds personal data (values "
-                "that look like e-mail addresses or phone numbers)"
-            )
+    personal = personal_columns(frame)
+    by_name = [c for c, why in personal.items() if why == "a personal column name"]
+    if by_name:
+        raise ValueError(f"refusing to log table {name!r}: personal column(s) {by_name}")
+    for col, why in personal.items():
+        raise ValueError(f"refusing to log table {name!r}: column {col!r} holds personal data "
+                         f"({why})")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{name}.csv"
-        frame.to_csv(path, index=False)
+        write_csv(frame, path, index=False)
         mlflow.log_artifact(str(path), artifact_path="tables")
 
 
@@ -379,14 +446,14 @@ def log_model(
     from mlflow.models import infer_signature
 
     example = X_example.head(5)
-    personal = [c for c in example.columns if str(c).lower() in PERSONAL_COLUMNS]
-    if personal:
+    personal = personal_columns(X_example)  # all its rows: names show only among many
+    by_name = [c for c, why in personal.items() if why == "a personal column name"]
+    if by_name:
         raise ValueError(f"refusing to log a model input example with personal column(s) "
-                         f"{personal}; score on features, not contact details")
-    for col in example.columns:
-        if example[col].dtype == object and example[col].astype(str).map(_looks_personal).any():
-            raise ValueError(f"refusing to log a model input example: column {col!r} holds "
-                             "personal data (e-mail- or phone-shaped values)")
+                         f"{by_name}; score on features, not contact details")
+    for col, why in personal.items():
+        raise ValueError(f"refusing to log a model input example: column {col!r} holds "
+                         f"personal data ({why})")
     proba = model.predict_proba(X_example.head(50))[:, 1]
     signature = infer_signature(X_example.head(50), proba)
     info = mlflow.sklearn.log_model(model, name=name, signature=signature, input_example=example,
