@@ -267,3 +267,20 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path):
     assert "terminated" in err and "(simulate:long) is marked KILLED" in err
     assert statuses() and "RUNNING" not in statuses()
     assert not (tmp_path / "out").exists()  # stopped before any table was written
+
+
+def test_a_scenario_of_nested_aliases_or_huge_values_prints_a_short_error(tmp_path, capsys):
+    """A 364-byte scenario printed 66 MB to stderr."""
+    lines = ["calibration:", "  parameters:", "    a: &a [" + ",".join(["lol"] * 9) + "]"]
+    for prev, name in zip("abcdef", "bcdefg", strict=True):
+        lines.append(f"    {name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    lines.append("world: {team: {reps: *g}}")
+    bomb = _small(tmp_path, "\n".join(lines) + "\n")
+    assert bomb.stat().st_size < 400
+    assert main(["simulate", str(bomb)]) == 2
+    err = capsys.readouterr().err
+    assert str(bomb) in err and "aliases expand to more than" in err and len(err) < 2_000
+    huge = _small(tmp_path, "world: {team: {reps: '" + "9" * 1_000_000 + "'}}\n")
+    assert main(["simulate", str(huge)]) == 2
+    err = capsys.readouterr().err
+    assert str(huge) in err and "characters)" in err and len(err) < 2_000
