@@ -6,11 +6,13 @@
 
 Target (issue 13): ``validate`` on 10,000,000 events in at most 60 s and 3 GB, and an error on the
 file's last row still named by its line. Each command runs in its own process, timed by the wall
-clock, its peak memory read from the kernel (``os.wait4``'s ``ru_maxrss``). The baseline is
+clock, its peak memory read from the kernel (``os.wait4``'s ``ru_maxrss``; the export is written
+by a process of its own, since a forked child starts from its parent's size). The baseline is
 ``pandas.read_csv`` of the same two files in a process of its own, measured in the same run; the
-ratio is printed beside each figure (the machine's load moves the seconds, much less the ratio). The export is synthetic, built with numpy in the shape of the
-data contract (the SimPy simulation is far too slow at this size), every timestamp in the past.
-Nothing here is a pass/fail test: the figures are printed against their targets.
+ratio is printed beside each figure (the machine's load moves the seconds, much less the ratio).
+The export is synthetic, built with numpy in the shape of the data contract (the SimPy simulation
+is far too slow at this size), every timestamp in the past. Nothing here is a pass/fail test: the
+figures are printed against their targets.
 """
 
 from __future__ import annotations
@@ -130,6 +132,7 @@ def main() -> None:
     args = ap.parse_args()
     n_leads = args.leads or max(1, args.events // 10)
     if args.write_only:  # in a process of its own, so that this one stays small
+        Path(args.dir).mkdir(parents=True, exist_ok=True)
         write_export(Path(args.dir), n_leads, args.events)
         return
     with tempfile.TemporaryDirectory() as tmp:

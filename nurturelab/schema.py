@@ -687,17 +687,24 @@ def _other_ns(text: pd.Series, tmap: TableMap) -> tuple[np.ndarray, bool]:
     return parsed.array.asi8.copy(), False
 
 
+def _subset(text, mask: np.ndarray):
+    """The values of an Arrow array where ``mask`` holds (the array itself when it all does)."""
+    import pyarrow as pa
+
+    return text if mask.all() else text.filter(pa.array(mask))
+
+
 def _to_utc(raw: pd.Series, tmap: TableMap) -> tuple[pd.Series, np.ndarray, pd.Series]:
     """Parse timestamps to UTC (see the module docstring for the forms read).
 
     Returns the timestamps (NaT where none could be read), where a present value is not a
-    timestamp, and the zone abbreviations the column map does not map, by row (empty where
-    there is none).
+    timestamp, and the zone abbreviations the column map does not map, by row label (only the
+    rows that have one).
     """
     import pyarrow.compute as pc
 
     n = len(raw)
-    no_zone = pd.Series("", index=raw.index, dtype=object)
+    no_zone = pd.Series([], index=raw.index[:0], dtype=object)
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
         utc = raw.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
         return utc, np.zeros(n, dtype=bool), no_zone
@@ -706,32 +713,36 @@ def _to_utc(raw: pd.Series, tmap: TableMap) -> tuple[pd.Series, np.ndarray, pd.S
         return utc, np.zeros(n, dtype=bool), no_zone
     text = _arrow_text(raw)
     present = ~pc.is_null(text).to_numpy(zero_copy_only=False)
-    out = np.full(n, _NAT, dtype=np.int64)
     naive = _matches(text, _ISO_NAIVE)
-    aware = _matches(text, _ISO_AWARE) & ~naive
+    if naive.all():  # the common case: one form throughout, read in one pass
+        out = _wall_to_utc(_iso_ns(text, aware=False), tmap.timezone)
+        return _as_utc(out, raw.index), present & (out == _NAT), no_zone
+    aware = ~naive & _matches(text, _ISO_AWARE)
+    if aware.all():
+        out = _iso_ns(text, aware=True)
+        return _as_utc(out, raw.index), present & (out == _NAT), no_zone
+    out = np.full(n, _NAT, dtype=np.int64)
     if naive.any():
-        at = np.flatnonzero(naive)
-        out[at] = _wall_to_utc(_iso_ns(text.take(at), aware=False), tmap.timezone)
+        out[naive] = _wall_to_utc(_iso_ns(_subset(text, naive), aware=False), tmap.timezone)
     if aware.any():
-        at = np.flatnonzero(aware)
-        out[at] = _iso_ns(text.take(at), aware=True)
+        out[aware] = _iso_ns(_subset(text, aware), aware=True)
     rest = np.flatnonzero(present & ~naive & ~aware)
-    unmapped = no_zone.copy()
+    unmapped: dict[int, str] = {}
     if rest.size:
         other = pd.Series(text.take(rest).to_numpy(zero_copy_only=False), dtype=object)
         split = other.str.extract(_ZONE_SUFFIX)
         zone = split["zone"].str.upper()
         zoned = zone.notna() & ~zone.isin(_NOT_ZONES)
         body = other.where(~zoned, split["body"])
-        iso = body.str.match(_ISO_NAIVE.replace("(?i:", "(?:"))
+        iso = body.str.match(_ISO_NAIVE).to_numpy(dtype=bool)
         wall = np.full(len(other), _NAT, dtype=np.int64)
         is_utc = np.zeros(len(other), dtype=bool)
         if iso.any():
-            wall[iso.to_numpy()] = _iso_ns(_arrow_text(body[iso]), aware=False)
+            wall[iso] = _iso_ns(_arrow_text(body[iso]), aware=False)
         if (~iso).any():
             ns, aware_form = _other_ns(body[~iso].reset_index(drop=True), tmap)
-            wall[~iso.to_numpy()] = ns
-            is_utc[~iso.to_numpy()] = aware_form
+            wall[~iso] = ns
+            is_utc[~iso] = aware_form
         zones = {k.upper(): v for k, v in tmap.zones.items()}
         zoned = zoned.to_numpy() & (wall != _NAT)  # an abbreviation after a timestamp
         done = np.where(is_utc & ~zoned, wall, _NAT)
@@ -742,11 +753,18 @@ def _to_utc(raw: pd.Series, tmap: TableMap) -> tuple[pd.Series, np.ndarray, pd.S
             if abbr in zones:
                 done[rows] = _wall_to_utc(np.where(is_utc[rows], _NAT, wall[rows]), zones[abbr])
             else:
-                unmapped.iloc[rest[rows]] = abbr
+                unmapped.update(dict.fromkeys(rest[rows].tolist(), abbr))
         out[rest] = done
-    utc = pd.Series(out.view("M8[ns]"), index=raw.index).dt.tz_localize("UTC")
-    bad = present & (out == _NAT) & unmapped.eq("").to_numpy()
-    return utc, bad, unmapped
+    at = np.array(sorted(unmapped), dtype=np.int64)
+    abbreviations = pd.Series([unmapped[i] for i in at.tolist()], index=raw.index[at],
+                              dtype=object)
+    bad = present & (out == _NAT)
+    bad[at] = False
+    return _as_utc(out, raw.index), bad, abbreviations
+
+
+def _as_utc(ns: np.ndarray, index: pd.Index) -> pd.Series:
+    return pd.Series(pd.DatetimeIndex(ns.view("M8[ns]")).tz_localize("UTC"), index=index)
 
 
 def _time_rule(tmap: TableMap) -> str:
@@ -844,7 +862,8 @@ def _contract_names(table: Table, tmap: TableMap) -> set[str]:
 
 def _read_csv_arrow(path: Path, header: list[str], table: Table,
                     tmap: TableMap) -> pd.DataFrame | None:
-    """Read a CSV with Arrow: the contract's columns as text, the others as pandas reads them.
+    """Read a CSV with Arrow: the contract's columns as text (categorical but for the time
+    column), the others as pandas reads them.
 
     None when Arrow cannot (rows of unequal length, text that is not UTF-8...): the caller then
     reads the file with pandas, whose messages name the problem.
@@ -856,6 +875,10 @@ def _read_csv_arrow(path: Path, header: list[str], table: Table,
         return None
     ours = [h for h in header if h in _contract_names(table, tmap)]
     others = [h for h in header if h not in ours]
+    when = tmap.columns.get(_TIME_COLUMN[table], _TIME_COLUMN[table])
+    # labels and ids repeat: read them dictionary-encoded (a number per row, each text once)
+    types = {h: pa.string() if h == when else pa.dictionary(pa.int32(), pa.string())
+             for h in ours}
     compression = {".gz": "gzip", ".bz2": "bz2"}.get(path.suffix.lower())
     try:
         with _open_bytes(path) if path.suffix.lower() == ".zip" else pa.input_stream(
@@ -864,7 +887,7 @@ def _read_csv_arrow(path: Path, header: list[str], table: Table,
                 source,
                 parse_options=pacsv.ParseOptions(newlines_in_values=True),
                 convert_options=pacsv.ConvertOptions(
-                    column_types=dict.fromkeys(ours, pa.string()), include_columns=ours,
+                    column_types=types, include_columns=ours,
                     strings_can_be_null=True, quoted_strings_can_be_null=True,
                     null_values=list(_NA_VALUES)),
             )
@@ -958,7 +981,21 @@ def _read_table(path: Path, table: Table,
         raise ExportError(name, [Problem(None, "has a header but no rows")])
     df = df.reset_index(drop=True)
     locate = _Locator(kind, path if kind == "csv" else None, len(df))
-    return df, locate, written
+    return _Owned(df), locate, written
+
+
+class _Owned:
+    """A frame read from a file and handed over whole: :func:`_prepare` takes it (no copy), and
+    its columns are freed one by one as they are converted (a large export is not held twice)."""
+
+    def __init__(self, df: pd.DataFrame):
+        self._df: pd.DataFrame | None = df
+
+    def take(self) -> pd.DataFrame:
+        df, self._df = self._df, None
+        if df is None:
+            raise RuntimeError("this frame was taken already")
+        return df
 
 
 def _unreadable(what: str, exc: BaseException) -> Problem:
@@ -967,20 +1004,21 @@ def _unreadable(what: str, exc: BaseException) -> Problem:
 
 
 def _prepare(
-    df: pd.DataFrame, table: Table, tmap: TableMap, file: str, locate: _Locator, *,
+    df: pd.DataFrame | _Owned, table: Table, tmap: TableMap, file: str, locate: _Locator, *,
     written: pd.Timestamp | None = None, notes: list[ExportWarning] | None = None,
 ) -> pd.DataFrame:
     """Rename, check, coerce and validate one table; return a new frame or raise ExportError.
 
-    With ``written`` (when the file was written), timestamps after it are reported in
-    ``notes``.
+    A caller's frame is copied first (never touched); a frame read from a file (:class:`_Owned`)
+    is worked on as it is. With ``written`` (when the file was written), timestamps after it
+    are reported in ``notes``.
     """
+    df = df.take() if isinstance(df, _Owned) else df.copy()  # never touch the caller's frame
     twice = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
     if twice:
         raise ExportError(file, [Problem(_cut(c), "the table has several columns of this name; "
                                                   "each column needs a name of its own")
                                  for c in twice])
-    df = df.copy()  # never touch the caller's frame
     problems = []
     rename = {}
     for contract, export in tmap.columns.items():
@@ -1004,7 +1042,7 @@ def _prepare(
                         "one already; drop it from the map or rename it in the file")
              for c in clash],
         )
-    df = df.rename(columns=rename)
+    df.rename(columns=rename, inplace=True)
     for col, value in tmap.constants.items():
         if col in df.columns:
             raise ExportError(file, [Problem(col, "the column map sets this column to a constant, "
@@ -1035,9 +1073,8 @@ def _prepare(
     parsed, bad, zones = _to_utc(df[tcol], tmap)
     if bad.any():
         problems.append(_problem(tcol, _time_rule(tmap), df.loc[bad, tcol], locate))
-    zoned = zones.ne("").to_numpy()
-    if zoned.any():
-        problems.append(_problem(tcol, _zone_rule(zones[zoned]), df.loc[zoned, tcol], locate))
+    if len(zones):
+        problems.append(_problem(tcol, _zone_rule(zones), df.loc[zones.index, tcol], locate))
     late = np.zeros(len(df), dtype=bool)
     if written is not None and notes is not None:
         late = (parsed > written).to_numpy()
@@ -1091,9 +1128,20 @@ def _prepare(
                   "wrong year, or a 'timezone' the export does not use? (accepted)",
             raw_late, locate)))
     front = list(LEAD_COLUMNS if table == "leads" else EVENT_COLUMNS) + list(present)
-    out = df[front + [c for c in df.columns if c not in front]]
+    order = front + [c for c in df.columns if c not in front]
+    out = pd.DataFrame({c: df[c] for c in order}, copy=False)  # the columns as they are
     out.attrs = {}
+    _release_arrow_memory()
     return out
+
+
+def _release_arrow_memory() -> None:
+    """Hand the memory of the Arrow text columns just freed back to the system."""
+    import sys
+
+    pa = sys.modules.get("pyarrow")
+    if pa is not None:
+        pa.default_memory_pool().release_unused()
 
 
 _RULES = {
@@ -1206,7 +1254,22 @@ def _events(raw: pd.DataFrame, leads: pd.DataFrame, tmap: TableMap, source: str,
         problems.append(_problem("ts", "events before their lead's created_at", shown, locate))
     if problems:
         raise ExportError(source, problems)
-    return ev.sort_values("ts", kind="stable").reset_index(drop=True)
+    return _sorted_by_time(ev)
+
+
+def _sorted_by_time(ev: pd.DataFrame) -> pd.DataFrame:
+    """``ev`` sorted by ``ts`` (stable) with a fresh RangeIndex, built one column at a time so
+    that a large table is never held twice."""
+    ts = ev["ts"].array.asi8
+    if len(ts) < 2 or bool((ts[1:] >= ts[:-1]).all()):  # exports usually come in time order
+        ev.index = pd.RangeIndex(len(ev))
+        return ev
+    order = np.argsort(ts, kind="stable")
+    index = pd.RangeIndex(len(ev))
+    columns = {}
+    for col in list(ev.columns):
+        columns[col] = pd.Series(ev.pop(col).array.take(order), index=index, name=col)
+    return pd.DataFrame(columns, copy=False)
 
 
 def _warn(notes: list[ExportWarning]) -> None:
