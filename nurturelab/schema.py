@@ -207,6 +207,9 @@ class ExportError(ValueError):
         lines += [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 
+    def __reduce__(self):  # pickled (e.g. back from a worker process) as it was made
+        return type(self), (self.file, self.problems)
+
 
 class ExportWarning(UserWarning):
     """A table was accepted, but something in it deserves a look (timestamps after the file was
@@ -216,6 +219,9 @@ class ExportWarning(UserWarning):
         self.file = file
         self.problem = problem
         super().__init__(f"{file}: {problem}")
+
+    def __reduce__(self):
+        return type(self), (self.file, self.problem)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1013,7 +1019,34 @@ def _prepare(
     is worked on as it is. With ``written`` (when the file was written), timestamps after it
     are reported in ``notes``.
     """
-    df = df.take() if isinstance(df, _Owned) else df.copy()  # never touch the caller's frame
+    df = _mapped(df.take() if isinstance(df, _Owned) else df.copy(), table, tmap, file)
+    problems: list[Problem] = []
+    for col in _STR_COLUMNS[table]:  # identifiers and free text stay text
+        df[col] = _text_ids(df[col])
+    late = _timestamps(df, table, tmap, locate, problems, check_after=written)
+    present = tuple(c for c in _IF_PRESENT[table] if c in df.columns)
+    for col in _LABEL_COLUMNS[table] + present:
+        df[col] = _labels(df[col], tmap.values.get(col))
+    if table == "leads":
+        df["source"] = df["source"].fillna("unknown")
+    _numeric(df, table, locate, problems)
+    if problems:
+        raise ExportError(file, problems)
+    try:
+        df = _SCHEMAS[table].validate(df, lazy=True, inplace=True)  # df is our own copy
+    except SchemaErrors as exc:
+        raise ExportError(file, _pandera_problems(exc, df, locate)) from None
+    if late is not None and notes is not None:
+        notes.append(ExportWarning(file, _problem(
+            _TIME_COLUMN[table], f"timestamps after the file was written ({written:%Y-%m-%d %H:%M} "
+                                 "UTC): a wrong year, or a 'timezone' the export does not use? "
+                                 "(accepted)", late, locate)))
+    return _finished(df, table, present)
+
+
+def _mapped(df: pd.DataFrame, table: Table, tmap: TableMap, file: str) -> pd.DataFrame:
+    """``df`` (our own) renamed by the column map, its constants added, every contract column
+    present; or an ExportError for a map that does not describe it."""
     twice = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
     if twice:
         raise ExportError(file, [Problem(_cut(c), "the table has several columns of this name; "
@@ -1029,11 +1062,9 @@ def _prepare(
                                               f"'{_cut(export)}', which the file lacks; the "
                                               f"file has {_names(df)}"))
     labels = _LABEL_COLUMNS[table] + _IF_PRESENT[table]
-    for col in tmap.values:
-        if col not in labels:
-            problems.append(Problem(_cut(col), f"the column map gives 'values' for it, but "
-                                               f"values are mapped in the label columns "
-                                               f"{list(labels)} only"))
+    problems += [Problem(_cut(col), f"the column map gives 'values' for it, but values are mapped "
+                                    f"in the label columns {list(labels)} only")
+                 for col in tmap.values if col not in labels]
     clash = [c for c in rename.values() if c in df.columns and c not in rename]
     if clash:
         raise ExportError(
@@ -1061,59 +1092,49 @@ def _prepare(
     for col in _OPTIONAL[table]:
         if col not in df.columns:
             df[col] = pd.Series(np.nan, index=df.index, dtype="object")
-    if not df.index.is_unique:
-        df = df.reset_index(drop=True)
+    return df if df.index.is_unique else df.reset_index(drop=True)
 
-    # identifiers and free text stay text
-    for col in _STR_COLUMNS[table]:
-        df[col] = _text_ids(df[col])
 
-    # timestamps
+def _timestamps(df: pd.DataFrame, table: Table, tmap: TableMap, locate: _Locator,
+                problems: list[Problem], *, check_after: pd.Timestamp | None) -> pd.Series | None:
+    """Parse the time column in place (problems appended); return the raw values after
+    ``check_after`` (None when there are none, or nothing to check)."""
     tcol = _TIME_COLUMN[table]
     parsed, bad, zones = _to_utc(df[tcol], tmap)
     if bad.any():
         problems.append(_problem(tcol, _time_rule(tmap), df.loc[bad, tcol], locate))
     if len(zones):
         problems.append(_problem(tcol, _zone_rule(zones), df.loc[zones.index, tcol], locate))
-    late = np.zeros(len(df), dtype=bool)
-    if written is not None and notes is not None:
-        late = (parsed > written).to_numpy()
-    raw_late = df.loc[late, tcol] if late.any() else None
+    late = None
+    if check_after is not None:
+        after = (parsed > check_after).to_numpy()
+        late = df.loc[after, tcol] if after.any() else None
     df[tcol] = parsed
+    return late
 
-    # labels
-    present = tuple(c for c in _IF_PRESENT[table] if c in df.columns)
-    for col in _LABEL_COLUMNS[table] + present:
-        df[col] = _labels(df[col], tmap.values.get(col))
-    if table == "leads":
-        df["source"] = df["source"].fillna("unknown")
 
-    # numbers: report non-numeric text here so the message shows the value, not a dtype
+def _numeric(df: pd.DataFrame, table: Table, locate: _Locator, problems: list[Problem]) -> None:
+    """Coerce the number columns in place; non-numeric text is reported here, so that the
+    message shows the value rather than a dtype."""
     numeric = ("fit",) if table == "leads" else ("step",) + (
         ("duration_min",) if "duration_min" in df.columns else ())
-    steps = None
     for col in numeric:
         num, not_number = _numbers(df[col])
-        steps = num if col == "step" else steps
         if not_number.any():
             problems.append(_problem(col, "values that are not numbers", df.loc[not_number, col],
                                      locate))
         else:
             df[col] = num
-    if steps is not None:
-        step = steps.to_numpy()
-        frac = ~np.isnan(step) & (step % 1 != 0)
-        if frac.any():
-            problems.append(_problem("step", "values that are not whole numbers",
-                                     df.loc[frac, "step"], locate))
-    if problems:
-        raise ExportError(file, problems)
+        if col == "step":
+            step = num.to_numpy()
+            frac = ~np.isnan(step) & (step % 1 != 0)
+            if frac.any():
+                problems.append(_problem("step", "values that are not whole numbers",
+                                         df.loc[frac, "step"], locate))
 
-    try:
-        df = _SCHEMAS[table].validate(df, lazy=True, inplace=True)  # df is our own copy
-    except SchemaErrors as exc:
-        raise ExportError(file, _pandera_problems(exc, df, locate)) from None
 
+def _finished(df: pd.DataFrame, table: Table, present: tuple[str, ...]) -> pd.DataFrame:
+    """The validated table: categories set, the contract's columns first (no copy)."""
     if table == "leads":
         df["source"] = df["source"].astype("category")
         df["intent"] = df["intent"].astype(INTENT_DTYPE)
@@ -1122,14 +1143,9 @@ def _prepare(
         df["channel"] = df["channel"].astype(CHANNEL_DTYPE)
         if "personalisation" in present:
             df["personalisation"] = df["personalisation"].astype(PERSONALISATION_DTYPE)
-    if raw_late is not None and notes is not None:
-        notes.append(ExportWarning(file, _problem(
-            tcol, f"timestamps after the file was written ({written:%Y-%m-%d %H:%M} UTC): a "
-                  "wrong year, or a 'timezone' the export does not use? (accepted)",
-            raw_late, locate)))
     front = list(LEAD_COLUMNS if table == "leads" else EVENT_COLUMNS) + list(present)
     order = front + [c for c in df.columns if c not in front]
-    out = pd.DataFrame({c: df[c] for c in order}, copy=False)  # the columns as they are
+    out = pd.DataFrame({c: df[c] for c in order}, copy=False)
     out.attrs = {}
     _release_arrow_memory()
     return out
@@ -1338,6 +1354,9 @@ class Export(_Tables):
         self = super().__new__(cls, leads, events)
         self.notes = tuple(notes)
         return self
+
+    def __getnewargs__(self) -> tuple:  # pickled with its notes
+        return self.leads, self.events, self.notes
 
 
 def read_export(

@@ -1234,3 +1234,25 @@ def test_a_column_map_of_nested_aliases_is_refused_quickly(tmp_path):
     with pytest.raises(ValueError, match=pattern(str(path), "aliases expand to more than")) as e:
         read_column_map(path)
     assert len(str(e.value)) < 1_000
+
+
+def test_rows_of_unequal_length_are_still_read_and_named(tmp_path):
+    """Arrow refuses a short row; pandas reads it (its missing values are then refused)."""
+    path = write_text(tmp_path / "leads.csv", "lead_id,created_at,source\nL1,2026-01-05,web\n"
+                                              "\nL2\n")
+    with refused(path, str(path), "column 'created_at'", "missing values",
+                 "1 row: line 4 None"):
+        read_leads(path)
+
+
+def test_an_export_pickles_with_its_notes(tmp_path):
+    import pickle
+
+    from nurturelab.schema import Export, ExportWarning
+
+    note = ExportWarning("f.csv", Problem("ts", "late"))
+    export = Export(pd.DataFrame({"a": [1]}), pd.DataFrame({"b": [2]}), [note])
+    again = pickle.loads(pickle.dumps(export))
+    assert [str(n) for n in again.notes] == ["f.csv: column 'ts': late"]
+    leads, events = again
+    assert leads["a"].tolist() == [1]

@@ -64,9 +64,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        previous = signal.signal(signal.SIGTERM, _terminate)
+        previous, installed = signal.signal(signal.SIGTERM, _terminate), True
     except ValueError:  # not the main thread: SIGTERM keeps its handler
-        previous = None
+        previous, installed = None, False
     try:
         return int(args.func(args))
     except StoreError as exc:
@@ -79,5 +79,5 @@ def main(argv: list[str] | None = None) -> int:
                              ": nothing was recorded"), file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        if installed:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

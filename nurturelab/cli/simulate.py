@@ -41,6 +41,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         run = run_scenario(scenario, out=out, track=not args.no_track, source=Path(args.file),
                            progress=Progress())
     except OSError as exc:  # the tables could not be written: the run says FAILED
+        if out is None:
+            raise
         notes = "".join(f"\n  {error_text(n)}" for n in getattr(exc, "__notes__", []))
         print(f"error: cannot write the tables under {out}: {error_text(exc)}{notes}",
               file=sys.stderr)
