@@ -313,7 +313,7 @@ def run_scenario(
     results: dict[str, SimulationResult] = {}
     rows = {}
 
-    def run_all(log: Callable[[str, SimulationResult, dict], None] | None):
+    def run_all(log: Callable[[str, SimulationResult, dict], None] | None) -> pd.DataFrame:
         for name, world in scenario.worlds.items():
             cb = (lambda done, total, n=name: progress(n, done, total)) if progress else None
             res = simulate(world, scenario.seed, progress=cb)
@@ -321,40 +321,43 @@ def run_scenario(
             rows[name] = kpis(res)
             if log is not None:
                 log(name, res, rows[name])
+        return pd.DataFrame(rows).T.rename_axis("variant")
 
-    if not track:
-        run_all(None)
-        summary = pd.DataFrame(rows).T.rename_axis("variant")
-        if out is not None:
-            _write_all(results, out)
-        return ScenarioRun(scenario, results, summary)
+    if track:
+        return _run_tracked(scenario, run_all, out, source)
+    summary = run_all(None)
+    if out is not None:
+        _write_all(results, out)
+    return ScenarioRun(scenario, results, summary)
 
+
+def _run_tracked(scenario: Scenario, run_all: Callable, out: Path | None,
+                 source: Path | None) -> ScenarioRun:
+    """:func:`run_scenario` inside an MLflow parent run, a child run per variant; the tables
+    are written before the parent run closes."""
     import matplotlib.pyplot as plt
 
     from nurturelab import tracking
 
     params = {"scenario": scenario.name, "seed": scenario.seed,
               "variants": ",".join(scenario.worlds)}
+    results: dict[str, SimulationResult] = {}
+
+    def log(name, res, k):
+        results[name] = res
+        with tracking.run(name, nested=True, params=_world_params(res.world),
+                          tags={"variant": name}):
+            tracking.log_metrics(k)
+
     with tracking.run(f"simulate:{scenario.name}", params=params,
                       tags={"job": "simulate"}) as parent:
         if source is not None:
             tracking.log_file(source, "scenario")
-
-        def log(name, res, k):
-            w = res.world
-            with tracking.run(name, nested=True, params=_world_params(w),
-                              tags={"variant": name}):
-                tracking.log_metrics(k)
-
-        run_all(log)
-        summary = pd.DataFrame(rows).T.rename_axis("variant")
+        summary = run_all(log)
         tracking.log_table(summary, "kpis")
-        fig = plots_kpis(summary)
-        tracking.log_figure(fig, "kpis")
-        plt.close(fig)
-        fig = plots_queue(results)
-        tracking.log_figure(fig, "queue")
-        plt.close(fig)
+        for name, fig in (("kpis", plots_kpis(summary)), ("queue", plots_queue(results))):
+            tracking.log_figure(fig, name)
+            plt.close(fig)
         if out is not None:
             _write_all(results, out)
         return ScenarioRun(scenario, results, summary, parent.info.run_id)

@@ -735,38 +735,45 @@ def _to_utc(raw: pd.Series, tmap: TableMap) -> tuple[pd.Series, np.ndarray, pd.S
     rest = np.flatnonzero(present & ~naive & ~aware)
     unmapped: dict[int, str] = {}
     if rest.size:
-        other = pd.Series(text.take(rest).to_numpy(zero_copy_only=False), dtype=object)
-        split = other.str.extract(_ZONE_SUFFIX)
-        zone = split["zone"].str.upper()
-        zoned = zone.notna() & ~zone.isin(_NOT_ZONES)
-        body = other.where(~zoned, split["body"])
-        iso = body.str.match(_ISO_NAIVE).to_numpy(dtype=bool)
-        wall = np.full(len(other), _NAT, dtype=np.int64)
-        is_utc = np.zeros(len(other), dtype=bool)
-        if iso.any():
-            wall[iso] = _iso_ns(_arrow_text(body[iso]), aware=False)
-        if (~iso).any():
-            ns, aware_form = _other_ns(body[~iso].reset_index(drop=True), tmap)
-            wall[~iso] = ns
-            is_utc[~iso] = aware_form
-        zones = {k.upper(): v for k, v in tmap.zones.items()}
-        zoned = zoned.to_numpy() & (wall != _NAT)  # an abbreviation after a timestamp
-        done = np.where(is_utc & ~zoned, wall, _NAT)
-        plain = ~zoned & ~is_utc
-        done[plain] = _wall_to_utc(wall[plain], tmap.timezone)
-        for abbr in zone[zoned].unique():
-            rows = (zone == abbr).to_numpy() & zoned
-            if abbr in zones:
-                done[rows] = _wall_to_utc(np.where(is_utc[rows], _NAT, wall[rows]), zones[abbr])
-            else:
-                unmapped.update(dict.fromkeys(rest[rows].tolist(), abbr))
-        out[rest] = done
+        out[rest], found = _other_forms(
+            pd.Series(text.take(rest).to_numpy(zero_copy_only=False), dtype=object), tmap)
+        unmapped = {int(rest[i]): abbr for i, abbr in found.items()}
     at = np.array(sorted(unmapped), dtype=np.int64)
     abbreviations = pd.Series([unmapped[i] for i in at.tolist()], index=raw.index[at],
                               dtype=object)
     bad = present & (out == _NAT)
     bad[at] = False
     return _as_utc(out, raw.index), bad, abbreviations
+
+
+def _other_forms(other: pd.Series, tmap: TableMap) -> tuple[np.ndarray, dict[int, str]]:
+    """Values that are not ISO 8601 as UTC nanoseconds (NaT where unreadable): ISO followed by a
+    zone abbreviation the map's ``zones`` maps, or the map's ``format`` / ``dayfirst`` form;
+    and the abbreviations it does not map, by position."""
+    split = other.str.extract(_ZONE_SUFFIX)
+    zone = split["zone"].str.upper()
+    zoned = (zone.notna() & ~zone.isin(_NOT_ZONES)).to_numpy()
+    body = other.where(~zoned, split["body"])
+    iso = body.str.match(_ISO_NAIVE).to_numpy(dtype=bool)
+    wall = np.full(len(other), _NAT, dtype=np.int64)
+    is_utc = np.zeros(len(other), dtype=bool)
+    if iso.any():
+        wall[iso] = _iso_ns(_arrow_text(body[iso]), aware=False)
+    if (~iso).any():
+        wall[~iso], is_utc[~iso] = _other_ns(body[~iso].reset_index(drop=True), tmap)
+    zoned &= wall != _NAT  # an abbreviation after a timestamp
+    done = np.where(is_utc & ~zoned, wall, _NAT)
+    plain = ~zoned & ~is_utc
+    done[plain] = _wall_to_utc(wall[plain], tmap.timezone)
+    zones = {k.upper(): v for k, v in tmap.zones.items()}
+    unmapped: dict[int, str] = {}
+    for abbr in zone[zoned].unique():
+        rows = (zone == abbr).to_numpy() & zoned
+        if abbr in zones:
+            done[rows] = _wall_to_utc(np.where(is_utc[rows], _NAT, wall[rows]), zones[abbr])
+        else:
+            unmapped.update(dict.fromkeys(np.flatnonzero(rows).tolist(), abbr))
+    return done, unmapped
 
 
 def _as_utc(ns: np.ndarray, index: pd.Index) -> pd.Series:
@@ -920,55 +927,18 @@ def _read_csv_pandas(path: Path, table: Table, tmap: TableMap) -> pd.DataFrame:
 
 
 def _read_table(path: Path, table: Table,
-                tmap: TableMap) -> tuple[pd.DataFrame, _Locator, pd.Timestamp | None]:
+                tmap: TableMap) -> tuple[_Owned, _Locator, pd.Timestamp | None]:
     """Read a CSV or Parquet file into a DataFrame; refuse anything else with an ExportError.
 
     Also returns how to name its rows, and when the file was written (its modification time;
     None for a table the simulation wrote, whose world may run past today).
     """
     name = str(path)
-    if not path.is_file():
-        raise ExportError(name, [Problem(None, "no such file")])
-    suffixes = "".join(path.suffixes[-2:]).lower()
-    kind: Literal["csv", "parquet"]
-    if path.suffix.lower() in (".parquet", ".pq"):
-        kind = "parquet"
-    elif path.suffix.lower() == ".csv" or suffixes in (".csv.gz", ".csv.zip", ".csv.bz2"):
-        kind = "csv"
-    else:
-        raise ExportError(
-            name,
-            [Problem(None, f"is not a CSV or Parquet file (suffix {_cut(path.suffix)!r}); "
-                           "nurturelab reads .csv, .csv.gz and .parquet")],
-        )
-    if path.stat().st_size == 0:
-        raise ExportError(name, [Problem(None, "is empty (0 bytes)")])
-    written: pd.Timestamp | None = pd.Timestamp(path.stat().st_mtime, unit="s", tz="UTC")
+    kind = _kind(path)
     what = "Parquet" if kind == "parquet" else "CSV"
-    try:
-        if kind == "parquet":
-            import pyarrow.parquet as pq
-
-            header = list(pq.read_schema(path).names)
-        else:
-            _check_no_nul(path)
-            header = _csv_header(path)
-            if not header:
-                raise pd.errors.EmptyDataError
-    except pd.errors.EmptyDataError:
-        raise ExportError(name, [Problem(None, "is empty (no header, no rows)")]) from None
-    except Exception as exc:  # noqa: BLE001 - anything the parser says means "not readable"
-        raise ExportError(name, [_unreadable(what, exc)]) from exc
-    twice = sorted({h for h in header if header.count(h) > 1})
-    if twice:
-        def where(h: str) -> str:
-            at = [str(i + 1) for i, x in enumerate(header) if x == h]
-            return ", ".join(at[:-1]) + " and " + at[-1]
-
-        raise ExportError(name, [
-            Problem(_cut(h), f"the header names this column {header.count(h)} times (columns "
-                             f"{where(h)}); each column needs a name of its own")
-            for h in twice])
+    header = _header(path, kind)
+    _refuse_repeated(name, header)
+    written: pd.Timestamp | None = pd.Timestamp(path.stat().st_mtime, unit="s", tz="UTC")
     try:
         if kind == "parquet":
             df = pd.read_parquet(path)
@@ -988,6 +958,59 @@ def _read_table(path: Path, table: Table,
     df = df.reset_index(drop=True)
     locate = _Locator(kind, path if kind == "csv" else None, len(df))
     return _Owned(df), locate, written
+
+
+def _kind(path: Path) -> Literal["csv", "parquet"]:
+    """What kind of table the file is, by its name; refused if it is none, or empty."""
+    name = str(path)
+    if not path.is_file():
+        raise ExportError(name, [Problem(None, "no such file")])
+    suffixes = "".join(path.suffixes[-2:]).lower()
+    if path.suffix.lower() in (".parquet", ".pq"):
+        kind: Literal["csv", "parquet"] = "parquet"
+    elif path.suffix.lower() == ".csv" or suffixes in (".csv.gz", ".csv.zip", ".csv.bz2"):
+        kind = "csv"
+    else:
+        raise ExportError(
+            name,
+            [Problem(None, f"is not a CSV or Parquet file (suffix {_cut(path.suffix)!r}); "
+                           "nurturelab reads .csv, .csv.gz and .parquet")],
+        )
+    if path.stat().st_size == 0:
+        raise ExportError(name, [Problem(None, "is empty (0 bytes)")])
+    return kind
+
+
+def _header(path: Path, kind: Literal["csv", "parquet"]) -> list[str]:
+    """The file's column names (for a CSV, after checking it holds no NUL byte)."""
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        _check_no_nul(path)
+        header = _csv_header(path)
+    except Exception as exc:  # noqa: BLE001 - anything the parser says means "not readable"
+        what = "Parquet" if kind == "parquet" else "CSV"
+        raise ExportError(str(path), [_unreadable(what, exc)]) from exc
+    if not header:
+        raise ExportError(str(path), [Problem(None, "is empty (no header, no rows)")])
+    return header
+
+
+def _refuse_repeated(name: str, header: list[str]) -> None:
+    """Refuse a header naming a column twice (pandas would read the copy as ``source.1``)."""
+    twice = sorted({h for h in header if header.count(h) > 1})
+
+    def where(h: str) -> str:
+        at = [str(i + 1) for i, x in enumerate(header) if x == h]
+        return ", ".join(at[:-1]) + " and " + at[-1]
+
+    if twice:
+        raise ExportError(name, [
+            Problem(_cut(h), f"the header names this column {header.count(h)} times (columns "
+                             f"{where(h)}); each column needs a name of its own")
+            for h in twice])
 
 
 class _Owned:
