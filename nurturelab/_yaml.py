@@ -2,7 +2,9 @@
 
 Each kind of file (cadences, point rules) still has exactly one reader in its own module; this
 is the part they share: a safe loader that refuses a key given twice (PyYAML keeps the last one
-silently), and messages that start with the file name.
+silently) and a document whose aliases expand past :data:`MAX_NODES` values (a few hundred bytes
+of nested aliases otherwise expand to gigabytes when a value is copied or printed), and messages
+that start with the file name.
 """
 
 from __future__ import annotations
@@ -12,9 +14,55 @@ from typing import Any
 
 import yaml
 
+MAX_NODES = 100_000
+"""The most values (scalars, lists and mappings, each alias counted as what it stands for) a
+project YAML file may expand to; the largest the project writes hold a few thousand."""
+
 
 class UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+    """A safe loader that refuses a key given twice in one mapping (PyYAML keeps the last) and
+    a document that expands to more than :data:`MAX_NODES` values."""
+
+    def compose_document(self):
+        node = super().compose_document()
+        _check_size(node)
+        return node
+
+
+def _check_size(root: yaml.Node) -> None:
+    """Refuse a node graph whose expansion (aliases repeated) exceeds MAX_NODES values."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    open_nodes: set[int] = set()
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            open_nodes.discard(key)
+            kids = _children(node)
+            sizes[key] = min(1 + sum(sizes[id(k)] for k in kids), MAX_NODES + 1)
+            if sizes[key] > MAX_NODES:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"its aliases expand to more than {MAX_NODES:,d} values; a "
+                    "project file never needs that many (write the values out, or use fewer "
+                    "nested aliases)", node.start_mark)
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            raise yaml.constructor.ConstructorError(
+                None, None, "an alias refers to a node that contains it", node.start_mark)
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((k, False) for k in _children(node) if id(k) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
 
 
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False):

@@ -217,9 +217,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
+SIMULATED = {"nurturelab": {"simulated": True}}
+"""The metadata :func:`write_tables` stores in its Parquet files (pandas keeps ``DataFrame.attrs``
+there): :mod:`nurturelab.schema` does not check a simulated world's timestamps against today."""
+
+
 def write_tables(res: SimulationResult, out: Path) -> list[Path]:
     """Write ``leads.parquet`` and ``events.parquet`` into ``out``: each is written to a temporary
-    file beside its target and renamed into place only once both are complete."""
+    file beside its target and renamed into place only once both are complete. Each file is
+    marked as simulated (:data:`SIMULATED`)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out}: tables are written into a folder, and this is a file")
     out.mkdir(parents=True, exist_ok=True)
     pending: list[tuple[Path, Path]] = []
     try:
@@ -227,7 +236,9 @@ def write_tables(res: SimulationResult, out: Path) -> list[Path]:
             fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".parquet.tmp", dir=out)
             os.close(fd)
             pending.append((Path(tmp), out / f"{name}.parquet"))
-            frame.to_parquet(tmp, index=False)
+            marked = frame.copy(deep=False)
+            marked.attrs = copy.deepcopy(SIMULATED)
+            marked.to_parquet(tmp, index=False)
         for tmp, target in pending:
             os.replace(tmp, target)
         return [target for _, target in pending]
@@ -280,14 +291,29 @@ def run_scenario(
 
     Tracking is the caller's choice (the ``simulate`` command tracks unless ``--no-track``).
     The MLflow run is a parent run for the scenario (its file as an artifact, the KPI table,
-    charts) with a child run per variant (its world as params, its KPIs as metrics). An error
-    or Ctrl-C marks the runs FAILED or KILLED, and tables are only written once every variant
-    has finished, each by write-then-rename.
+    charts) with a child run per variant (its world as params, its KPIs as metrics).
+
+    Nothing is written under ``out`` until every variant has run; the tables are then written
+    inside the MLflow run, so that the run reads FINISHED only once they are all in place. While
+    they are being written, ``out/INCOMPLETE`` lists those still missing: an error or Ctrl-C
+    (SIGTERM from the command) leaves it there, marks the runs FAILED or KILLED, and adds notes
+    saying so to the exception (``exc.__notes__``). Each file is written then renamed.
+
+    Raises
+    ------
+    NotADirectoryError
+        ``out`` names a file (before anything is run).
+    OSError
+        The tables cannot be written (the run is then FAILED and ``INCOMPLETE`` stays).
     """
+    out = None if out is None else Path(out)
+    if out is not None and out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"The 'out' parameter of run_scenario must be a folder for the "
+                                 f"tables. Got {str(out)!r}, which is a file, instead.")
     results: dict[str, SimulationResult] = {}
     rows = {}
 
-    def run_all(log: Callable[[str, SimulationResult, dict], None] | None):
+    def run_all(log: Callable[[str, SimulationResult, dict], None] | None) -> pd.DataFrame:
         for name, world in scenario.worlds.items():
             cb = (lambda done, total, n=name: progress(n, done, total)) if progress else None
             res = simulate(world, scenario.seed, progress=cb)
@@ -295,44 +321,85 @@ def run_scenario(
             rows[name] = kpis(res)
             if log is not None:
                 log(name, res, rows[name])
+        return pd.DataFrame(rows).T.rename_axis("variant")
 
-    if not track:
-        run_all(None)
-        summary = pd.DataFrame(rows).T.rename_axis("variant")
-        run = ScenarioRun(scenario, results, summary)
-    else:
-        import matplotlib.pyplot as plt
-
-        from nurturelab import tracking
-
-        params = {"scenario": scenario.name, "seed": scenario.seed,
-                  "variants": ",".join(scenario.worlds)}
-        with tracking.run(f"simulate:{scenario.name}", params=params,
-                          tags={"job": "simulate"}) as parent:
-            if source is not None:
-                tracking.log_file(source, "scenario")
-
-            def log(name, res, k):
-                w = res.world
-                with tracking.run(name, nested=True, params=_world_params(w),
-                                  tags={"variant": name}):
-                    tracking.log_metrics(k)
-
-            run_all(log)
-            summary = pd.DataFrame(rows).T.rename_axis("variant")
-            tracking.log_table(summary, "kpis")
-            fig = plots_kpis(summary)
-            tracking.log_figure(fig, "kpis")
-            plt.close(fig)
-            fig = plots_queue(results)
-            tracking.log_figure(fig, "queue")
-            plt.close(fig)
-            run = ScenarioRun(scenario, results, summary, parent.info.run_id)
+    if track:
+        return _run_tracked(scenario, run_all, out, source)
+    summary = run_all(None)
     if out is not None:
-        out = Path(out)
+        _write_all(results, out)
+    return ScenarioRun(scenario, results, summary)
+
+
+def _run_tracked(scenario: Scenario, run_all: Callable, out: Path | None,
+                 source: Path | None) -> ScenarioRun:
+    """:func:`run_scenario` inside an MLflow parent run, a child run per variant; the tables
+    are written before the parent run closes."""
+    import matplotlib.pyplot as plt
+
+    from nurturelab import tracking
+
+    params = {"scenario": scenario.name, "seed": scenario.seed,
+              "variants": ",".join(scenario.worlds)}
+    results: dict[str, SimulationResult] = {}
+
+    def log(name, res, k):
+        results[name] = res
+        with tracking.run(name, nested=True, params=_world_params(res.world),
+                          tags={"variant": name}):
+            tracking.log_metrics(k)
+
+    with tracking.run(f"simulate:{scenario.name}", params=params,
+                      tags={"job": "simulate"}) as parent:
+        if source is not None:
+            tracking.log_file(source, "scenario")
+        summary = run_all(log)
+        tracking.log_table(summary, "kpis")
+        for name, fig in (("kpis", plots_kpis(summary)), ("queue", plots_queue(results))):
+            tracking.log_figure(fig, name)
+            plt.close(fig)
+        if out is not None:
+            _write_all(results, out)
+        return ScenarioRun(scenario, results, summary, parent.info.run_id)
+
+
+INCOMPLETE = "INCOMPLETE"
+"""The file :func:`run_scenario` keeps in its output folder while tables are missing."""
+
+
+def _write_all(results: Mapping[str, SimulationResult], out: Path) -> None:
+    """Every variant's tables under ``out`` (one folder per variant when there are several),
+    with ``out/INCOMPLETE`` listing the files still missing until the last is in place."""
+    folders = {name: out / name if len(results) > 1 else out for name in results}
+    missing = [str((folders[name] / f"{table}.parquet").relative_to(out))
+               for name in results for table in ("leads", "events")]
+    marker = out / INCOMPLETE
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _mark(marker, missing)
         for name, res in results.items():
-            write_tables(res, out / name if len(results) > 1 else out)
-    return run
+            write_tables(res, folders[name])
+            done = {str((folders[name] / f"{t}.parquet").relative_to(out))
+                    for t in ("leads", "events")}
+            missing = [m for m in missing if m not in done]
+            if missing:
+                _mark(marker, missing)
+        marker.unlink()
+    except BaseException as exc:
+        where = (f"{marker} lists the tables still missing" if marker.exists()
+                 else f"nothing was written under {out}")
+        exc.add_note(f"the output is incomplete: {where}")
+        raise
+
+
+def _mark(marker: Path, missing: list[str]) -> None:
+    """Write the INCOMPLETE marker (write then rename: a reader never sees half of it)."""
+    text = ("This output is incomplete: the run writing it stopped before these files were "
+            "written\n(a file listed here and present is from an earlier run):\n"
+            + "".join(f"{m}\n" for m in missing))
+    tmp = marker.with_name(f".{marker.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(marker)
 
 
 def plots_kpis(summary: pd.DataFrame):

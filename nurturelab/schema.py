@@ -51,18 +51,36 @@ the other columns, after ``arm``'s labels).
 Labels (``source``, ``intent``, ``type``, ``name``, ``channel``, ``content``,
 ``personalisation``) are normalised: trimmed, lower case, runs of other characters turned into
 ``_`` (``"Paid Search"`` becomes ``paid_search``).
-Timestamps with an offset are converted to UTC; naive ones are read in the column map's
-``timezone`` (UTC unless stated).
+Timestamps must be unambiguous: ISO 8601 (``2026-01-05``, ``2026-01-05 10:00``,
+``2026-01-05T10:00:00-03:00``, ``... Z`` or ``... UTC``). Those with an offset are converted to UTC;
+naive ones are read in the column map's ``timezone`` (UTC unless stated). Any other form
+(``01/09/2026``, which is 1 September in Lisbon and 9 January in Boston) is refused naming the rows,
+unless the column map declares it: ``format`` (a ``strptime`` format such as ``"%d/%m/%Y %H:%M"``)
+or ``dayfirst`` (``true``: day/month/year, ``false``: month/day/year). A zone abbreviation
+(``2026-01-05 10:00 EST``) names no single offset and is refused unless the map's ``zones`` maps
+it (``{EST: America/New_York}`` or ``{EST: "-05:00"}``). Timestamps after the file itself was
+written (its modification time) are accepted but reported: :attr:`Export.notes` holds an
+:class:`ExportWarning` naming the rows, and every loader also issues it as a Python warning
+(``warnings.simplefilter("error", ExportWarning)`` turns it into a refusal). Tables written by
+the simulation, whose worlds may run past today, are not checked for it.
+
+A header that names a column twice, and a column map naming a column the file lacks, are refused
+by name; values shown in messages are cut to a few dozen characters.
 """
 
 from __future__ import annotations
 
 import bz2
+import csv
 import gzip
+import io
 import re
+import warnings
 import zipfile
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -89,6 +107,7 @@ __all__ = [
     "ColumnMap",
     "Export",
     "ExportError",
+    "ExportWarning",
     "Problem",
     "TableMap",
     "normalise_labels",
@@ -139,6 +158,19 @@ Table = Literal["leads", "events"]
 # --------------------------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------------------------
+_CUT = 80  # characters of one value (or name) a message shows
+
+
+def _cut(text: Any, limit: int = _CUT) -> str:
+    """``text`` as a string of at most about ``limit`` characters, saying how long it was.
+
+    >>> _cut("x" * 500, 10)
+    'xxxxxxx... (500 characters)'
+    """
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit - 3]}... ({len(text):,d} characters)"
+
+
 @dataclass(frozen=True)
 class Problem:
     """One rule broken by one column of a table.
@@ -175,10 +207,31 @@ class ExportError(ValueError):
         lines += [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 
+    def __reduce__(self):  # pickled (e.g. back from a worker process) as it was made
+        return type(self), (self.file, self.problems)
+
+
+class ExportWarning(UserWarning):
+    """A table was accepted, but something in it deserves a look (timestamps after the file was
+    written). ``file`` names the table, ``problem`` says what and where, as for a refusal."""
+
+    def __init__(self, file: str, problem: Problem):
+        self.file = file
+        self.problem = problem
+        super().__init__(f"{file}: {problem}")
+
+    def __reduce__(self):
+        return type(self), (self.file, self.problem)
+
 
 # --------------------------------------------------------------------------------------------
 # Column maps
 # --------------------------------------------------------------------------------------------
+_NOT_ZONES = frozenset({"UTC", "GMT", "Z", "AM", "PM"})  # read as they are, never as zones
+_FIXED_OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
+_MAP_KEYS = ("columns", "constants", "dayfirst", "format", "timezone", "values", "zones")
+
+
 @dataclass(frozen=True)
 class TableMap:
     """How one table of a CRM export maps onto the contract.
@@ -186,45 +239,107 @@ class TableMap:
     Parameters
     ----------
     columns : mapping of contract column -> export column
-        e.g. ``{"lead_id": "mql_id", "created_at": "first_contact_date"}``.
+        e.g. ``{"lead_id": "mql_id", "created_at": "first_contact_date"}``. An export column the
+        file lacks is refused, naming it.
     timezone : str
         IANA zone in which naive timestamps are read (``"UTC"`` by default).
     values : mapping of contract column -> {export value: contract value}
-        Applied before labels are normalised, e.g. ``{"intent": {"Hot": "high"}}``.
+        Applied to a label column before it is normalised, e.g. ``{"intent": {"Hot": "high"}}``.
     constants : mapping of contract column -> value
         Columns the export lacks, filled with one value for every row, e.g.
         ``{"type": "stage", "name": "won"}`` for a file of won deals.
+    format : str, optional
+        The ``strptime`` format of timestamps that are not ISO 8601, e.g. ``"%d/%m/%Y %H:%M"``
+        (ISO 8601 values are still read as such).
+    dayfirst : bool, optional
+        Instead of ``format``: numeric dates are day/month/year (``True``) or month/day/year
+        (``False``), with an optional ``HH:MM[:SS]``.
+    zones : mapping of abbreviation -> IANA zone or fixed offset
+        How to read timestamps that end in a zone abbreviation, e.g.
+        ``{"EST": "America/New_York", "IST": "+05:30"}``; without it they are refused.
+
+    Examples
+    --------
+    >>> TableMap(dayfirst=True).dayfirst
+    True
+    >>> TableMap(zones={"EST": "Eastern"})
+    Traceback (most recent call last):
+    ...
+    ValueError: TableMap 'zones' must map an abbreviation to an IANA time zone such as \
+'America/New_York' or an offset such as '-05:00'. Got 'Eastern' for 'EST' instead.
     """
 
     columns: Mapping[str, str] = field(default_factory=dict)
     timezone: str = "UTC"
     values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     constants: Mapping[str, Any] = field(default_factory=dict)
+    format: str | None = None
+    dayfirst: bool | None = None
+    zones: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name, value in (("columns", self.columns), ("values", self.values),
-                            ("constants", self.constants)):
+                            ("constants", self.constants), ("zones", self.zones)):
             if not isinstance(value, Mapping):
-                raise TypeError(
-                    f"TableMap '{name}' must be a mapping, got {type(value).__name__}: {value!r}"
-                )
+                raise TypeError(f"TableMap '{name}' must be a mapping, got "
+                                f"{type(value).__name__}: {_cut(repr(value))}")
         for col, vmap in self.values.items():
             if not isinstance(vmap, Mapping):
                 raise TypeError(
-                    f"TableMap 'values' for '{col}' must map export values to contract values, "
-                    f"got {type(vmap).__name__}: {vmap!r}"
+                    f"TableMap 'values' for '{_cut(col)}' must map export values to contract "
+                    f"values, got {type(vmap).__name__}: {_cut(repr(vmap))}"
                 )
+        for contract, export in self.columns.items():
+            if not isinstance(export, str) or not export:
+                raise TypeError(f"TableMap 'columns' must map a contract column to the export's "
+                                f"column name. Got {_cut(repr(export))} for "
+                                f"{_cut(repr(contract))} instead.")
         targets = list(self.columns.values())
         dup = sorted({t for t in targets if targets.count(t) > 1})
         if dup:
             raise ValueError(f"TableMap 'columns' maps several contract columns to {dup}")
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
-                f"TableMap 'timezone' must be an IANA time zone such as 'UTC' or "
-                f"'America/Sao_Paulo'. Got {self.timezone!r} instead."
-            ) from exc
+        _check_zone(self.timezone, "TableMap 'timezone' must be an IANA time zone such as 'UTC' "
+                                   "or 'America/Sao_Paulo'. Got {value} instead.")
+        if self.format is not None and self.dayfirst is not None:
+            raise ValueError("TableMap takes 'format' or 'dayfirst', not both: 'format' says "
+                             "everything 'dayfirst' would.")
+        if self.format is not None:
+            _check_format(self.format)
+        if self.dayfirst is not None and not isinstance(self.dayfirst, bool):
+            raise TypeError(f"TableMap 'dayfirst' must be true or false. Got "
+                            f"{_cut(repr(self.dayfirst))} instead.")
+        for abbr, zone in self.zones.items():
+            if not (isinstance(abbr, str) and re.fullmatch(r"[A-Za-z]{2,5}", abbr)
+                    and abbr.upper() not in _NOT_ZONES):
+                raise ValueError(f"TableMap 'zones' keys must be zone abbreviations of 2 to 5 "
+                                 f"letters other than {sorted(_NOT_ZONES)} (read as they are). "
+                                 f"Got {_cut(repr(abbr))} instead.")
+            if not (isinstance(zone, str) and _FIXED_OFFSET.match(zone)):
+                _check_zone(zone, "TableMap 'zones' must map an abbreviation to an IANA time zone "
+                                  "such as 'America/New_York' or an offset such as '-05:00'. "
+                                  f"Got {{value}} for {abbr!r} instead.")
+
+
+def _check_zone(zone: Any, message: str) -> None:
+    try:
+        if not isinstance(zone, str):
+            raise ValueError(zone)
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+        raise ValueError(message.format(value=_cut(repr(zone)))) from exc
+
+
+def _check_format(fmt: Any) -> None:
+    """Refuse anything but a strptime format that reads back what it writes."""
+    probe = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    try:
+        ok = isinstance(fmt, str) and "%" in fmt and datetime.strptime(
+            probe.strftime(fmt), fmt).date() == probe.date()
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"TableMap 'format' must be a strptime format such as "
+                         f"'%d/%m/%Y %H:%M'. Got {_cut(repr(fmt))} instead.")
 
 
 @dataclass(frozen=True)
@@ -236,41 +351,45 @@ class ColumnMap:
 
 
 def read_column_map(path: str | Path) -> ColumnMap:
-    """Read a column map from YAML.
+    """Read a column map from YAML (the only function that does).
 
-    The file has up to two sections, ``leads`` and ``events``, each with the optional keys
-    ``columns`` (contract name: export name), ``timezone`` and ``values``::
+    The file has up to two sections, ``leads`` and ``events``, each with the optional keys of
+    :class:`TableMap`: ``columns`` (contract name: export name), ``timezone``, ``values``,
+    ``constants``, and for timestamps that are not ISO 8601 ``format`` or ``dayfirst``, and
+    ``zones``::
 
         leads:
           columns: {lead_id: mql_id, created_at: first_contact_date, source: origin}
           timezone: America/Sao_Paulo
           values: {intent: {Hot: high, Warm: medium, Cold: low}}
+        events:
+          format: "%d/%m/%Y %H:%M"
+          zones: {BRT: America/Sao_Paulo}
 
-    Unknown keys are errors that name the key.
+    Unknown and repeated keys are errors that name the key.
     """
     path = Path(path)
-    try:  # the shared loader refuses a key given twice
+    try:  # the shared loader refuses a key given twice and bounds alias expansion
         raw = load_yaml(path, "column map", needs=None)
     except (FileNotFoundError, ValueError) as exc:
         why = str(exc).removeprefix(f"{path}: ")
         raise ValueError(f"{path}: cannot read the column map: {why}") from None
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: a column map is a mapping with 'leads' and/or 'events'")
-    unknown = set(raw) - {"leads", "events"}
+    unknown = set(map(str, raw)) - {"leads", "events"}
     if unknown:
-        raise ValueError(
-            f"{path}: unknown section(s) {sorted(unknown)}; allowed: ['events', 'leads']"
-        )
+        raise ValueError(f"{path}: unknown section(s) {sorted(_cut(k) for k in unknown)}; "
+                         "allowed: ['events', 'leads']")
     parts = {}
     for table, body in raw.items():
         body = body or {}
         if not isinstance(body, dict):
             raise ValueError(f"{path}: section '{table}' must be a mapping")
-        bad = set(body) - {"columns", "timezone", "values", "constants"}
+        bad = set(map(str, body)) - set(_MAP_KEYS)
         if bad:
             raise ValueError(
-                f"{path}: unknown key(s) {sorted(bad)} in '{table}'; "
-                "allowed: ['columns', 'constants', 'timezone', 'values']"
+                f"{path}: unknown key(s) {sorted(_cut(k) for k in bad)} in '{table}'; "
+                f"allowed: {list(_MAP_KEYS)}"
             )
         try:
             parts[table] = TableMap(**body)
@@ -283,6 +402,8 @@ def read_column_map(path: str | Path) -> ColumnMap:
 # pandera schemas (run on the normalised object columns, before categories are set)
 # --------------------------------------------------------------------------------------------
 def _is_str(s: pd.Series) -> pd.Series:
+    if pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):  # one pass in C
+        return pd.Series(True, index=s.index)
     return s.map(lambda v: isinstance(v, str), na_action="ignore").fillna(True).astype(bool)
 
 
@@ -326,17 +447,63 @@ _SCHEMAS = {"leads": LEADS_SCHEMA, "events": EVENTS_SCHEMA}
 # Helpers
 # --------------------------------------------------------------------------------------------
 class _Locator:
-    """Turns a row's index into words a user can find: a CSV line, a Parquet row, an index."""
+    """Turns a row's index into words a user can find: a CSV line, a Parquet row, an index.
 
-    def __init__(self, kind: Literal["csv", "parquet", "frame"]):
+    A CSV record's line is counted in the file itself, so that quoted values spanning several
+    lines and blank lines (which the parser skips) do not shift it; the file is only read again
+    when a message names a line, and only counted record by record when it holds such lines.
+    """
+
+    _UNSET: Any = object()
+
+    def __init__(self, kind: Literal["csv", "parquet", "frame"], path: Path | None = None,
+                 records: int | None = None):
         self.kind = kind
+        self.path = path
+        self.records = records
+        self._lines: Any = self._UNSET
 
     def __call__(self, idx) -> str:
         if self.kind == "csv":
-            return f"line {int(idx) + 2}"
+            return f"line {self.line(int(idx))}"
         if self.kind == "parquet":
             return f"row {int(idx)}"
         return f"index {idx!r}"
+
+    def line(self, record: int) -> int:
+        """The file line on which record ``record`` (0 for the first after the header) starts."""
+        if self.path is None or self.records is None:
+            return record + 2
+        if self._lines is self._UNSET:
+            self._lines = _record_lines(self.path, self.records)
+        return record + 2 if self._lines is None else int(self._lines[record])
+
+
+def _record_lines(path: Path, records: int) -> array | None:
+    """The line each record of a CSV file starts on, or None when that is simply its position
+    plus 2 (one line per record after a header on line 1)."""
+    newlines, last, size = 0, b"", 0
+    with _open_bytes(path) as fh:
+        for chunk in iter(lambda: fh.read(1 << 24), b""):
+            newlines += chunk.count(b"\n")
+            last, size = chunk[-1:], size + len(chunk)
+    lines = newlines + (1 if size and last != b"\n" else 0)
+    if lines == records + 1:  # no record spans lines and no line is blank
+        return None
+    starts = array("q")
+    limit = csv.field_size_limit()
+    csv.field_size_limit(1 << 30)  # a long quoted value is still one value
+    try:
+        with _open_text(path) as fh:
+            reader = csv.reader(fh)
+            before = 0
+            for row in reader:
+                if row and not (len(row) == 1 and not row[0].strip()):  # blank lines are skipped
+                    starts.append(before + 1)
+                before = reader.line_num
+    finally:
+        csv.field_size_limit(limit)
+    return starts[1:] if len(starts) == records + 1 else None
 
 
 def _problem(column, rule, rows: pd.Series, locate: _Locator) -> Problem:
@@ -347,7 +514,7 @@ def _problem(column, rule, rows: pd.Series, locate: _Locator) -> Problem:
         rule=rule,
         count=int(len(rows)),
         where=tuple(locate(i) for i in head.index),
-        values=tuple(repr(_plain(v)) for v in head.to_numpy()),
+        values=tuple(_cut(repr(_plain(v))) for v in head.to_numpy(dtype=object)),
     )
 
 
@@ -359,6 +526,11 @@ def _plain(v):
     if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or v is pd.NaT:
         return None
     return v
+
+
+def _names(df: pd.DataFrame) -> list[str]:
+    """The first dozen column names of ``df``, sorted, for a message."""
+    return [_cut(c, 40) for c in sorted(map(str, df.columns))[:12]]
 
 
 def normalise_labels(values: pd.Series) -> pd.Series:
@@ -377,10 +549,56 @@ def normalise_labels(values: pd.Series) -> pd.Series:
     return out
 
 
-_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
-# a time followed by an hour-only offset (PostgreSQL: "09:00:00-03") or a UTC/GMT suffix
-_SHORT_OFFSET = re.compile(r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[+-]\d{2}|UTC|GMT)$",
-                           re.IGNORECASE)
+# Each distinct value is worked on once: exports repeat their labels and ids many times.
+def _factorized(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The codes of ``s`` (-1 where missing) and its distinct values as an object array."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def _from_codes(codes: np.ndarray, values: np.ndarray, index: pd.Index) -> pd.Series:
+    full = np.empty(len(values) + 1, dtype=object)
+    full[:-1] = values
+    full[-1] = np.nan  # code -1
+    return pd.Series(full[codes], index=index, dtype=object)
+
+
+def _text_ids(s: pd.Series) -> pd.Series:
+    """Identifiers and free text as trimmed ``str`` (numbers written as text); blank: missing."""
+    codes, values = _factorized(s)
+    clean = np.empty(len(values), dtype=object)
+    clean[:] = [v.strip() if isinstance(v, str) else str(_plain(v)) for v in values]
+    clean[clean == ""] = np.nan
+    return _from_codes(codes, clean, s.index)
+
+
+def _labels(s: pd.Series, vmap: Mapping | None) -> pd.Series:
+    """:func:`normalise_labels` of ``s`` after the column map's ``values``."""
+    codes, values = _factorized(s)
+    distinct = pd.Series(values, dtype=object)
+    if vmap:
+        distinct = distinct.map(lambda v, m=vmap: m.get(v.strip() if isinstance(v, str) else v, v))
+    return _from_codes(codes, normalise_labels(distinct).to_numpy(dtype=object), s.index)
+
+
+def _numbers(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """``s`` as floats, and where it held something that is not a number."""
+    codes, values = _factorized(s)
+    num = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=float)
+    num = np.append(num, np.nan)
+    return pd.Series(num[codes], index=s.index), np.isnan(num)[codes] & (codes >= 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Timestamps
+# --------------------------------------------------------------------------------------------
+_TIME = r"\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?"
+_ISO_NAIVE = rf"^\d{{4}}-\d{{2}}-\d{{2}}(?:[T ]{_TIME})?$"
+_ISO_AWARE = rf"^\d{{4}}-\d{{2}}-\d{{2}}[T ]{_TIME} ?(?i:z|[+-]\d{{2}}(?::?\d{{2}})?|utc|gmt)$"
+_ZONE_SUFFIX = r"^(?P<body>.*\S)\s+(?P<zone>[A-Z]{2,5})$"
+_NUMERIC_DATE = (r"^(?P<a>\d{1,2})[./-](?P<b>\d{1,2})[./-](?P<year>\d{4})"
+                 r"(?:[ T](?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?)?$")
+_NAT = np.iinfo(np.int64).min
 
 
 def _localize(naive: pd.Series, tz: str) -> pd.Series:
@@ -394,107 +612,482 @@ def _localize(naive: pd.Series, tz: str) -> pd.Series:
     return local.dt.tz_convert("UTC")
 
 
-def _to_utc(raw: pd.Series, tz: str) -> pd.Series:
-    """Parse timestamps to UTC: offsets honoured, naive values read in ``tz``; failures NaT."""
+def _wall_to_utc(ns: np.ndarray, zone: str) -> np.ndarray:
+    """Naive wall-clock nanoseconds read in an IANA ``zone`` or a fixed offset; UTC nanoseconds."""
+    fixed = _FIXED_OFFSET.match(zone)
+    if fixed:
+        sign = 1 if fixed.group(1) == "+" else -1
+        shift = sign * (int(fixed.group(2)) * 60 + int(fixed.group(3))) * 60 * 10**9
+        return np.where(ns == _NAT, _NAT, ns - shift)
+    if zone == "UTC":
+        return ns
+    utc = _localize(pd.Series(ns.view("M8[ns]")), zone)
+    return utc.array.asi8
+
+
+def _arrow_text(raw: pd.Series):
+    """The column as an Arrow string array, values trimmed (what is not text, as its ``str``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = raw.array
+    if not (isinstance(raw.dtype, pd.StringDtype | pd.ArrowDtype)):
+        values = raw.to_numpy(dtype=object)
+    try:
+        text = pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        as_str = raw.astype(object).map(lambda v: v if isinstance(v, str) else str(v),
+                                        na_action="ignore")
+        text = pa.array(as_str.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    if pc.any(pc.match_substring_regex(text, r"^\s|\s$")).as_py():
+        text = pc.utf8_trim_whitespace(text)
+    return text
+
+
+def _matches(text, pattern: str) -> np.ndarray:
+    import pyarrow.compute as pc
+
+    return pc.fill_null(pc.match_substring_regex(text, pattern), False).to_numpy(
+        zero_copy_only=False)
+
+
+def _iso_ns(text, aware: bool) -> np.ndarray:
+    """ISO 8601 text as nanoseconds (UTC when ``aware``, wall clock otherwise); NaT if none."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    unit = pa.timestamp("ns", tz="UTC" if aware else None)
+    try:
+        stamps = pc.cast(text, unit)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        stamps = None
+    if stamps is None and aware:  # "... UTC", "... GMT", "... z", " +02:00": as Arrow reads them
+        text = pc.replace_substring_regex(text, r"(?i) ?(?:utc|gmt|z)$", "Z")
+        text = pc.replace_substring_regex(text, r" ([+-]\d{2}(?::?\d{2})?)$", r"\1")
+        try:
+            stamps = pc.cast(text, unit)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            stamps = None
+    if stamps is None:  # a value of ISO form that is no time: 2024-02-30, 25:00, year 3000
+        parsed = pd.to_datetime(pd.Series(text.to_numpy(zero_copy_only=False), dtype=object),
+                                format="ISO8601", errors="coerce", utc=aware)
+        return parsed.array.asi8.copy()
+    return pc.fill_null(stamps.cast(pa.int64()), _NAT).to_numpy(zero_copy_only=False)
+
+
+def _other_ns(text: pd.Series, tmap: TableMap) -> tuple[np.ndarray, bool]:
+    """Timestamps in the form the column map declares (``format`` or ``dayfirst``), as
+    nanoseconds; and whether they are UTC already (a format with ``%z``) or wall clock."""
+    if tmap.format is not None:
+        aware = "%z" in tmap.format
+        parsed = pd.to_datetime(text, format=tmap.format, errors="coerce", utc=aware)
+        return parsed.array.asi8.copy(), aware
+    if tmap.dayfirst is None:
+        return np.full(len(text), _NAT, dtype=np.int64), False
+    parts = text.str.extract(_NUMERIC_DATE).apply(pd.to_numeric)
+    day, month = ("a", "b") if tmap.dayfirst else ("b", "a")
+    fields = pd.DataFrame({"year": parts["year"], "month": parts[month], "day": parts[day],
+                           "hour": parts["hour"].fillna(0), "minute": parts["minute"].fillna(0),
+                           "second": parts["second"].fillna(0)})
+    parsed = pd.to_datetime(fields, errors="coerce")
+    return parsed.array.asi8.copy(), False
+
+
+def _subset(text, mask: np.ndarray):
+    """The values of an Arrow array where ``mask`` holds (the array itself when it all does)."""
+    import pyarrow as pa
+
+    return text if mask.all() else text.filter(pa.array(mask))
+
+
+def _to_utc(raw: pd.Series, tmap: TableMap) -> tuple[pd.Series, np.ndarray, pd.Series]:
+    """Parse timestamps to UTC (see the module docstring for the forms read).
+
+    Returns the timestamps (NaT where none could be read), where a present value is not a
+    timestamp, and the zone abbreviations the column map does not map, by row label (only the
+    rows that have one).
+    """
+    import pyarrow.compute as pc
+
+    n = len(raw)
+    no_zone = pd.Series([], index=raw.index[:0], dtype=object)
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
-        return raw.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+        utc = raw.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+        return utc, np.zeros(n, dtype=bool), no_zone
     if pd.api.types.is_datetime64_dtype(raw.dtype):
-        return _localize(raw, tz).dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
-    text = raw.astype("object").where(raw.notna(), None)
-    text = text.map(lambda v: v.strip() if isinstance(v, str) else v)
-    out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]")
-    as_str = text.map(lambda v: v if isinstance(v, str) else (None if v is None else str(v)))
-    aware = as_str.str.contains(_OFFSET, na=False) & as_str.str.contains(r"\d[T ]\d", na=False)
-    aware |= as_str.str.contains(_SHORT_OFFSET, na=False)
-    if aware.any():
-        out[aware] = pd.to_datetime(as_str[aware], errors="coerce", utc=True, format="mixed")
-    naive = as_str.notna() & ~aware
+        utc = _localize(raw, tmap.timezone).astype("datetime64[ns, UTC]")
+        return utc, np.zeros(n, dtype=bool), no_zone
+    text = _arrow_text(raw)
+    present = ~pc.is_null(text).to_numpy(zero_copy_only=False)
+    naive = _matches(text, _ISO_NAIVE)
+    if naive.all():  # the common case: one form throughout, read in one pass
+        out = _wall_to_utc(_iso_ns(text, aware=False), tmap.timezone)
+        return _as_utc(out, raw.index), present & (out == _NAT), no_zone
+    aware = ~naive & _matches(text, _ISO_AWARE)
+    if aware.all():
+        out = _iso_ns(text, aware=True)
+        return _as_utc(out, raw.index), present & (out == _NAT), no_zone
+    out = np.full(n, _NAT, dtype=np.int64)
     if naive.any():
-        parsed = pd.to_datetime(as_str[naive], errors="coerce", format="mixed")
-        out[naive] = _localize(parsed, tz)
-    return out.astype("datetime64[ns, UTC]")
+        out[naive] = _wall_to_utc(_iso_ns(_subset(text, naive), aware=False), tmap.timezone)
+    if aware.any():
+        out[aware] = _iso_ns(_subset(text, aware), aware=True)
+    rest = np.flatnonzero(present & ~naive & ~aware)
+    unmapped: dict[int, str] = {}
+    if rest.size:
+        out[rest], found = _other_forms(
+            pd.Series(text.take(rest).to_numpy(zero_copy_only=False), dtype=object), tmap)
+        unmapped = {int(rest[i]): abbr for i, abbr in found.items()}
+    at = np.array(sorted(unmapped), dtype=np.int64)
+    abbreviations = pd.Series([unmapped[i] for i in at.tolist()], index=raw.index[at],
+                              dtype=object)
+    bad = present & (out == _NAT)
+    bad[at] = False
+    return _as_utc(out, raw.index), bad, abbreviations
+
+
+def _other_forms(other: pd.Series, tmap: TableMap) -> tuple[np.ndarray, dict[int, str]]:
+    """Values that are not ISO 8601 as UTC nanoseconds (NaT where unreadable): ISO followed by a
+    zone abbreviation the map's ``zones`` maps, or the map's ``format`` / ``dayfirst`` form;
+    and the abbreviations it does not map, by position."""
+    split = other.str.extract(_ZONE_SUFFIX)
+    zone = split["zone"].str.upper()
+    zoned = (zone.notna() & ~zone.isin(_NOT_ZONES)).to_numpy()
+    body = other.where(~zoned, split["body"])
+    iso = body.str.match(_ISO_NAIVE).to_numpy(dtype=bool)
+    wall = np.full(len(other), _NAT, dtype=np.int64)
+    is_utc = np.zeros(len(other), dtype=bool)
+    if iso.any():
+        wall[iso] = _iso_ns(_arrow_text(body[iso]), aware=False)
+    if (~iso).any():
+        wall[~iso], is_utc[~iso] = _other_ns(body[~iso].reset_index(drop=True), tmap)
+    zoned &= wall != _NAT  # an abbreviation after a timestamp
+    done = np.where(is_utc & ~zoned, wall, _NAT)
+    plain = ~zoned & ~is_utc
+    done[plain] = _wall_to_utc(wall[plain], tmap.timezone)
+    zones = {k.upper(): v for k, v in tmap.zones.items()}
+    unmapped: dict[int, str] = {}
+    for abbr in zone[zoned].unique():
+        rows = (zone == abbr).to_numpy() & zoned
+        if abbr in zones:
+            done[rows] = _wall_to_utc(np.where(is_utc[rows], _NAT, wall[rows]), zones[abbr])
+        else:
+            unmapped.update(dict.fromkeys(np.flatnonzero(rows).tolist(), abbr))
+    return done, unmapped
+
+
+def _as_utc(ns: np.ndarray, index: pd.Index) -> pd.Series:
+    return pd.Series(pd.DatetimeIndex(ns.view("M8[ns]")).tz_localize("UTC"), index=index)
+
+
+def _time_rule(tmap: TableMap) -> str:
+    zone = "" if tmap.timezone == "UTC" else f" in time zone {tmap.timezone}"
+    if tmap.format is not None:
+        form = f"neither in the column map's format {tmap.format!r} nor ISO 8601"
+    elif tmap.dayfirst is not None:
+        order = "day/month/year" if tmap.dayfirst else "month/day/year"
+        form = f"neither {order} (the column map's 'dayfirst') nor ISO 8601"
+    else:
+        form = ("timestamps must be ISO 8601 (2026-01-05, 2026-01-05 10:00, "
+                "2026-01-05T10:00:00-03:00); declare another form in the column map with "
+                "'format' (e.g. '%d/%m/%Y %H:%M') or 'dayfirst'")
+    return f"values that are not timestamps{zone}: {form}"
+
+
+def _zone_rule(abbreviations: pd.Series) -> str:
+    names = sorted(abbreviations.unique())
+    return (f"timestamps with a zone abbreviation ({', '.join(_cut(a) for a in names[:5])}) "
+            "the column map does not map; an abbreviation names no single offset (CST is UTC-6 "
+            "in Chicago and UTC+8 in Shanghai): map each with 'zones', e.g. "
+            "zones: {EST: America/New_York}")
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------
+# pandas' default missing-value strings (read_csv with keep_default_na=True)
+_NA_VALUES = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+              "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
+
+
+class _open_bytes:
+    """The bytes of a (possibly compressed) CSV file, as a context manager."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._zip: zipfile.ZipFile | None = None
+
+    def __enter__(self):
+        suffix = self.path.suffix.lower()
+        if suffix == ".zip":
+            self._zip = zipfile.ZipFile(self.path)
+            names = self._zip.namelist()
+            if len(names) != 1:
+                raise ValueError(f"a zip archive of {len(names)} files; nurturelab reads a zip "
+                                 "holding one CSV file")
+            self.fh = self._zip.open(names[0])
+        else:
+            opener = {".gz": gzip.open, ".bz2": bz2.open}.get(suffix, open)
+            self.fh = opener(self.path, "rb")
+        return self.fh
+
+    def __exit__(self, *exc) -> None:
+        self.fh.close()
+        if self._zip is not None:
+            self._zip.close()
+
+
+class _open_text(_open_bytes):
+    """The text of a CSV file (UTF-8, a byte-order mark dropped), for the csv module."""
+
+    def __enter__(self):
+        return io.TextIOWrapper(super().__enter__(), encoding="utf-8-sig", newline="")
 
 
 def _check_no_nul(path: Path) -> None:
     """Raise ValueError at a NUL byte: pandas' CSV parser would silently cut the value there."""
-    suffix = path.suffix.lower()
-    if suffix == ".zip":
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-            if len(names) == 1:  # several members: pandas refuses the file itself
-                with zf.open(names[0]) as fh:
-                    _scan_for_nul(fh)
-        return
-    opener = {".gz": gzip.open, ".bz2": bz2.open}.get(suffix, open)
-    with opener(path, "rb") as fh:
-        _scan_for_nul(fh)
+    with _open_bytes(path) as fh:
+        line, nl = 1, b"\n"
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            at = chunk.find(b"\0")
+            if at >= 0:
+                line += chunk.count(nl, 0, at)
+                raise ValueError(f"a NUL byte on line {line} (binary data, or text not saved as "
+                                 "UTF-8)")
+            line += chunk.count(nl)
 
 
-def _scan_for_nul(fh) -> None:
-    line, nl = 1, b"\n"
-    for chunk in iter(lambda: fh.read(1 << 20), b""):
-        at = chunk.find(b"\0")
-        if at >= 0:
-            line += chunk.count(nl, 0, at)
-            raise ValueError(f"a NUL byte on line {line} (binary data, or text not saved as UTF-8)")
-        line += chunk.count(nl)
+def _csv_header(path: Path) -> list[str]:
+    """The column names on a CSV file's first non-blank line ([] if there is none)."""
+    with _open_text(path) as fh:
+        for row in csv.reader(fh):
+            if row and not (len(row) == 1 and not row[0].strip()):
+                return row
+    return []
 
 
-def _read_table(path: Path, table: Table, tmap: TableMap) -> tuple[pd.DataFrame, _Locator]:
-    """Read a CSV or Parquet file into a DataFrame; refuse anything else with an ExportError."""
+def _contract_names(table: Table, tmap: TableMap) -> set[str]:
+    """The names under which the contract's columns may stand in an export."""
+    cols = _REQUIRED[table] + _OPTIONAL[table] + _IF_PRESENT[table]
+    cols += ("duration_min",) if table == "events" else ()
+    return {tmap.columns.get(c, c) for c in cols}
+
+
+def _read_csv_arrow(path: Path, header: list[str], table: Table,
+                    tmap: TableMap) -> pd.DataFrame | None:
+    """Read a CSV with Arrow: the contract's columns as text (categorical but for the time
+    column), the others as pandas reads them.
+
+    None when Arrow cannot (rows of unequal length, text that is not UTF-8...): the caller then
+    reads the file with pandas, whose messages name the problem.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if not header or any(not h for h in header):
+        return None
+    ours = [h for h in header if h in _contract_names(table, tmap)]
+    others = [h for h in header if h not in ours]
+    when = tmap.columns.get(_TIME_COLUMN[table], _TIME_COLUMN[table])
+    # labels and ids repeat: read them dictionary-encoded (a number per row, each text once)
+    types = {h: pa.string() if h == when else pa.dictionary(pa.int32(), pa.string())
+             for h in ours}
+    compression = {".gz": "gzip", ".bz2": "bz2"}.get(path.suffix.lower())
+    try:
+        with _open_bytes(path) if path.suffix.lower() == ".zip" else pa.input_stream(
+                str(path), compression=compression) as source:
+            tbl = pacsv.read_csv(
+                source,
+                parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=types, include_columns=ours,
+                    strings_can_be_null=True, quoted_strings_can_be_null=True,
+                    null_values=list(_NA_VALUES)),
+            )
+    except Exception:  # noqa: BLE001 - pandas reads it again and says what is wrong
+        return None
+    if tbl.column_names != ours:
+        return None
+    as_pandas = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string():
+                 pd.StringDtype("pyarrow")}.get
+    columns = {h: tbl.column(h).to_pandas(types_mapper=as_pandas) for h in ours}
+    tbl_rows = tbl.num_rows
+    del tbl
+    if others:
+        rest = pd.read_csv(path, usecols=others)
+        if ours and len(rest) != tbl_rows:
+            return None
+        columns.update({h: rest[h] for h in others})
+    return pd.DataFrame({h: columns[h] for h in header}, copy=False)
+
+
+def _read_csv_pandas(path: Path, table: Table, tmap: TableMap) -> pd.DataFrame:
+    as_text = [tmap.columns.get(c, c) for c in _STR_COLUMNS[table]]
+    return pd.read_csv(path, dtype={c: str for c in as_text}, keep_default_na=True)
+
+
+def _read_table(path: Path, table: Table,
+                tmap: TableMap) -> tuple[_Owned, _Locator, pd.Timestamp | None]:
+    """Read a CSV or Parquet file into a DataFrame; refuse anything else with an ExportError.
+
+    Also returns how to name its rows, and when the file was written (its modification time;
+    None for a table the simulation wrote, whose world may run past today).
+    """
+    name = str(path)
+    kind = _kind(path)
+    what = "Parquet" if kind == "parquet" else "CSV"
+    header = _header(path, kind)
+    _refuse_repeated(name, header)
+    written: pd.Timestamp | None = pd.Timestamp(path.stat().st_mtime, unit="s", tz="UTC")
+    try:
+        if kind == "parquet":
+            df = pd.read_parquet(path)
+            if df.attrs.get("nurturelab", {}).get("simulated"):
+                written = None
+            df.attrs = {}
+        else:
+            df = _read_csv_arrow(path, header, table, tmap)
+            if df is None:
+                df = _read_csv_pandas(path, table, tmap)
+    except pd.errors.EmptyDataError:
+        raise ExportError(name, [Problem(None, "is empty (no header, no rows)")]) from None
+    except Exception as exc:  # noqa: BLE001 - anything the parser says means "not readable"
+        raise ExportError(name, [_unreadable(what, exc)]) from exc
+    if len(df) == 0:
+        raise ExportError(name, [Problem(None, "has a header but no rows")])
+    df = df.reset_index(drop=True)
+    locate = _Locator(kind, path if kind == "csv" else None, len(df))
+    return _Owned(df), locate, written
+
+
+def _kind(path: Path) -> Literal["csv", "parquet"]:
+    """What kind of table the file is, by its name; refused if it is none, or empty."""
     name = str(path)
     if not path.is_file():
         raise ExportError(name, [Problem(None, "no such file")])
     suffixes = "".join(path.suffixes[-2:]).lower()
-    kind: Literal["csv", "parquet"]
     if path.suffix.lower() in (".parquet", ".pq"):
-        kind = "parquet"
+        kind: Literal["csv", "parquet"] = "parquet"
     elif path.suffix.lower() == ".csv" or suffixes in (".csv.gz", ".csv.zip", ".csv.bz2"):
         kind = "csv"
     else:
         raise ExportError(
             name,
-            [Problem(None, f"is not a CSV or Parquet file (suffix {path.suffix!r}); "
+            [Problem(None, f"is not a CSV or Parquet file (suffix {_cut(path.suffix)!r}); "
                            "nurturelab reads .csv, .csv.gz and .parquet")],
         )
     if path.stat().st_size == 0:
         raise ExportError(name, [Problem(None, "is empty (0 bytes)")])
+    return kind
+
+
+def _header(path: Path, kind: Literal["csv", "parquet"]) -> list[str]:
+    """The file's column names (for a CSV, after checking it holds no NUL byte)."""
     try:
         if kind == "parquet":
-            df = pd.read_parquet(path)
-        else:
-            _check_no_nul(path)
-            as_text = [tmap.columns.get(c, c) for c in _STR_COLUMNS[table]]
-            df = pd.read_csv(
-                path,
-                dtype={c: str for c in as_text},
-                keep_default_na=True,
-            )
-    except pd.errors.EmptyDataError:
-        raise ExportError(name, [Problem(None, "is empty (no header, no rows)")]) from None
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        _check_no_nul(path)
+        header = _csv_header(path)
     except Exception as exc:  # noqa: BLE001 - anything the parser says means "not readable"
         what = "Parquet" if kind == "parquet" else "CSV"
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        problem = Problem(None, f"is not a readable {what} file: {reason}")
-        raise ExportError(name, [problem]) from exc
-    if len(df) == 0:
-        raise ExportError(name, [Problem(None, "has a header but no rows")])
-    df = df.reset_index(drop=True)
-    return df, _Locator(kind)
+        raise ExportError(str(path), [_unreadable(what, exc)]) from exc
+    if not header:
+        raise ExportError(str(path), [Problem(None, "is empty (no header, no rows)")])
+    return header
+
+
+def _refuse_repeated(name: str, header: list[str]) -> None:
+    """Refuse a header naming a column twice (pandas would read the copy as ``source.1``)."""
+    twice = sorted({h for h in header if header.count(h) > 1})
+
+    def where(h: str) -> str:
+        at = [str(i + 1) for i, x in enumerate(header) if x == h]
+        return ", ".join(at[:-1]) + " and " + at[-1]
+
+    if twice:
+        raise ExportError(name, [
+            Problem(_cut(h), f"the header names this column {header.count(h)} times (columns "
+                             f"{where(h)}); each column needs a name of its own")
+            for h in twice])
+
+
+class _Owned:
+    """A frame read from a file and handed over whole: :func:`_prepare` takes it (no copy), and
+    its columns are freed one by one as they are converted (a large export is not held twice)."""
+
+    def __init__(self, df: pd.DataFrame):
+        self._df: pd.DataFrame | None = df
+
+    def take(self) -> pd.DataFrame:
+        df, self._df = self._df, None
+        if df is None:
+            raise RuntimeError("this frame was taken already")
+        return df
+
+
+def _unreadable(what: str, exc: BaseException) -> Problem:
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return Problem(None, f"is not a readable {what} file: {_cut(reason, 300)}")
 
 
 def _prepare(
-    df: pd.DataFrame, table: Table, tmap: TableMap, file: str, locate: _Locator
+    df: pd.DataFrame | _Owned, table: Table, tmap: TableMap, file: str, locate: _Locator, *,
+    written: pd.Timestamp | None = None, notes: list[ExportWarning] | None = None,
 ) -> pd.DataFrame:
-    """Rename, check, coerce and validate one table; return a new frame or raise ExportError."""
-    df = df.copy()  # never touch the caller's frame
+    """Rename, check, coerce and validate one table; return a new frame or raise ExportError.
+
+    A caller's frame is copied first (never touched); a frame read from a file (:class:`_Owned`)
+    is worked on as it is. With ``written`` (when the file was written), timestamps after it
+    are reported in ``notes``.
+    """
+    df = _mapped(df.take() if isinstance(df, _Owned) else df.copy(), table, tmap, file)
+    problems: list[Problem] = []
+    for col in _STR_COLUMNS[table]:  # identifiers and free text stay text
+        df[col] = _text_ids(df[col])
+    late = _timestamps(df, table, tmap, locate, problems, check_after=written)
+    present = tuple(c for c in _IF_PRESENT[table] if c in df.columns)
+    for col in _LABEL_COLUMNS[table] + present:
+        df[col] = _labels(df[col], tmap.values.get(col))
+    if table == "leads":
+        df["source"] = df["source"].fillna("unknown")
+    _numeric(df, table, locate, problems)
+    if problems:
+        raise ExportError(file, problems)
+    try:
+        df = _SCHEMAS[table].validate(df, lazy=True, inplace=True)  # df is our own copy
+    except SchemaErrors as exc:
+        raise ExportError(file, _pandera_problems(exc, df, locate)) from None
+    if late is not None and notes is not None:
+        notes.append(ExportWarning(file, _problem(
+            _TIME_COLUMN[table], f"timestamps after the file was written ({written:%Y-%m-%d %H:%M} "
+                                 "UTC): a wrong year, or a 'timezone' the export does not use? "
+                                 "(accepted)", late, locate)))
+    return _finished(df, table, present)
+
+
+def _mapped(df: pd.DataFrame, table: Table, tmap: TableMap, file: str) -> pd.DataFrame:
+    """``df`` (our own) renamed by the column map, its constants added, every contract column
+    present; or an ExportError for a map that does not describe it."""
+    twice = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+    if twice:
+        raise ExportError(file, [Problem(_cut(c), "the table has several columns of this name; "
+                                                  "each column needs a name of its own")
+                                 for c in twice])
+    problems = []
     rename = {}
-    missing_src = []
     for contract, export in tmap.columns.items():
         if export in df.columns:
             rename[export] = contract
-        elif contract not in df.columns:
-            missing_src.append((contract, export))
+        elif contract not in _REQUIRED[table] or contract in df.columns:
+            problems.append(Problem(contract, f"the column map reads it from column "
+                                              f"'{_cut(export)}', which the file lacks; the "
+                                              f"file has {_names(df)}"))
+    labels = _LABEL_COLUMNS[table] + _IF_PRESENT[table]
+    problems += [Problem(_cut(col), f"the column map gives 'values' for it, but values are mapped "
+                                    f"in the label columns {list(labels)} only")
+                 for col in tmap.values if col not in labels]
     clash = [c for c in rename.values() if c in df.columns and c not in rename]
     if clash:
         raise ExportError(
@@ -503,86 +1096,68 @@ def _prepare(
                         "one already; drop it from the map or rename it in the file")
              for c in clash],
         )
-    df = df.rename(columns=rename)
+    df.rename(columns=rename, inplace=True)
     for col, value in tmap.constants.items():
         if col in df.columns:
             raise ExportError(file, [Problem(col, "the column map sets this column to a constant, "
                                                   "but the file has it already; drop one")])
         df[col] = value
-    problems = []
     for col in _REQUIRED[table]:
         if col not in df.columns:
-            src = dict(missing_src).get(col)
-            hint = (f"(the column map expects it as '{src}')" if src
+            src = tmap.columns.get(col)
+            hint = (f"(the column map expects it as '{_cut(src)}')" if src
                     else "(add it to the column map)")
             problems.append(
-                Problem(col, f"required column is missing {hint}; the file has "
-                             f"{sorted(map(str, df.columns))[:12]}")
+                Problem(col, f"required column is missing {hint}; the file has {_names(df)}")
             )
     if problems:
         raise ExportError(file, problems)
     for col in _OPTIONAL[table]:
         if col not in df.columns:
             df[col] = pd.Series(np.nan, index=df.index, dtype="object")
-    if not df.index.is_unique:
-        df = df.reset_index(drop=True)
+    return df if df.index.is_unique else df.reset_index(drop=True)
 
-    # identifiers and free text stay text
-    for col in _STR_COLUMNS[table]:
-        s = df[col].astype("object")
-        df[col] = s.map(lambda v: v.strip() if isinstance(v, str) else str(_plain(v)),
-                        na_action="ignore")
-        df[col] = df[col].where(df[col].notna() & df[col].ne(""), np.nan).astype("object")
 
-    # timestamps
+def _timestamps(df: pd.DataFrame, table: Table, tmap: TableMap, locate: _Locator,
+                problems: list[Problem], *, check_after: pd.Timestamp | None) -> pd.Series | None:
+    """Parse the time column in place (problems appended); return the raw values after
+    ``check_after`` (None when there are none, or nothing to check)."""
     tcol = _TIME_COLUMN[table]
-    parsed = _to_utc(df[tcol], tmap.timezone)
-    bad = parsed.isna() & df[tcol].notna()
+    parsed, bad, zones = _to_utc(df[tcol], tmap)
     if bad.any():
-        zone = "" if tmap.timezone == "UTC" else f" in time zone {tmap.timezone}"
-        problems.append(
-            _problem(tcol, f"values that are not timestamps{zone}", df.loc[bad, tcol], locate)
-        )
+        problems.append(_problem(tcol, _time_rule(tmap), df.loc[bad, tcol], locate))
+    if len(zones):
+        problems.append(_problem(tcol, _zone_rule(zones), df.loc[zones.index, tcol], locate))
+    late = None
+    if check_after is not None:
+        after = (parsed > check_after).to_numpy()
+        late = df.loc[after, tcol] if after.any() else None
     df[tcol] = parsed
+    return late
 
-    # labels
-    present = tuple(c for c in _IF_PRESENT[table] if c in df.columns)
-    for col in _LABEL_COLUMNS[table] + present:
-        s = df[col]
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            s = s.astype("object")
-        vmap = tmap.values.get(col)
-        if vmap:
-            s = s.map(lambda v, m=vmap: m.get(v.strip() if isinstance(v, str) else v, v),
-                      na_action="ignore")
-        df[col] = normalise_labels(s)
-    if table == "leads":
-        df["source"] = df["source"].fillna("unknown")
 
-    # numbers: report non-numeric text here so the message shows the value, not a dtype
+def _numeric(df: pd.DataFrame, table: Table, locate: _Locator, problems: list[Problem]) -> None:
+    """Coerce the number columns in place; non-numeric text is reported here, so that the
+    message shows the value rather than a dtype."""
     numeric = ("fit",) if table == "leads" else ("step",) + (
         ("duration_min",) if "duration_min" in df.columns else ())
     for col in numeric:
-        num = pd.to_numeric(df[col], errors="coerce")
-        bad = num.isna() & df[col].notna()
-        if bad.any():
-            problems.append(_problem(col, "values that are not numbers", df.loc[bad, col], locate))
+        num, not_number = _numbers(df[col])
+        if not_number.any():
+            problems.append(_problem(col, "values that are not numbers", df.loc[not_number, col],
+                                     locate))
         else:
             df[col] = num
-    if table == "events":
-        step = pd.to_numeric(df["step"], errors="coerce")  # text was reported above
-        frac = step.notna() & (step % 1 != 0)
-        if frac.any():
-            problems.append(_problem("step", "values that are not whole numbers",
-                                     df.loc[frac, "step"], locate))
-    if problems:
-        raise ExportError(file, problems)
+        if col == "step":
+            step = num.to_numpy()
+            frac = ~np.isnan(step) & (step % 1 != 0)
+            if frac.any():
+                problems.append(_problem("step", "values that are not whole numbers",
+                                         df.loc[frac, "step"], locate))
 
-    try:
-        df = _SCHEMAS[table].validate(df, lazy=True)
-    except SchemaErrors as exc:
-        raise ExportError(file, _pandera_problems(exc, df, locate)) from None
 
+def _finished(df: pd.DataFrame, table: Table, present: tuple[str, ...]) -> pd.DataFrame:
+    """The validated table: categories set, the contract's columns first (no copy)."""
     if table == "leads":
         df["source"] = df["source"].astype("category")
         df["intent"] = df["intent"].astype(INTENT_DTYPE)
@@ -592,7 +1167,20 @@ def _prepare(
         if "personalisation" in present:
             df["personalisation"] = df["personalisation"].astype(PERSONALISATION_DTYPE)
     front = list(LEAD_COLUMNS if table == "leads" else EVENT_COLUMNS) + list(present)
-    return df[front + [c for c in df.columns if c not in front]]
+    order = front + [c for c in df.columns if c not in front]
+    out = pd.DataFrame({c: df[c] for c in order}, copy=False)
+    out.attrs = {}
+    _release_arrow_memory()
+    return out
+
+
+def _release_arrow_memory() -> None:
+    """Hand the memory of the Arrow text columns just freed back to the system."""
+    import sys
+
+    pa = sys.modules.get("pyarrow")
+    if pa is not None:
+        pa.default_memory_pool().release_unused()
 
 
 _RULES = {
@@ -670,7 +1258,6 @@ def validate_events(
     columns: TableMap | None = None,
     source: str = "events",
     leads_source: str = "leads",
-    _locate: _Locator | None = None,
 ) -> pd.DataFrame:
     """Check and coerce an events frame against validated ``leads``; return a new frame.
 
@@ -678,33 +1265,79 @@ def validate_events(
     come before that lead's ``created_at``. The result is sorted by ``ts`` (stable) and has a
     fresh RangeIndex.
     """
-    locate = _locate or _Locator("frame")
-    ev = _prepare(events, "events", columns or TableMap(), source, locate)
+    return _events(events, leads, columns or TableMap(), source, leads_source,
+                   _Locator("frame"))
+
+
+def _events(raw: pd.DataFrame, leads: pd.DataFrame, tmap: TableMap, source: str,
+            leads_source: str, locate: _Locator, *, written: pd.Timestamp | None = None,
+            notes: list[ExportWarning] | None = None) -> pd.DataFrame:
+    ev = _prepare(raw, "events", tmap, source, locate, written=written, notes=notes)
     if not leads["lead_id"].is_unique:
         raise ValueError(f"{leads_source}: lead_id is not unique; validate the leads first "
                          "(validate_leads or read_leads)")
-    created = leads.set_index("lead_id")["created_at"]
+    created = leads["created_at"]
+    at = pd.Index(leads["lead_id"]).get_indexer(ev["lead_id"])
+    known = at >= 0
+    lead_created = np.where(known, created.array.asi8[at], _NAT)
     problems = []
-    known = ev["lead_id"].isin(created.index)
     if not known.all():
         problems.append(_problem("lead_id", f"events for leads that are not in {leads_source}",
                                  ev.loc[~known, "lead_id"], locate))
-    lead_created = ev["lead_id"].map(created)
-    early = known & (ev["ts"] < lead_created)
+    early = known & (ev["ts"].array.asi8 < lead_created)
     if early.any():
-        shown = ev.loc[early, "ts"].astype(str) + " < created_at " + lead_created[early].astype(str)
-        shown = ev.loc[early, "lead_id"] + ": " + shown
+        before = pd.Series(pd.to_datetime(lead_created[early], utc=True),
+                           index=ev.index[early]).astype(str)
+        shown = (ev.loc[early, "lead_id"] + ": " + ev.loc[early, "ts"].astype(str)
+                 + " < created_at " + before)
         problems.append(_problem("ts", "events before their lead's created_at", shown, locate))
     if problems:
         raise ExportError(source, problems)
-    return ev.sort_values("ts", kind="stable").reset_index(drop=True)
+    return _sorted_by_time(ev)
+
+
+def _sorted_by_time(ev: pd.DataFrame) -> pd.DataFrame:
+    """``ev`` sorted by ``ts`` (stable) with a fresh RangeIndex, built one column at a time so
+    that a large table is never held twice."""
+    ts = ev["ts"].array.asi8
+    if len(ts) < 2 or bool((ts[1:] >= ts[:-1]).all()):  # exports usually come in time order
+        ev.index = pd.RangeIndex(len(ev))
+        return ev
+    order = np.argsort(ts, kind="stable")
+    index = pd.RangeIndex(len(ev))
+    columns = {}
+    for col in list(ev.columns):
+        columns[col] = pd.Series(ev.pop(col).array.take(order), index=index, name=col)
+    return pd.DataFrame(columns, copy=False)
+
+
+def _warn(notes: list[ExportWarning]) -> None:
+    for note in notes:
+        warnings.warn(note, stacklevel=3)
+
+
+def _read_leads(path: Path, cmap: ColumnMap, notes: list[ExportWarning]) -> pd.DataFrame:
+    raw, locate, written = _read_table(path, "leads", cmap.leads)
+    return _prepare(raw, "leads", cmap.leads, str(path), locate, written=written, notes=notes)
+
+
+def _read_events(path: Path, leads: pd.DataFrame, cmap: ColumnMap, leads_source: str,
+                 notes: list[ExportWarning]) -> pd.DataFrame:
+    raw, locate, written = _read_table(path, "events", cmap.events)
+    return _events(raw, leads, cmap.events, str(path), leads_source, locate, written=written,
+                   notes=notes)
 
 
 def read_leads(path: str | Path, columns: ColumnMap | str | Path | None = None) -> pd.DataFrame:
-    """Load a leads table from CSV or Parquet, mapped and validated (see module docstring)."""
+    """Load a leads table from CSV or Parquet, mapped and validated (see module docstring).
+
+    Timestamps after the file was written are reported as an :class:`ExportWarning`.
+    """
     path, cmap = _as_file_and_map(path, columns)
-    raw, locate = _read_table(path, "leads", cmap.leads)
-    return _prepare(raw, "leads", cmap.leads, str(path), locate)
+    notes: list[ExportWarning] = []
+    leads = _read_leads(path, cmap, notes)
+    _warn(notes)
+    return leads
 
 
 def read_events(
@@ -714,18 +1347,39 @@ def read_events(
     *,
     leads_source: str = "leads",
 ) -> pd.DataFrame:
-    """Load an events table from CSV or Parquet, checked against validated ``leads``."""
+    """Load an events table from CSV or Parquet, checked against validated ``leads``.
+
+    Timestamps after the file was written are reported as an :class:`ExportWarning`.
+    """
     path, cmap = _as_file_and_map(path, columns)
-    raw, locate = _read_table(path, "events", cmap.events)
-    return validate_events(raw, leads, columns=cmap.events, source=str(path),
-                           leads_source=leads_source, _locate=locate)
+    notes: list[ExportWarning] = []
+    events = _read_events(path, leads, cmap, leads_source, notes)
+    _warn(notes)
+    return events
 
 
-class Export(NamedTuple):
-    """A validated pair of tables."""
-
+class _Tables(NamedTuple):
     leads: pd.DataFrame
     events: pd.DataFrame
+
+
+class Export(_Tables):
+    """A validated pair of tables: it unpacks as ``leads, events``.
+
+    ``notes`` holds an :class:`ExportWarning` for each thing that was accepted but deserves a
+    look (timestamps after the file was written); ``nurturelab validate`` prints them.
+    """
+
+    notes: tuple[ExportWarning, ...] = ()
+
+    def __new__(cls, leads: pd.DataFrame, events: pd.DataFrame,
+                notes: tuple[ExportWarning, ...] | list[ExportWarning] = ()) -> Export:
+        self = super().__new__(cls, leads, events)
+        self.notes = tuple(notes)
+        return self
+
+    def __getnewargs__(self) -> tuple:  # pickled with its notes
+        return self.leads, self.events, self.notes
 
 
 def read_export(
@@ -733,11 +1387,17 @@ def read_export(
     events_path: str | Path,
     columns: ColumnMap | str | Path | None = None,
 ) -> Export:
-    """Load both tables of an export; either both load or an :class:`ExportError` is raised."""
+    """Load both tables of an export; either both load or an :class:`ExportError` is raised.
+
+    What was accepted but deserves a look is in the result's ``notes`` and issued as
+    :class:`ExportWarning` s.
+    """
     _, cmap = _as_file_and_map(leads_path, columns)
-    leads = read_leads(leads_path, cmap)
-    events = read_events(events_path, leads, cmap, leads_source=str(leads_path))
-    return Export(leads, events)
+    notes: list[ExportWarning] = []
+    leads = _read_leads(Path(leads_path), cmap, notes)
+    events = _read_events(Path(events_path), leads, cmap, str(leads_path), notes)
+    _warn(notes)
+    return Export(leads, events, notes)
 
 
 def require_loaded(leads: Any, events: Any) -> None:
@@ -758,9 +1418,11 @@ def require_loaded(leads: Any, events: Any) -> None:
                             "not with pd.read_csv)")
 
 
-def summarize(leads: pd.DataFrame, events: pd.DataFrame) -> str:
+def summarize(leads: pd.DataFrame, events: pd.DataFrame,
+              notes: tuple[ExportWarning, ...] | list[ExportWarning] = ()) -> str:
     """A one-screen text summary of a validated export: rows, date range, sources, event types
-    (and, when the events carry them, the touches' content tags and personalisation levels)."""
+    (and, when the events carry them, the touches' content tags and personalisation levels),
+    then a ``warning:`` line for each of ``notes`` (:attr:`Export.notes`)."""
     def span(s: pd.Series) -> str:
         return f"{s.min():%Y-%m-%d %H:%M} .. {s.max():%Y-%m-%d %H:%M} UTC" if len(s) else "-"
 
@@ -783,7 +1445,7 @@ def summarize(leads: pd.DataFrame, events: pd.DataFrame) -> str:
     top = counts.head(12)
     more = f" (and {len(counts) - len(top)} more)" if len(counts) > len(top) else ""
     lines.append("event names:  " + ", ".join(f"{k} {v:,d}" for k, v in top.items()) + more)
-    is_touch = events["type"].astype("object").eq("touch")
+    is_touch = events["type"].eq("touch").to_numpy()
     if "content" in events.columns:
         tags = events.loc[is_touch, "content"].astype("object").fillna("(missing)").value_counts()
         head = tags.head(8)
@@ -795,9 +1457,10 @@ def summarize(leads: pd.DataFrame, events: pd.DataFrame) -> str:
         lines.append("personalisation: " + ", ".join(
             f"{k} {v:,d}" for k, v in levels.value_counts().items()))
     known = set(TOUCH_NAMES + RESPONSE_NAMES + ACTIVITY_NAMES)
-    is_stage = events["type"].astype("object").eq("stage")
-    unknown = sorted(set(events.loc[~is_stage, "name"]) - known)
+    is_stage = events["type"].eq("stage").to_numpy()
+    unknown = sorted(set(events.loc[~is_stage, "name"].unique()) - known)
     if unknown:
         lines.append("note: event names outside the built-in vocabulary (kept, but the funnel and "
                      f"scoring only read names they know): {unknown[:8]}")
+    lines += [f"warning: {note}" for note in notes]
     return "\n".join(lines)

@@ -5,15 +5,25 @@ both resolved from the project root (:mod:`nurturelab.paths`), so the CLI and th
 to the same store. ``MLFLOW_TRACKING_URI`` switches every run to another store or a shared
 tracking server, and nothing else changes.
 
-Lead data is personal data: :func:`log_table` refuses tables with personal columns or values that
-look like e-mail addresses or phone numbers, and params and tags are checked the same way.
+A SQLite store is created and migrated under a file lock beside it (``mlflow.db.lock``), so that
+several processes starting on a store that does not exist yet (notebooks, a scheduled audit
+beside a demo) wait for one another instead of racing through MLflow's schema migration. Before
+MLflow opens an existing file it is checked: a file that is not an MLflow store, or a damaged
+one, is refused with a :class:`StoreError` naming the file and how to move it aside; it is never
+written to.
+
+Lead data is personal data: :func:`log_table` and :func:`log_model` refuse tables holding
+personal data (:func:`personal_columns`: a personal column name, or values shaped like e-mail
+addresses, phone numbers or people's names), and params and tags are checked the same way.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,9 +32,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nurturelab._csv import write_csv
 from nurturelab.paths import mlruns_dir
 
-__all__ = ["DEFAULT_EXPERIMENT", "MODEL_NAME", "load_model", "log_figure", "log_file",
+__all__ = ["DEFAULT_EXPERIMENT", "MODEL_NAME", "StoreError", "load_model", "log_figure",
+           "log_file", "personal_columns",
            "log_metrics", "log_model", "log_score_fit", "log_table", "model_aliases",
            "model_horizon_days", "model_version", "recorded_threshold", "run", "run_params",
            "set_alias", "tag_model_version", "tracking_uri"]
@@ -34,7 +46,14 @@ MODEL_NAME = "lead-score"
 PERSONAL_COLUMNS = frozenset({"name", "first_name", "last_name", "full_name", "email", "phone",
                               "phone_number", "mobile"})
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
-_PHONE = re.compile(r"\+?\d[\d\s().-]{7,}\d")
+_PHONE = re.compile(r"\+?\(?\d[\d\s()./-]{6,}\d")
+# column names that say "personal" once lower-cased and snake-cased ("Full Name" -> full_name)
+_PERSONAL_NAMES = PERSONAL_COLUMNS | {
+    "surname", "given_name", "contact_name", "lead_name", "e_mail", "email_address", "tel",
+    "telephone", "phone_no", "mobile_phone", "mobile_number", "cell_phone", "cellphone",
+    "whatsapp", "street_address"}
+_NAME_PARTICLES = frozenset({"da", "de", "del", "della", "der", "di", "do", "dos", "das", "du",
+                             "la", "le", "van", "von", "bin", "al", "y"})
 
 
 def _mlflow():
@@ -60,15 +79,178 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or _embedded_uri()
 
 
-def _experiment_id(name: str) -> str:
+# --------------------------------------------------------------------------------------------
+# The store: created under a lock, checked before MLflow opens it
+# --------------------------------------------------------------------------------------------
+class StoreError(RuntimeError):
+    """The MLflow store cannot be used as it is. ``file`` names it; nothing was written to it.
+
+    >>> print(StoreError(Path("mlruns/mlflow.db"), "is not an SQLite database"))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    mlruns/mlflow.db: is not an SQLite database. Nothing was written to it. Move it aside to
+    start a new store (mv mlruns/mlflow.db mlruns/mlflow.db.broken), or set MLFLOW_TRACKING_URI
+    to another store.
+    """
+
+    def __init__(self, file: Path, what: str):
+        self.file = Path(file)
+        aside = self.file.with_name(f"{self.file.name}.broken")
+        super().__init__(f"{file}: {what}. Nothing was written to it. Move it aside to start a new "
+                         f"store (mv {file} {aside}), or set MLFLOW_TRACKING_URI to another store.")
+
+
+_READY: set[str] = set()  # store URIs this process has opened (and checked) already
+_LOCK_WAIT_S = 300.0
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_MLFLOW_TABLES = frozenset({"alembic_version", "experiments", "runs"})
+
+
+def _sqlite_file(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (None for any other store)."""
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+@contextmanager
+def _file_lock(path: Path, what: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (created if need be), held by one process at a time."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        fcntl = None
+        import msvcrt
+    with open(path, "a+b") as fh:
+        deadline = time.monotonic() + _LOCK_WAIT_S
+        while True:
+            try:
+                if fcntl is not None:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                else:  # pragma: no cover
+                    msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise StoreError(what, f"is being created by another process, which has held "
+                                           f"{path} for more than {_LOCK_WAIT_S:.0f} s") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            else:  # pragma: no cover
+                fh.seek(0)
+                msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
+
+
+def _check_store_file(db: Path) -> None:
+    """Refuse a file MLflow must not open: not SQLite, SQLite but not MLflow's, or damaged.
+
+    Read only: the file is never written to here.
+    """
+    if not db.exists() or (db.is_file() and db.stat().st_size == 0):
+        return  # MLflow creates the store
+    if not db.is_file():
+        raise StoreError(db, "is not a file")
+    with open(db, "rb") as fh:
+        head = fh.read(len(_SQLITE_HEADER))
+    if head != _SQLITE_HEADER:
+        raise StoreError(db, "is not an SQLite database: it does not start with SQLite's header "
+                             "(a partial copy, or another file under this name?)")
+    try:
+        con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            tables = {r[0] for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            check = con.execute("PRAGMA quick_check").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        if re.search(r"locked|readonly|read-only", str(exc)):
+            return  # another process is writing it, or it needs a recovery only MLflow may do
+        raise StoreError(db, f"is a damaged SQLite database ({_first_line(exc)})") from None
+    if tables and not _MLFLOW_TABLES <= tables:
+        raise StoreError(db, f"is an SQLite database but not an MLflow store (its tables: "
+                             f"{sorted(tables)[:8]})")
+    if check != "ok":
+        raise StoreError(db, f"is a damaged SQLite database (SQLite's integrity check: "
+                             f"{_first_line(check)})")
+
+
+def _first_line(text: Any, limit: int = 300) -> str:
+    line = (str(text).strip().splitlines() or [type(text).__name__])[0]
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
+def _store():
+    """MLflow pointed at :func:`tracking_uri`, its store opened: a SQLite store is checked and
+    created or migrated under the lock (once per process and store)."""
     mlflow = _mlflow()
+    uri = tracking_uri()
+    chosen = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    if chosen is None:  # MLflow exports the URI; a later NURTURELAB_MLRUNS must still count
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    db = _sqlite_file(uri)
+    if db is None or uri in _READY:
+        return mlflow
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(db.with_name(f"{db.name}.lock"), db):
+        _check_store_file(db)
+        try:  # opening the stores creates the tables or migrates them, one process at a time
+            client = mlflow.MlflowClient(uri, registry_uri=uri)
+            client.search_experiments(max_results=1)
+            client.search_registered_models(max_results=1)
+        except Exception as exc:  # noqa: BLE001 - whatever MLflow says, the store cannot be used
+            raise StoreError(db, f"cannot be opened as an MLflow store: {_first_line(exc)}") \
+                from None
+    _READY.add(uri)
+    return mlflow
+
+
+def _experiment_id(name: str) -> str:
+    mlflow = _store()
     exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
     location = None
     if tracking_uri() == _embedded_uri():
         location = (mlruns_dir() / "artifacts").as_uri()
-    return mlflow.create_experiment(name, artifact_location=location)
+    try:
+        return mlflow.create_experiment(name, artifact_location=location)
+    except mlflow.exceptions.MlflowException:  # another process created it meanwhile
+        exp = mlflow.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+_END_TRIES = 12
+
+
+def _locked(exc: BaseException) -> bool:
+    return "database is locked" in str(exc)
+
+
+def _end(mlflow, run_id: str, status: str) -> BaseException | None:
+    """End the active run with ``status``, retrying while SQLite says "database is locked"
+    (another process is writing); the error if it could not be marked."""
+    try:
+        mlflow.end_run(status=status)  # pops the run, then writes its status
+        return None
+    except Exception as exc:  # noqa: BLE001 - retried or returned
+        if not _locked(exc):
+            return exc
+        last: BaseException = exc
+    for attempt in range(1, _END_TRIES):
+        time.sleep(min(0.05 * 2 ** attempt, 2.0))
+        try:
+            mlflow.MlflowClient().set_terminated(run_id, status)
+            return None
+        except Exception as exc:  # noqa: BLE001
+            if not _locked(exc):
+                return exc
+            last = exc
+    return last
 
 
 def _check_not_personal(where: str, values: Mapping[str, Any]) -> None:
@@ -86,10 +268,70 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}([ T].*)?")
 
 def _looks_personal(text: str) -> bool:
     """An e-mail address anywhere, or a whole value shaped like a phone number (9+ digits)."""
-    if _EMAIL.search(text):
-        return True
+    return _looks_like_email(text) or _looks_like_phone(text)
+
+
+def _looks_like_email(text: str) -> bool:
+    return bool(_EMAIL.search(text))
+
+
+def _looks_like_phone(text: str) -> bool:
     t = text.strip()
     return bool(_PHONE.fullmatch(t)) and sum(c.isdigit() for c in t) >= 9 and not _DATE.match(t)
+
+
+def _looks_like_a_name(text: str) -> bool:
+    """Two to four capitalised words of letters ("Ana Silva", "Jean-Luc de la Croix")."""
+    words = [w for w in text.split() if w.lower() not in _NAME_PARTICLES]
+    return 2 <= len(words) <= 4 and all(
+        len(w) >= 2 and w[0].isupper() and w[1:].replace("'", "").replace("-", "").isalpha()
+        and w[1:].replace("-", "").replace("'", "").islower() for w in words)
+
+
+def _snake(name: Any) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", str(name).lower()).strip("_")
+
+
+def personal_columns(frame: pd.DataFrame, *, identifiers: bool = False,
+                     sample: int = 2_000) -> dict[str, str]:
+    """The columns of ``frame`` that hold personal data, each with what gives it away.
+
+    A column is personal when its name says so (``email``, ``Full Name``, ``Tel``...), when any
+    of its values is an e-mail address or shaped like a phone number (9 digits or more), or when
+    most of its values look like people's names (two to four capitalised words) and nearly
+    every row has its own. With ``identifiers``, a text column holding a different value on
+    every row (an id, which a model would only learn by heart) is listed too. Text columns are
+    read through at most ``sample`` of their distinct values.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"Tel": ["(11) 91234-5678"], "visits": [3],
+    ...                       "note": ["call ana.silva@example.com"]})
+    >>> personal_columns(table)
+    {'Tel': 'a personal column name', 'note': 'e-mail addresses'}
+    """
+    found: dict[str, str] = {}
+    for col in frame.columns:
+        if _snake(col) in _PERSONAL_NAMES:
+            found[col] = "a personal column name"
+            continue
+        s = frame[col]
+        if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype) or \
+                isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(s):
+            continue
+        present = s.dropna()
+        distinct = pd.unique(present.astype(str))
+        values = [str(v) for v in distinct[:sample]]
+        if any(map(_looks_like_email, values)):
+            found[col] = "e-mail addresses"
+        elif any(map(_looks_like_phone, values)):
+            found[col] = "phone numbers"
+        elif (len(distinct) >= 10 and len(distinct) >= 0.5 * len(present)
+              and np.mean([_looks_like_a_name(v) for v in values]) >= 0.8):
+            found[col] = "people's names"
+        elif identifiers and len(present) >= 20 and len(distinct) == len(present):
+            found[col] = "identifiers (a different value on every row)"
+    return found
 
 
 @contextmanager
@@ -103,31 +345,35 @@ def run(
 ) -> Iterator[Any]:
     """Open an MLflow run in the project's store; close it FINISHED, FAILED or KILLED.
 
-    An exception inside the block marks the run FAILED (KILLED for Ctrl-C) and is re-raised,
-    so no half-finished run ever reads as finished. ``nested=True`` opens a child of the
+    An exception inside the block marks the run FAILED (KILLED for Ctrl-C and for SIGTERM, which
+    the command turns into the same interruption) and is re-raised with a note saying so
+    (``exc.__notes__``), so no half-finished run ever reads as finished. The status is written
+    again while SQLite answers "database is locked". ``nested=True`` opens a child of the
     active run.
     """
-    mlflow = _mlflow()
     params = dict(params or {})
     tags = dict(tags or {})
     _check_not_personal("param", params)
     _check_not_personal("tag", tags)
     mlruns_dir().mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(tracking_uri())
+    mlflow = _store()
     exp_id = _experiment_id(experiment)
     active = mlflow.start_run(experiment_id=exp_id, run_name=name, tags=tags, nested=nested)
+    run_id = active.info.run_id
     try:
         if params:
             mlflow.log_params({k: _param(v) for k, v in params.items()})
         yield active
-    except KeyboardInterrupt:
-        mlflow.end_run(status="KILLED")
+    except BaseException as exc:
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        failed = _end(mlflow, run_id, status)
+        exc.add_note(f"MLflow run {run_id} ({name}) is marked {status}" if failed is None else
+                     f"MLflow run {run_id} ({name}) could not be marked {status} "
+                     f"({_first_line(failed)}); it still reads RUNNING")
         raise
-    except BaseException:
-        mlflow.end_run(status="FAILED")
-        raise
-    else:
-        mlflow.end_run(status="FINISHED")
+    failed = _end(mlflow, run_id, "FINISHED")
+    if failed is not None:
+        raise failed
 
 
 def _param(v: Any) -> str:
@@ -153,18 +399,16 @@ def log_table(df: pd.DataFrame, name: str) -> None:
     """Log an aggregate table as a CSV artifact of the active run (refusing personal data)."""
     mlflow = _mlflow()
     frame = df.reset_index()
-    personal = [c for c in frame.columns if str(c).lower() in PERSONAL_COLUMNS]
-    if personal:
-        raise ValueError(f"refusing to log table {name!r}: personal column(s) {personal}")
-    for col in frame.columns:
-        if frame[col].dtype == object and frame[col].astype(str).map(_looks_personal).any():
-            raise ValueError(
-                f"refusing to log table {name!r}: column {col!r} holds personal data (values "
-                "that look like e-mail addresses or phone numbers)"
-            )
+    personal = personal_columns(frame)
+    by_name = [c for c, why in personal.items() if why == "a personal column name"]
+    if by_name:
+        raise ValueError(f"refusing to log table {name!r}: personal column(s) {by_name}")
+    for col, why in personal.items():
+        raise ValueError(f"refusing to log table {name!r}: column {col!r} holds personal data "
+                         f"({why})")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{name}.csv"
-        frame.to_csv(path, index=False)
+        write_csv(frame, path, index=False)
         mlflow.log_artifact(str(path), artifact_path="tables")
 
 
@@ -202,14 +446,14 @@ def log_model(
     from mlflow.models import infer_signature
 
     example = X_example.head(5)
-    personal = [c for c in example.columns if str(c).lower() in PERSONAL_COLUMNS]
-    if personal:
+    personal = personal_columns(X_example)  # all its rows: names show only among many
+    by_name = [c for c, why in personal.items() if why == "a personal column name"]
+    if by_name:
         raise ValueError(f"refusing to log a model input example with personal column(s) "
-                         f"{personal}; score on features, not contact details")
-    for col in example.columns:
-        if example[col].dtype == object and example[col].astype(str).map(_looks_personal).any():
-            raise ValueError(f"refusing to log a model input example: column {col!r} holds "
-                             "personal data (e-mail- or phone-shaped values)")
+                         f"{by_name}; score on features, not contact details")
+    for col, why in personal.items():
+        raise ValueError(f"refusing to log a model input example: column {col!r} holds "
+                         f"personal data ({why})")
     proba = model.predict_proba(X_example.head(50))[:, 1]
     signature = infer_signature(X_example.head(50), proba)
     info = mlflow.sklearn.log_model(model, name=name, signature=signature, input_example=example,
@@ -239,15 +483,13 @@ def _trusted_types(model) -> list[str]:
 
 def set_alias(alias: str, version: str | int, *, registered_name: str = MODEL_NAME) -> None:
     """Point a registry alias (``champion``, ``challenger``) at a model version."""
-    mlflow = _mlflow()
-    mlflow.set_tracking_uri(tracking_uri())
+    mlflow = _store()
     mlflow.MlflowClient().set_registered_model_alias(registered_name, alias, str(version))
 
 
 def model_aliases(registered_name: str = MODEL_NAME) -> dict[str, str]:
     """Alias -> version of a registered model ({} if the model is not registered)."""
-    mlflow = _mlflow()
-    mlflow.set_tracking_uri(tracking_uri())
+    mlflow = _store()
     client = mlflow.MlflowClient()
     try:
         aliases = client.get_registered_model(registered_name).aliases
@@ -292,8 +534,7 @@ def tag_model_version(alias: str, tags: Mapping[str, Any], *,
 
 def run_params(run_id: str) -> dict[str, str]:
     """The parameters a run logged ({} if the run is gone)."""
-    mlflow = _mlflow()
-    mlflow.set_tracking_uri(tracking_uri())
+    mlflow = _store()
     try:
         return dict(mlflow.MlflowClient().get_run(run_id).data.params)
     except mlflow.exceptions.MlflowException:

@@ -185,3 +185,133 @@ def test_a_written_scenario_reads_back_into_the_same_world(tmp_path):
     bad.write_text(path.read_text().replace("assumed:", "guessed:"))
     with pytest.raises(ValueError, match=r"'calibration' must be a mapping with keys among"):
         read_scenario(bad)
+
+
+# --------------------------------------------------------------------------------------------
+# issue 13: runs marked FINISHED only once their tables are written; partial output marked
+# --------------------------------------------------------------------------------------------
+def _parent():
+    return [r for r in _runs() if r.data.tags.get("job") == "simulate"][0]
+
+
+def test_tables_are_written_while_the_run_is_still_open(tmp_path, monkeypatch):
+    """simulate --out wrote the tables after the MLflow runs were closed FINISHED."""
+    seen = []
+    real = scenario.write_tables
+
+    def spy(res, out):
+        seen.append(_parent().info.status)
+        return real(res, out)
+
+    monkeypatch.setattr(scenario, "write_tables", spy)
+    out = tmp_path / "out"
+    run_scenario(read_scenario(_small(tmp_path)).with_overrides(leads=30), out=out, track=True)
+    assert seen == ["RUNNING"] * 3
+    assert _parent().info.status == "FINISHED"
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.parquet")) == [
+        f"{v}/{t}.parquet" for v in ("baseline", "instant", "more_reps")
+        for t in ("events", "leads")]
+    assert not (out / scenario.INCOMPLETE).exists()
+
+
+@pytest.mark.parametrize(("exc", "status", "code"), [(KeyboardInterrupt(), "KILLED", 130),
+                                                     (OSError("disk full"), "FAILED", 1)])
+def test_stopping_while_writing_marks_the_output_and_the_run(tmp_path, monkeypatch, capsys,
+                                                             exc, status, code):
+    """Ctrl-C after the first variant left one variant written, nothing marking the output
+    incomplete, FINISHED runs, and a message claiming the run was marked KILLED."""
+    real = scenario.write_tables
+    calls = []
+
+    def stop_at_second(res, out):
+        calls.append(out)
+        if len(calls) == 2:
+            raise exc
+        return real(res, out)
+
+    monkeypatch.setattr(scenario, "write_tables", stop_at_second)
+    out = tmp_path / "out"
+    assert main(["simulate", str(_small(tmp_path)), "--out", str(out), "--leads", "30"]) == code
+    err = capsys.readouterr().err
+    marker = out / scenario.INCOMPLETE
+    listed = marker.read_text().splitlines()[2:]
+    assert listed == ["more_reps/leads.parquet", "more_reps/events.parquet",
+                      "instant/leads.parquet", "instant/events.parquet"]
+    assert (out / "baseline" / "events.parquet").is_file()
+    parent = _parent()
+    assert parent.info.status == status
+    assert f"{marker} lists the tables still missing" in err
+    assert f"MLflow run {parent.info.run_id} (simulate:tiny) is marked {status}" in err
+    assert "Traceback" not in err
+    # a later complete run removes the marker
+    monkeypatch.setattr(scenario, "write_tables", real)
+    assert main(["simulate", str(_small(tmp_path)), "--out", str(out), "--leads", "30"]) == 0
+    assert not marker.exists()
+
+
+def test_out_naming_a_file_is_refused_before_anything_runs(tmp_path, capsys):
+    """--out naming a file gave a traceback after the runs were logged."""
+    target = tmp_path / "tables.parquet"
+    target.write_text("not a folder")
+    assert main(["simulate", str(_small(tmp_path)), "--out", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out must be a folder") and str(target) in err
+    assert mlflow.MlflowClient(tracking.tracking_uri()).get_experiment_by_name(
+        tracking.DEFAULT_EXPERIMENT) is None
+    with pytest.raises(NotADirectoryError, match="'out' parameter of run_scenario"):
+        run_scenario(read_scenario(_small(tmp_path)), out=target)
+    assert target.read_text() == "not a folder"
+
+
+def test_sigterm_is_handled_like_ctrl_c(tmp_path):
+    """SIGTERM was not handled: the process died and its runs stayed RUNNING forever."""
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    store = tmp_path / "mlruns"
+    env = {**os.environ, "NURTURELAB_MLRUNS": str(store), "MPLBACKEND": "Agg"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    spec = _small(tmp_path, "name: long\nworld: {leads: 200000}\nvariants: {b: {}}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "nurturelab.cli", "simulate", str(spec),
+                             "--out", str(tmp_path / "out")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def statuses():
+        try:
+            with sqlite3.connect(f"file:{store / 'mlflow.db'}?mode=ro", uri=True) as con:
+                return [r[0] for r in con.execute("SELECT status FROM runs")]
+        except sqlite3.Error:
+            return []
+
+    deadline = time.monotonic() + 180
+    while "RUNNING" not in statuses() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    err = err.decode()
+    assert proc.returncode == 143, err
+    assert "terminated" in err and "(simulate:long) is marked KILLED" in err
+    assert statuses() and "RUNNING" not in statuses()
+    assert not (tmp_path / "out").exists()  # stopped before any table was written
+
+
+def test_a_scenario_of_nested_aliases_or_huge_values_prints_a_short_error(tmp_path, capsys):
+    """A 364-byte scenario printed 66 MB to stderr."""
+    lines = ["calibration:", "  parameters:", "    a: &a [" + ",".join(["lol"] * 9) + "]"]
+    for prev, name in zip("abcdef", "bcdefg", strict=True):
+        lines.append(f"    {name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    lines.append("world: {team: {reps: *g}}")
+    bomb = _small(tmp_path, "\n".join(lines) + "\n")
+    assert bomb.stat().st_size < 400
+    assert main(["simulate", str(bomb)]) == 2
+    err = capsys.readouterr().err
+    assert str(bomb) in err and "aliases expand to more than" in err and len(err) < 2_000
+    huge = _small(tmp_path, "world: {team: {reps: '" + "9" * 1_000_000 + "'}}\n")
+    assert main(["simulate", str(huge)]) == 2
+    err = capsys.readouterr().err
+    assert str(huge) in err and "characters)" in err and len(err) < 2_000

@@ -1019,3 +1019,240 @@ def test_a_column_map_key_given_twice_is_refused(tmp_path):
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
     assert read_column_map(empty).leads.columns == {}
+
+
+# --------------------------------------------------------------------------------------------
+# issue 13: nothing misread — timestamps, headers, column maps, line numbers, long values
+# --------------------------------------------------------------------------------------------
+def _one_lead_per_time(tmp_path, times: list[str]) -> Path:
+    df = pd.DataFrame({"lead_id": [f"L{i}" for i in range(len(times))], "created_at": times,
+                       "source": "web"})
+    return write_csv(tmp_path / "leads.csv", df)
+
+
+def test_day_month_order_is_never_guessed(tmp_path):
+    """format="mixed" read 01/09/2026 as 9 January beside 13/09/2026 as 13 September."""
+    path = _one_lead_per_time(tmp_path, ["2026-09-02 10:00", "01/09/2026 10:00",
+                                         "13/09/2026 10:00"])
+    with refused(path, str(path), "column 'created_at'", "not timestamps", "ISO 8601",
+                 "'format'", "'dayfirst'", "2 rows: line 3 '01/09/2026 10:00', "
+                 "line 4 '13/09/2026 10:00'"):
+        read_leads(path)
+
+
+@pytest.mark.parametrize("how", [{"dayfirst": True}, {"format": "%d/%m/%Y %H:%M"}])
+def test_a_declared_day_first_form_is_read_as_declared(tmp_path, how):
+    path = _one_lead_per_time(tmp_path, ["2026-09-02 10:00", "01/09/2026 10:00",
+                                         "13/09/2026 10:00"])
+    out = read_leads(path, ColumnMap(leads=TableMap(**how)))
+    assert out["created_at"].dt.strftime("%Y-%m-%d %H:%M").tolist() == [
+        "2026-09-02 10:00", "2026-09-01 10:00", "2026-09-13 10:00"]
+
+
+def test_month_first_refuses_a_thirteenth_month_naming_its_line(tmp_path):
+    path = _one_lead_per_time(tmp_path, ["01/09/2026", "13/09/2026"])
+    cmap = ColumnMap(leads=TableMap(dayfirst=False, timezone="America/New_York"))
+    with refused(path, str(path), "column 'created_at'", "in time zone America/New_York",
+                 "month/day/year", "1 row: line 3 '13/09/2026'"):
+        read_leads(path, cmap)
+    path = _one_lead_per_time(tmp_path, ["01/09/2026"])
+    out = read_leads(path, cmap)  # 9 January, midnight in New York
+    assert out["created_at"].iloc[0] == pd.Timestamp("2026-01-09 05:00", tz="UTC")
+
+
+def test_a_zone_abbreviation_is_refused_unless_mapped(tmp_path):
+    """2026-01-05 10:00 EST lost its zone and was read as 10:00 UTC."""
+    path = _one_lead_per_time(tmp_path, ["2026-01-05 10:00", "2026-01-05 10:00 EST",
+                                         "2026-07-06 10:00 CEST"])
+    with refused(path, str(path), "column 'created_at'", "zone abbreviation (CEST, EST)",
+                 "zones", "2 rows: line 3 '2026-01-05 10:00 EST', line 4"):
+        read_leads(path)
+    out = read_leads(path, ColumnMap(leads=TableMap(zones={"EST": "-05:00",
+                                                           "CEST": "Europe/Berlin"})))
+    assert out["created_at"].dt.strftime("%Y-%m-%d %H:%M").tolist() == [
+        "2026-01-05 10:00", "2026-01-05 15:00", "2026-07-06 08:00"]
+    by_zone = read_leads(path, ColumnMap(leads=TableMap(zones={"est": "America/New_York",
+                                                               "CEST": "+02:00"})))
+    pd.testing.assert_frame_equal(by_zone, out)
+
+
+def test_offsets_utc_and_fractions_are_still_read(tmp_path):
+    path = _one_lead_per_time(tmp_path, ["2026-01-05T10:00:00.250Z", "2026-01-05 10:00 GMT",
+                                         "2026-01-05 10:00:00 +02:00", "2026-01-05T10:00+0530",
+                                         " 2026-01-05 "])
+    out = read_leads(path)
+    assert out["created_at"].dt.strftime("%Y-%m-%d %H:%M:%S.%f").tolist() == [
+        "2026-01-05 10:00:00.250000", "2026-01-05 10:00:00.000000",
+        "2026-01-05 08:00:00.000000", "2026-01-05 04:30:00.000000",
+        "2026-01-05 00:00:00.000000"]
+
+
+def test_timestamps_after_the_file_was_written_are_reported(tmp_path):
+    """An event dated 2099 passed silently, and the report then picked week 2098-W52."""
+    from nurturelab.schema import ExportWarning
+
+    leads_csv = write_csv(tmp_path / "leads.csv", leads_frame())
+    df = events_frame()
+    df.loc[6, "ts"] = "2099-01-07 10:00"
+    events_csv = write_csv(tmp_path / "events.csv", df)
+    with pytest.warns(ExportWarning, match=pattern(str(events_csv), "column 'ts'",
+                                                    "after the file was written",
+                                                    "1 row: line 8 '2099-01-07 10:00'")):
+        export = read_export(leads_csv, events_csv)
+    (note,) = export.notes
+    assert note.file == str(events_csv) and note.problem.where == ("line 8",)
+    assert export.events["ts"].max() == pd.Timestamp("2099-01-07 10:00", tz="UTC")
+    leads, events = export  # still unpacks as two tables
+    assert "warning: " + str(note) in summarize(leads, events, export.notes)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExportWarning)  # a caller may refuse it
+        with pytest.raises(ExportWarning):
+            read_events(events_csv, leads)
+
+
+def test_validate_prints_a_warning_line_for_late_timestamps(tmp_path, capsys):
+    from nurturelab.cli import main
+
+    leads_csv = write_csv(tmp_path / "leads.csv", leads_frame())
+    df = events_frame()
+    df.loc[2, "ts"] = "2099-01-03 10:00"
+    events_csv = write_csv(tmp_path / "events.csv", df)
+    assert main(["validate", "--leads", str(leads_csv), "--events", str(events_csv)]) == 0
+    out, err = capsys.readouterr()
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("warning: ")]
+    assert line.startswith(f"warning: {events_csv}: column 'ts': timestamps after the file was "
+                           "written")
+    assert line.endswith("1 row: line 4 '2099-01-03 10:00'")
+    assert "ExportWarning" not in err
+
+
+def test_simulated_tables_are_not_checked_against_the_clock(tmp_path):
+    from nurturelab.scenario import write_tables
+    from nurturelab.simulation import World, simulate
+
+    res = simulate(World(leads=20, start="2098-12-28"), 1)
+    write_tables(res, tmp_path)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        export = read_export(tmp_path / "leads.parquet", tmp_path / "events.parquet")
+    assert export.notes == () and export.leads["created_at"].min().year == 2098
+    again = tmp_path / "copy.parquet"
+    export.leads.to_parquet(again)  # written by anyone else: checked
+    with pytest.warns(UserWarning, match="after the file was written"):
+        read_leads(again)
+
+
+def test_a_header_naming_a_column_twice_is_refused(tmp_path):
+    """Duplicate header names became source.1 and loaded."""
+    path = write_text(tmp_path / "leads.csv", "lead_id,created_at,source,fit,source\n"
+                                              "L1,2026-01-05,web,0.5,paid_search\n")
+    with refused(path, str(path), "column 'source'", "names this column 2 times (columns 3 "
+                 "and 5)"):
+        read_leads(path)
+    pq = tmp_path / "leads.parquet"
+    import pyarrow as pa
+    import pyarrow.parquet as papq
+    papq.write_table(pa.table([["L1"], ["2026-01-05"], ["web"], ["web"]],
+                              names=["lead_id", "created_at", "source", "source"]), pq)
+    with refused(pq, str(pq), "column 'source'", "2 times"):
+        read_leads(pq)
+    frame = pd.DataFrame([["L1", "2026-01-05", "web", "x"]],
+                         columns=["lead_id", "created_at", "source", "source"])
+    with pytest.raises(ExportError, match="column 'source': the table has several columns"):
+        validate_leads(frame)
+
+
+def test_a_column_map_naming_a_column_the_file_lacks_is_refused(tmp_path):
+    path = write_csv(tmp_path / "leads.csv", leads_frame())
+    for columns in ({"fit": "score"}, {"lead_id": "mql_id"}):
+        cmap = ColumnMap(leads=TableMap(columns=columns))
+        (contract, export), = columns.items()
+        with refused(path, str(path), f"column '{contract}'",
+                     f"reads it from column '{export}', which the file lacks", "the file has"):
+            read_leads(path, cmap)
+    cmap = ColumnMap(leads=TableMap(values={"industry": {"Retail": "retail"}}))
+    with refused(path, str(path), "column 'industry'", "values are mapped in the label columns"):
+        read_leads(path, cmap)
+
+
+def test_read_column_map_reads_the_timestamp_keys_and_refuses_bad_ones(tmp_path):
+    path = write_text(tmp_path / "map.yaml",
+                      "leads:\n  format: '%d/%m/%Y %H:%M'\n  zones: {BRT: America/Sao_Paulo}\n"
+                      "events:\n  dayfirst: true\n")
+    cmap = read_column_map(path)
+    assert cmap.leads.format == "%d/%m/%Y %H:%M" and cmap.leads.zones == {
+        "BRT": "America/Sao_Paulo"}
+    assert cmap.events.dayfirst is True
+    for body, named in [("format: '%d/%m/%Y'\n  dayfirst: true", "'format' or 'dayfirst'"),
+                        ("format: 'day/month'", "'format' must be a strptime format"),
+                        ("dayfirst: 'yes'", "'dayfirst' must be true or false"),
+                        ("zones: {EST: Eastern}", "Got 'Eastern' for 'EST'"),
+                        ("zones: {UTC: '+01:00'}", "'zones' keys must be zone abbreviations"),
+                        ("formats: '%d'", "unknown key(s) ['formats']")]:
+        bad = write_text(tmp_path / "bad.yaml", f"leads:\n  {body}\n")
+        with pytest.raises(ValueError, match=pattern(str(bad), named)):
+            read_column_map(bad)
+
+
+def test_line_numbers_count_multi_line_values_and_blank_lines(tmp_path):
+    """Lines were index + 2, wrong after a quoted value spanning lines and after blank lines."""
+    path = write_text(tmp_path / "leads.csv",
+                      'lead_id,created_at,source,note\n'
+                      'L1,2026-01-05,web,"two\nlines"\n'
+                      '\n'
+                      'L2,2026-01-05,web,"three\n\nlines"\n'
+                      'L3,yesterday,web,\n')
+    with refused(path, str(path), "column 'created_at'", "1 row: line 8 'yesterday'"):
+        read_leads(path)
+    gz = tmp_path / "leads.csv.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    with refused(gz, str(gz), "1 row: line 8 'yesterday'"):
+        read_leads(gz)
+    plain = write_text(tmp_path / "plain.csv", "lead_id,created_at,source\nL1,2026-01-05,web\n"
+                                               "L2,soon,web")  # no newline at the end
+    with refused(plain, str(plain), "1 row: line 3 'soon'"):
+        read_leads(plain)
+
+
+def test_long_values_are_cut_in_messages(tmp_path):
+    path = _one_lead_per_time(tmp_path, ["2026-01-05", "x" * 100_000])
+    with refused(path, str(path), "line 3 'xxxxx", "(100,002 characters)") as info:
+        read_leads(path)
+    assert len(str(info.value)) < 1_000
+
+
+def test_a_column_map_of_nested_aliases_is_refused_quickly(tmp_path):
+    """A 530-byte column map of aliases took 5 GB and minutes before a MemoryError."""
+    lines = ["leads:", "  constants:", "    a: &a [" + ", ".join(["lol"] * 9) + "]"]
+    for prev, name in zip("abcdef", "bcdefg", strict=True):
+        lines.append(f"    {name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    lines.append("  values: {intent: *g}")
+    path = write_text(tmp_path / "map.yaml", "\n".join(lines) + "\n")
+    assert path.stat().st_size < 600
+    with pytest.raises(ValueError, match=pattern(str(path), "aliases expand to more than")) as e:
+        read_column_map(path)
+    assert len(str(e.value)) < 1_000
+
+
+def test_rows_of_unequal_length_are_still_read_and_named(tmp_path):
+    """Arrow refuses a short row; pandas reads it (its missing values are then refused)."""
+    path = write_text(tmp_path / "leads.csv", "lead_id,created_at,source\nL1,2026-01-05,web\n"
+                                              "\nL2\n")
+    with refused(path, str(path), "column 'created_at'", "missing values",
+                 "1 row: line 4 None"):
+        read_leads(path)
+
+
+def test_an_export_pickles_with_its_notes(tmp_path):
+    import pickle
+
+    from nurturelab.schema import Export, ExportWarning
+
+    note = ExportWarning("f.csv", Problem("ts", "late"))
+    export = Export(pd.DataFrame({"a": [1]}), pd.DataFrame({"b": [2]}), [note])
+    again = pickle.loads(pickle.dumps(export))
+    assert [str(n) for n in again.notes] == ["f.csv: column 'ts': late"]
+    leads, events = again
+    assert leads["a"].tolist() == [1]

@@ -17,13 +17,15 @@ function and prints.
     nurturelab audit --month 2026-10 [--model champion | --points [RULES.yaml]] [--out F.html]
     nurturelab report [--week 2026-W43] [--leads F --events F] [--targets T.yaml] [--out F.html]
 
-Exit codes: 0 done, 1 a check the command makes failed (audit, backtest), 2 bad input,
-130 interrupted.
+Exit codes: 0 done, 1 a check the command makes failed (audit, backtest), 2 bad input (or an
+MLflow store that cannot be used), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM, handled
+like Ctrl-C: the runs are marked KILLED and partial output is marked).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from nurturelab.cli import (
@@ -61,11 +63,34 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is so that it unwinds as from Ctrl-C."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
+    from nurturelab.cli.common import error_text
+    from nurturelab.tracking import StoreError
+
     args = build_parser().parse_args(argv)
     try:
+        previous, installed = signal.signal(signal.SIGTERM, _terminate), True
+    except ValueError:  # not the main thread: SIGTERM keeps its handler
+        previous, installed = None, False
+    try:
         return int(args.func(args))
-    except KeyboardInterrupt:
-        print("\ninterrupted: the MLflow run is marked KILLED and no table was half-written",
-              file=sys.stderr)
-        return 130
+    except StoreError as exc:
+        print(f"error: {error_text(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        notes = getattr(exc, "__notes__", [])  # what the runs and the output were left as
+        print(f"\n{what}" + ("".join(f"\n  {error_text(n)}" for n in notes) if notes else
+                             ": nothing was recorded"), file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

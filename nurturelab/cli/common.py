@@ -11,11 +11,26 @@ from nurturelab import paths
 from nurturelab.schema import read_column_map, read_export
 
 __all__ = ["EXIT_FAILED", "EXIT_INVALID", "Progress", "add_export_args", "at_least_two",
-           "backend_for_files", "default_export", "load_export", "positive_int", "timestamp",
-           "tracking_uri"]
+           "backend_for_files", "default_export", "error_text", "load_export", "positive_int",
+           "timestamp", "tracking_uri"]
 
 EXIT_FAILED = 1  # the command ran and a check it makes failed (an audit, a back-test)
 EXIT_INVALID = 2  # bad input: nothing was done
+
+
+def error_text(exc: BaseException | str, *, line: int = 400, lines: int = 40) -> str:
+    """An error's message as a command prints it: every line cut to ``line`` characters and at
+    most ``lines`` lines, so that a value repeated without end cannot flood the terminal.
+
+    >>> error_text(ValueError("x" * 1000), line=20)
+    'xxxxxxxxxxxxxxxxx... (1,000 characters)'
+    """
+    rows = str(exc).splitlines() or [""]
+    cut = [r if len(r) <= line else f"{r[:line - 3]}... ({len(r):,d} characters)"
+           for r in rows[:lines]]
+    if len(rows) > lines:
+        cut.append(f"... ({len(rows) - lines:,d} more lines)")
+    return "\n".join(cut)
 
 
 def positive_int(text: str) -> int:

@@ -13,6 +13,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from nurturelab._csv import write_csv
 from nurturelab.cli.common import EXIT_INVALID, load_export, positive_int, timestamp
 from nurturelab.schema import ExportError
 
@@ -99,7 +100,7 @@ def cmd_score_apply(args: argparse.Namespace) -> int:
     if args.out:
         target = Path(args.out)
         tmp = target.with_name(f".{target.name}.tmp")
-        scored.to_csv(tmp)
+        write_csv(scored, tmp)  # cells that a spreadsheet would run as formulas are escaped
         tmp.replace(target)
         print(f"\nwrote {target}")
     return 0

@@ -9,22 +9,27 @@ from pathlib import Path
 import pandas as pd
 
 from nurturelab.cli.common import (
+    EXIT_FAILED,
     EXIT_INVALID,
     Progress,
     at_least_two,
     backend_for_files,
+    error_text,
     positive_int,
     tracking_uri,
 )
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from nurturelab.scenario import read_scenario, run_scenario
+    from nurturelab.scenario import INCOMPLETE, read_scenario, run_scenario
 
+    out = Path(args.out) if args.out else None
     try:
         scenario = read_scenario(args.file).with_overrides(leads=args.leads, seed=args.seed)
+        if out is not None and out.exists() and not out.is_dir():
+            raise ValueError(f"--out must be a folder for the tables; {out} is a file")
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {error_text(exc)}", file=sys.stderr)
         return EXIT_INVALID
     sizes = {w.leads for w in scenario.worlds.values()}
     print(f"Scenario {scenario.name!r}: {len(scenario.worlds)} variant(s), "
@@ -32,9 +37,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
           + (f"\n  {scenario.description}" if scenario.description else ""))
     if not args.no_track:
         backend_for_files()
-    run = run_scenario(scenario, out=Path(args.out) if args.out else None,
-                       track=not args.no_track, source=Path(args.file),
-                       progress=Progress())
+    try:
+        run = run_scenario(scenario, out=out, track=not args.no_track, source=Path(args.file),
+                           progress=Progress())
+    except OSError as exc:  # the tables could not be written: the run says FAILED
+        if out is None:
+            raise
+        notes = "".join(f"\n  {error_text(n)}" for n in getattr(exc, "__notes__", []))
+        print(f"error: cannot write the tables under {out}: {error_text(exc)}{notes}",
+              file=sys.stderr)
+        return EXIT_FAILED
     cols = ["speed_median_min", "speed_p90_min", "within_5min_pct", "contact_rate",
             "qualification_rate", "conversion_rate", "opt_out_rate", "rep_utilisation",
             "tasks_skipped_pct"]
@@ -43,8 +55,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print(run.summary[cols].to_string(float_format=lambda v: f"{v:,.3f}"))
     if run.run_id:
         print(f"\nMLflow run {run.run_id} logged to {tracking_uri()}")
-    if args.out:
-        print(f"Tables written under {args.out}")
+    if out is not None and not (out / INCOMPLETE).exists():
+        print(f"Tables written under {out}")
     return 0
 
 

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from nurturelab import paths
 from nurturelab.cli.common import EXIT_INVALID, add_export_args, positive_int
-from nurturelab.schema import ExportError, read_column_map, read_export, summarize
+from nurturelab.schema import (
+    ExportError,
+    ExportWarning,
+    read_column_map,
+    read_export,
+    summarize,
+)
 from nurturelab.synthetic import SAMPLE_LEADS, SAMPLE_SEED, write_sample
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     try:
         columns = read_column_map(args.columns) if args.columns else None
-        leads, events = read_export(args.leads, args.events, columns)
+        with warnings.catch_warnings():  # printed in the summary instead
+            warnings.simplefilter("ignore", ExportWarning)
+            export = read_export(args.leads, args.events, columns)
     except ExportError as exc:
         print(exc, file=sys.stderr)
         return EXIT_INVALID
@@ -22,7 +31,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     print(f"OK: {args.leads} and {args.events} follow the nurturelab data contract\n")
-    print(summarize(leads, events))
+    print(summarize(export.leads, export.events, export.notes))
     return 0
 
 

@@ -10,7 +10,14 @@ experiments would, which is what the variance reduction is measured against.
 Runs are pure functions of (world, seed): the same seeds give the same results serially, with
 joblib's processes on this machine, or on a Dask cluster — run :func:`sweep` or
 :func:`run_experiment` inside ``joblib.parallel_config(backend="dask")`` with a
-``dask.distributed.Client`` active, or pass ``client=``; nothing else changes.
+``dask.distributed.Client`` active, or pass ``client=``; nothing else changes. A cluster on this
+machine is best bound to the loopback interface, so that neither its scheduler nor its dashboard
+listens on the network (Dask's default dashboard listens on every interface, port 8787)::
+
+    from dask.distributed import Client, LocalCluster
+    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+        runs = sweep(worlds, replications=20, client=client)
 
 :func:`arms_from_scenarios` turns scenario files into arms (what ``nurturelab compare`` runs),
 :func:`log_experiment` logs a simulated experiment to MLflow, and :func:`ab_export` makes a
@@ -107,8 +114,8 @@ def _parallel(tasks: Sequence[tuple[str, World, int]], n_jobs: int, client,
                 progress(k + 1, total)
         return rows
 
-    if client is not None:
-        with parallel_config(backend="dask"):
+    if client is not None:  # this client, not whichever Dask made the default
+        with parallel_config(backend="dask", client=client):
             return go()
     return go()
 
@@ -137,7 +144,8 @@ def sweep(
     n_jobs : int
         joblib workers on this machine (-1: all cores). Ignored when ``client`` is given.
     client : dask.distributed.Client, optional
-        Run the tasks on this Dask cluster (through joblib's dask backend).
+        Run the tasks on this Dask cluster (through joblib's dask backend); see the module
+        docstring for a local cluster bound to 127.0.0.1.
     progress : callable (done, total), optional
         Called after each run.
 

@@ -64,6 +64,7 @@ from nurturelab.result import Result
 from nurturelab.schema import ACTIVITY_NAMES
 from nurturelab.scoring.features import label, snapshot
 from nurturelab.scoring.points import DEFAULT_RULES, PointRule, PointRules, scores
+from nurturelab.tracking import personal_columns
 
 __all__ = [
     "PLACEHOLDERS",
@@ -1128,12 +1129,28 @@ def fit_on_table(
     Returns
     -------
     ScoreFit
+        Its ``notes`` name the columns dropped before fitting.
+
+    Notes
+    -----
+    Columns holding personal data (:func:`nurturelab.tracking.personal_columns`: e-mail
+    addresses, phone numbers, people's names, by name or by value) and identifiers (a different
+    text value on every row) are dropped before fitting: a model would only learn them by
+    heart, and they would reach its artifact (a one-hot encoder stores every value it saw) and
+    its input example.
     """
     from sklearn.model_selection import train_test_split
 
     y = pd.Series(np.asarray(y), index=X.index, name=getattr(y, "name", None) or "converted")
     if y.nunique() < 2:
         raise ValueError(f"{source}: {y.name!r} has a single value; nothing to learn")
+    personal = personal_columns(X, identifiers=True)
+    notes = tuple(f"column {col!r} dropped before fitting: it holds {why}"
+                  for col, why in personal.items())
+    X = X.drop(columns=list(personal))
+    if X.shape[1] == 0:
+        raise ValueError(f"{source}: no column is left to learn from once the personal data "
+                         f"and identifiers {list(personal)} are dropped")
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_size, stratify=y,
                                               random_state=random_state)
     model = LeadScoreModel(kind=kind, random_state=random_state).fit(X_tr, y_tr.to_numpy())
@@ -1145,7 +1162,7 @@ def fit_on_table(
               f"{len(y_te):,d} (no event times, so no later window to test on)")
     return ScoreFit(model, X_te, y_te.to_numpy(), p, metrics,
                     _auc_table({"model": metrics["auc"]}, len(y_te)), pd.DataFrame(), params,
-                    design)
+                    design, notes)
 
 
 def score_open_leads(
