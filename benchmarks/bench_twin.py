@@ -21,6 +21,7 @@ import warnings
 import pandas as pd
 from bench_scoring import peak_mb, timed  # run as a script from benchmarks/
 
+from nurturelab.response import ResponseModel
 from nurturelab.simulation import Arrivals, Replay, Team, World, simulate
 from nurturelab.twin.backtest import backtest
 from nurturelab.twin.calibrate import calibrate
@@ -36,9 +37,11 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=1)
     args = p.parse_args()
     scale = args.leads / 100_000
+    # browsing leads (pricing visits) bring the export to about ten events a lead
     world = World(leads=args.leads, start="2026-01-05", warmup_days=7, tail_days=20,
                   arrivals=Arrivals(per_day={k: v * scale for k, v in RATES.items()}),
-                  team=Team(reps=max(4, round(60 * scale))))
+                  team=Team(reps=max(4, round(60 * scale))),
+                  response=ResponseModel(pricing_per_day=0.08))
     res, t_sim = timed(simulate, world, seed=1)
     leads, events = res.export(res.leads["created_at"].iloc[-1])
     print(f"export: {len(leads):,d} leads, {len(events):,d} events "

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from nurturelab import plots
+from nurturelab._csv import write_csv
 from nurturelab.checks import need_columns, utc_timestamp
 from nurturelab.result import Result
 from nurturelab.simulation import World
@@ -146,7 +147,7 @@ class Calibration(Result):
         path = Path(path)
         table_path = path.with_name(f"{path.stem}.parameters.csv")
         tmp = table_path.with_name(f".{table_path.name}.tmp")
-        self.table.to_csv(tmp)
+        write_csv(self.table, tmp)  # cells a spreadsheet would run as formulas escaped
         tmp.replace(table_path)
         assumed = sorted({k.split(".")[0] for k in self.assumed})
         header = "\n".join([
