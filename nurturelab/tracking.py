@@ -577,7 +577,7 @@ def log_score_fit(fit, *, alias: str | None = "challenger",
     """One run for a lead-score fit: its parameters, holdout metrics and tables, and the model,
     registered as :data:`MODEL_NAME` with ``alias`` pointing at the new version.
 
-    ``fit`` is a :class:`nurturelab.scoring.models.ScoreFit` (read through ``params``,
+    ``fit`` is a :class:`nurturelab.scoring.fit.ScoreFit` (read through ``params``,
     ``run_metrics()``, ``run_tables()``, ``model`` and ``X_test``, so that this module imports
     nothing of the scoring package). Personal data is refused as everywhere here (the run is
     then marked FAILED). Returns ``(run_id, version)``.

@@ -7,25 +7,26 @@ from sklearn.base import clone
 from sklearn.model_selection import GroupKFold, StratifiedKFold, TimeSeriesSplit
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from nurturelab.scoring.models import (
-    LeadScoreModel,
+from nurturelab.scoring import models
+from nurturelab.scoring.fit import (
     ScoreFit,
-    TableColumns,
-    calibration_table,
     compare_points,
-    evaluate,
     fit_on_export,
     fit_on_table,
+    score_open_leads,
+)
+from nurturelab.scoring.models import (
+    LeadScoreModel,
+    calibration_table,
+    evaluate,
     fit_points,
     learned_points,
     lift_table,
-    read_lead_table,
-    read_table_map,
-    score_open_leads,
     temporal_split,
     to_point_rules,
 )
 from nurturelab.scoring.points import PointRules
+from nurturelab.scoring.table import TableColumns, read_lead_table, read_table_map
 from nurturelab.simulation import World, simulate
 
 from resultcheck import assert_result_protocol
@@ -333,7 +334,7 @@ def test_fit_on_export_default_snapshots_and_refusals(world):
 
 
 def test_fit_on_export_notes_when_no_event_raises_the_odds(world, monkeypatch):
-    import nurturelab.scoring.models as M
+    import nurturelab.scoring.fit as M
 
     leads, events = world
 
@@ -462,3 +463,17 @@ def test_read_lead_table_through_a_map_refuses_unknown_columns(tmp_path):
         read_lead_table(path, TableColumns({"converted": "Won"}))
     with pytest.raises(TypeError, match=r"a table map or the keywords \['target'\], not both"):
         read_lead_table(path, spec, target="converted")
+
+
+def test_the_names_that_moved_out_of_models_still_import_from_it():
+    """fit_on_export and the table reader moved to scoring.fit and scoring.table; notebooks
+    that import them from scoring.models get the same objects."""
+    from nurturelab.scoring import fit, table
+
+    for name in ("ScoreFit", "compare_points", "fit_on_export", "fit_on_table",
+                 "score_open_leads"):
+        assert getattr(models, name) is getattr(fit, name)
+    for name in ("TableColumns", "read_lead_table", "read_table_map"):
+        assert getattr(models, name) is getattr(table, name)
+    with pytest.raises(AttributeError, match="no attribute 'fit_on_nothing'"):
+        models.fit_on_nothing  # noqa: B018

@@ -48,7 +48,7 @@ def test_model_input_example_refuses_personal_data():
 
 
 def _score_fit(**columns):
-    from nurturelab.scoring.models import fit_on_table
+    from nurturelab.scoring.fit import fit_on_table
 
     rng = np.random.default_rng(1)
     X = pd.DataFrame({"opens_30d": rng.poisson(2, 400).astype(float), "fit": rng.random(400),

@@ -11,7 +11,7 @@ import pytest
 
 from nurturelab import tracking
 from nurturelab.cli import main
-from nurturelab.scoring.models import fit_on_table
+from nurturelab.scoring.fit import fit_on_table
 
 FIRST = ["Ana", "Bruno", "Carla", "Diego", "Elisa", "Fábio", "Gabriela", "Heitor", "Íris", "João",
          "Karina", "Lucas", "Mariana", "Nuno", "Olívia", "Paulo", "Quitéria", "Rafael", "Sofia",

@@ -117,7 +117,7 @@ def test_table_and_export_flags_are_not_mixed(export, tmp_path, capsys):
 
 
 def test_lead_table_flag_errors_name_the_rows(tmp_path):
-    from nurturelab.scoring.models import read_lead_table
+    from nurturelab.scoring.table import read_lead_table
 
     bad = _crm_table(20).astype({"Converted": object})
     bad.loc[[3, 7], "Converted"] = "maybe"

@@ -1,8 +1,8 @@
 """``nurturelab score fit`` and ``nurturelab score apply``: the lead-scoring model.
 
-Each command parses, calls one function of :mod:`nurturelab.scoring.models`
-(:func:`~nurturelab.scoring.models.fit_on_export`, :func:`~nurturelab.scoring.models.fit_on_table`
-or :func:`~nurturelab.scoring.models.score_open_leads`), prints, and logs through
+Each command parses, calls one function of :mod:`nurturelab.scoring.fit`
+(:func:`~nurturelab.scoring.fit.fit_on_export`, :func:`~nurturelab.scoring.fit.fit_on_table`
+or :func:`~nurturelab.scoring.fit.score_open_leads`), prints, and logs through
 :mod:`nurturelab.tracking`.
 """
 
@@ -47,18 +47,18 @@ def _refused(args: argparse.Namespace) -> str | None:
 
 def _fit(args: argparse.Namespace):
     """The ScoreFit the arguments ask for (raises on bad input)."""
-    from nurturelab.scoring import models
+    from nurturelab.scoring import fit, table
 
     if args.table:
-        spec = (models.read_table_map(args.table_columns) if args.table_columns
-                else models.TableColumns())
+        spec = (table.read_table_map(args.table_columns) if args.table_columns
+                else table.TableColumns())
         flags = {"target": args.target, "id_column": args.id,
                  "drop": None if args.drop is None else tuple(args.drop)}
         spec = dataclasses.replace(spec, **{k: v for k, v in flags.items() if v is not None})
-        X, y = models.read_lead_table(args.table, spec)
-        return models.fit_on_table(X, y, kind=args.kind, source=Path(args.table).name)
+        X, y = table.read_lead_table(args.table, spec)
+        return fit.fit_on_table(X, y, kind=args.kind, source=Path(args.table).name)
     leads, events = load_export(args)
-    return models.fit_on_export(leads, events, kind=args.kind, horizon_days=args.horizon_days,
+    return fit.fit_on_export(leads, events, kind=args.kind, horizon_days=args.horizon_days,
                                 train_until=args.train_until, test_from=args.test_from)
 
 
@@ -86,12 +86,12 @@ def cmd_score_fit(args: argparse.Namespace) -> int:
 
 def cmd_score_apply(args: argparse.Namespace) -> int:
     from nurturelab import tracking
-    from nurturelab.scoring import models
+    from nurturelab.scoring.fit import score_open_leads
 
     try:
         leads, events = load_export(args)
         model = tracking.load_model(args.alias)
-        scored = models.score_open_leads(leads, events, model, as_of=args.as_of)
+        scored = score_open_leads(leads, events, model, as_of=args.as_of)
     except (ExportError, ValueError, LookupError) as exc:
         return _error(exc)
     print(f"Scored {len(scored):,d} open leads as of {scored.attrs['as_of']:%Y-%m-%d %H:%M} UTC "
