@@ -101,3 +101,22 @@ def load_yaml(path: str | Path, what: str, needs: str | None) -> Any:
     if raw is None:
         raise ValueError(f"{path}: the {what} file is empty; it needs {needs}.")
     return raw
+
+
+class Flow(list):
+    """A list :func:`dump_yaml` writes in flow style (``[connect, reply]``, ``[9, 17]``)."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(
+    Flow, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data,
+                                                         flow_style=True)
+)
+
+
+def dump_yaml(data: Any) -> str:
+    """``data`` as YAML text in the order given, :class:`Flow` lists in flow style."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True)

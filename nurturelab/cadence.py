@@ -34,9 +34,8 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from nurturelab._yaml import load_yaml
+from nurturelab._yaml import Flow, dump_yaml, load_yaml
 
 __all__ = [
     "Anchor",
@@ -608,20 +607,6 @@ def _plain(hour: float) -> float | int:
 # --------------------------------------------------------------------------------------------
 # YAML
 # --------------------------------------------------------------------------------------------
-class _Flow(list):
-    """A list written in flow style (``[9, 17]``)."""
-
-
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-_Dumper.add_representer(
-    _Flow, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data,
-                                                          flow_style=True)
-)
-
-
 def read_cadence(path: str | Path) -> Cadence:
     """Read a cadence from a YAML file (the only function that does).
 
@@ -656,16 +641,16 @@ def write_cadence(cadence: Cadence, path: str | Path) -> None:
     if not isinstance(cadence, Cadence):
         raise TypeError(f"write_cadence needs a Cadence. Got {type(cadence).__name__} instead.")
     d = cadence.to_dict()
-    d["stop_on"] = _Flow(d["stop_on"])
+    d["stop_on"] = Flow(d["stop_on"])
     for t in d["touches"]:
         if t["window"] is not None:
-            t["window"] = _Flow(t["window"])
+            t["window"] = Flow(t["window"])
     header = (
         f"# Cadence {cadence.name!r}, written by nurturelab.cadence.write_cadence.\n"
         "# at: offset from lead creation (anchor: created) or from the previous touch\n"
         "# (anchor: previous); window: [start, end) hours of day, weekdays, the touch waits.\n"
     )
-    body = yaml.dump(d, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+    body = dump_yaml(d)
     Path(path).write_text(header + body, encoding="utf-8")
 
 

@@ -32,10 +32,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from nurturelab._util import rate_ci
-from nurturelab._yaml import load_yaml
+from nurturelab._yaml import Flow, dump_yaml, load_yaml
 from nurturelab.checks import is_number, need_columns, plain_number, utc_timestamp
 from nurturelab.result import Result
 from nurturelab.schema import normalise_labels
@@ -285,20 +284,6 @@ executives (``ae``) the rest, so contacted → qualified is the handoff."""
 # --------------------------------------------------------------------------------------------
 # YAML
 # --------------------------------------------------------------------------------------------
-class _Flow(list):
-    """A list written in flow style (``[connect, reply]``)."""
-
-
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-_Dumper.add_representer(
-    _Flow, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data,
-                                                          flow_style=True)
-)
-
-
 def read_funnel(path: str | Path) -> Funnel:
     """Read a funnel from a YAML file (the only function that does).
 
@@ -341,14 +326,14 @@ def write_funnel(funnel: Funnel, path: str | Path) -> None:
         raise TypeError(f"write_funnel needs a Funnel. Got {type(funnel).__name__} instead.")
     d = funnel.to_dict()
     for st in d["stages"]:
-        st["exit_on"] = _Flow(st["exit_on"])
+        st["exit_on"] = Flow(st["exit_on"])
     header = (
         "# Funnel, written by nurturelab.funnel.write_funnel (read by read_funnel).\n"
         "# stages, in order: the last is conversion. exit_on: event names that move a lead\n"
         "# to the next stage (a stage event naming a stage always does); target_days: how long\n"
         "# a lead should sit in the stage at most. lost: the stage event that closes a lead.\n"
     )
-    body = yaml.dump(d, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+    body = dump_yaml(d)
     Path(path).write_text(header + body, encoding="utf-8")
 
 

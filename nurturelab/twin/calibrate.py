@@ -249,7 +249,8 @@ def _response_rows(fit, model, loose=()) -> list[dict]:
             name = f"response.{kind}"
         note = ""
         world = (model.speed(float(arg)) if kind == "speed"
-                 else None if kind in ("base", "opt_out_base") else _world_value(model, name))
+                 else None if kind in ("base", "opt_out_base")
+                 else _world_value(World(response=model), name))
         if key in loose:
             rows.append(row(name, est, lo, hi, n=fit.n_touches, status="assumed",
                             note=_loose_note(r["estimate"], r["std_err"], world)))
@@ -268,11 +269,12 @@ def _response_rows(fit, model, loose=()) -> list[dict]:
     return rows
 
 
-def _world_value(model, name: str) -> float | None:
+def _world_value(world: World, name: str) -> float | None:
+    """The value ``world`` holds for the table's parameter ``name`` (None where it has none)."""
     from nurturelab.twin.parameters import value_at
 
     try:
-        return value_at(World(response=model), name)
+        return value_at(world, name)
     except (KeyError, AttributeError, TypeError, ValueError):
         return None
 
@@ -289,22 +291,13 @@ def _progression_rows(fit, model=None, loose=()) -> list[dict]:
         else:
             name = f"progression.{transition}.{param}"
         if key in loose:
-            kept = _world_value_progression(model, name)
+            kept = _world_value(World(progression=model), name)
             rows.append(row(name, r["estimate"], r["ci_low"], r["ci_high"], n=int(r["n"]),
                             status="assumed",
                             note=_loose_note(r["estimate"], r["std_err"], kept)))
             continue
         rows.append(row(name, r["estimate"], r["ci_low"], r["ci_high"], n=int(r["n"])))
     return rows
-
-
-def _world_value_progression(model, name: str) -> float | None:
-    from nurturelab.twin.parameters import value_at
-
-    try:
-        return value_at(World(progression=model), name)
-    except (KeyError, AttributeError, TypeError, ValueError):
-        return None
 
 
 def _ae_hours(leads, events, as_of, base: float, alpha: float):
@@ -573,6 +566,90 @@ def _won_table(leads, events, as_of) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 # The calibration
 # --------------------------------------------------------------------------------------------
+def _response_step(ld, ev, base: World, is_touch: pd.Series, say) -> tuple:
+    """The answer and opt-out models: fitted where the export has touches and answers, else
+    the base world's; returns the model, its table rows, notes and the fit (or None)."""
+    from nurturelab.response import fit_response
+
+    rows: list[dict] = []
+    notes: list[str] = []
+    response = replace(base.response, heterogeneity=0.0)
+    responses = ev["type"].astype("object").eq("response")
+    if not (is_touch.any() and responses.any()):
+        why = "the export has no touches" if not is_touch.any() else "the export has no answers"
+        rows += _assumed_rows("response", {
+            **{f"base.{k}": v for k, v in response.base.items()},
+            **{f"opt_out_base.{k}": v for k, v in response.opt_out_base.items()},
+            "fit": response.fit, "spacing": response.spacing, "fatigue": response.fatigue,
+            "cooling": response.cooling}, why)
+        rows += [row(f"response.speed@{m:g}", v, status="assumed", note=why)
+                 for m, v in response.speed_knots]
+        notes.append(f"response: {why}: the answer model is the default world's, the twin of "
+                     "the published speed-to-lead studies")
+        return response, rows, notes, None
+    say("the answer and opt-out models")
+    try:
+        r_fit = fit_response(ld, ev, base_model=response)
+    except ValueError as exc:
+        return response, rows, [f"response: not fitted ({exc}); kept the base model"], None
+    response, loose = _pin_response(r_fit, replace(r_fit.model, heterogeneity=0.0),
+                                    base.response)
+    rows += _response_rows(r_fit, response, loose)
+    notes += [f"response: {n}" for n in r_fit.notes]
+    if loose:
+        notes.append(f"response: not pinned down by this export, kept from the base world: "
+                     f"{loose}")
+    return response, rows, notes, r_fit
+
+
+def _behaviour_step(ld, ev, response, r_fit, until: pd.Timestamp, alpha: float) -> tuple:
+    """Opens, clicks, pricing visits and demo requests on top of the answer model (carrying
+    its intent and fit uncertainty along); returns the model, its rows and the fit."""
+    from nurturelab.response import fit_behaviour
+
+    interest_se = None
+    if r_fit is not None:
+        t = r_fit.table
+        interest_se = {k.split("@")[1] if "@" in k else k: float(t.loc[k, "std_err"])
+                       for k in t.index if k.startswith("intent@") or k == "fit"}
+    b_fit = fit_behaviour(ld, ev, response, as_of=until, alpha=alpha, fit_cooling=True,
+                          interest_se=interest_se)
+    response = b_fit.model
+    rows = [row(f"response.{k}", r["estimate"], r["ci_low"], r["ci_high"], n=int(r["n"]),
+                note="the decay of the pricing visits" if k == "behaviour_cooling" else "")
+            for k, r in b_fit.table.iterrows()]
+    rows += [row(f"response.{k}", getattr(response, k), status="assumed",
+                 note="the export has none of these events")
+             for k in ("open_rate", "click_rate", "pricing_per_day", "demo_per_day")
+             if k not in b_fit.table.index]
+    if "behaviour_cooling" not in b_fit.table.index:
+        rows.append(row("response.behaviour_cooling", response.cooling, status="assumed",
+                        note="too few pricing visits to fit their decay: the touches' cooling"))
+    unfitted = "not identified from these tables"
+    rows += [row("response.heterogeneity", 0.0, status="assumed",
+                 note=f"{unfitted}: the twin uses the fitted average effects"),
+             row("response.tau_hours", response.tau_hours, status="assumed",
+                 note="the spacing penalty's time scale is not fitted"),
+             row("response.warm_up", response.warm_up, status="assumed", note=unfitted),
+             row("response.behaviour_slope", response.behaviour_slope, status="assumed",
+                 note=unfitted)]
+    return response, rows, b_fit
+
+
+def _unobserved_progression(world: World, rows: list[dict]) -> list[dict]:
+    """Rows for the progression parameters the export did not inform (the world's values)."""
+    fitted = {r["parameter"] for r in rows}
+    out = [row(f"progression.{name}.{key}", getattr(getattr(world.progression, name), key),
+               status="assumed", note="not observed in the export")
+           for name in ("qualify", "proposal", "win")
+           for key in ("p", "days", "sigma", "lost_days", "lost_sigma", "fit")
+           if f"progression.{name}.{key}" not in fitted]
+    out.append(row("progression.heterogeneity", 0.0, status="assumed",
+                   note="not identified from these tables: the twin uses the fitted average "
+                        "effects"))
+    return out
+
+
 def calibrate(
     leads: pd.DataFrame,
     events: pd.DataFrame,
@@ -618,7 +695,6 @@ def calibrate(
     """
     from nurturelab.cadence import get_cadence
     from nurturelab.progression import fit_progression
-    from nurturelab.response import fit_behaviour, fit_response
     from nurturelab.twin.arrivals import fit_arrivals
     from nurturelab.twin.sequence import fit_cadence
     from nurturelab.twin.team import fit_team
@@ -684,63 +760,15 @@ def calibrate(
         rows.append(row("cadence", len(cad.touches), status="assumed",
                         note=f"the export has no touches: kept {cad.name!r}"))
 
-    response = replace(base.response, heterogeneity=0.0)
-    responses = ev["type"].astype("object").eq("response")
-    if is_touch.any() and responses.any():
-        say("the answer and opt-out models")
-        try:
-            r_fit = fit_response(ld, ev, base_model=response)
-        except ValueError as exc:
-            notes.append(f"response: not fitted ({exc}); kept the base model")
-        else:
-            fits["response"] = r_fit
-            response, loose = _pin_response(r_fit, replace(r_fit.model, heterogeneity=0.0),
-                                            base.response)
-            rows += _response_rows(r_fit, response, loose)
-            notes += [f"response: {n}" for n in r_fit.notes]
-            if loose:
-                notes.append(f"response: not pinned down by this export, kept from the base "
-                             f"world: {loose}")
-    else:
-        why = "the export has no touches" if not is_touch.any() else "the export has no answers"
-        rows += _assumed_rows("response", {
-            **{f"base.{k}": v for k, v in response.base.items()},
-            **{f"opt_out_base.{k}": v for k, v in response.opt_out_base.items()},
-            "fit": response.fit, "spacing": response.spacing, "fatigue": response.fatigue,
-            "cooling": response.cooling}, why)
-        rows += [row(f"response.speed@{m:g}", v, status="assumed", note=why)
-                 for m, v in response.speed_knots]
-        notes.append(f"response: {why}: the answer model is the default world's, the twin of "
-                     "the published speed-to-lead studies")
+    response, more_rows, more_notes, r_fit = _response_step(ld, ev, base, is_touch, say)
+    if r_fit is not None:
+        fits["response"] = r_fit
+    rows += more_rows
+    notes += more_notes
     say("behaviour: e-mail opens and clicks, pricing visits, demo requests")
-    interest_se = None
-    if "response" in fits:  # carry the answer model's intent and fit uncertainty along
-        t = fits["response"].table
-        interest_se = {k.split("@")[1] if "@" in k else k: float(t.loc[k, "std_err"])
-                       for k in t.index if k.startswith("intent@") or k == "fit"}
-    b_fit = fit_behaviour(ld, ev, response, as_of=until, alpha=alpha, fit_cooling=True,
-                          interest_se=interest_se)
-    fits["behaviour"] = b_fit
-    response = b_fit.model
-    rows += [row(f"response.{k}", r["estimate"], r["ci_low"], r["ci_high"], n=int(r["n"]),
-                 note="the decay of the pricing visits" if k == "behaviour_cooling" else "")
-             for k, r in b_fit.table.iterrows()]
-    rows += [row(f"response.{k}", getattr(response, k), status="assumed",
-                 note="the export has none of these events")
-             for k in ("open_rate", "click_rate", "pricing_per_day", "demo_per_day")
-             if k not in b_fit.table.index]
-    if "behaviour_cooling" not in b_fit.table.index:
-        rows.append(row("response.behaviour_cooling", response.cooling, status="assumed",
-                        note="too few pricing visits to fit their decay: the touches' cooling"))
-    rows += [row("response.heterogeneity", 0.0, status="assumed",
-                 note="not identified from these tables: the twin uses the fitted average "
-                      "effects"),
-             row("response.tau_hours", response.tau_hours, status="assumed",
-                 note="the spacing penalty's time scale is not fitted"),
-             row("response.warm_up", response.warm_up, status="assumed",
-                 note="not identified from these tables"),
-             row("response.behaviour_slope", response.behaviour_slope, status="assumed",
-                 note="not identified from these tables")]
+    response, more_rows, fits["behaviour"] = _behaviour_step(ld, ev, response, r_fit, until,
+                                                             alpha)
+    rows += more_rows
 
     say("after contact: qualification, proposal, win and their times")
     progression = replace(base.progression, heterogeneity=0.0)
@@ -771,17 +799,7 @@ def calibrate(
         if more_rows:
             notes = [n for n in notes if not n.startswith("team: handling_minutes and")]
         notes += more_notes
-    fitted = {r["parameter"] for r in rows}
-    for name in ("qualify", "proposal", "win"):
-        tr = getattr(world.progression, name)
-        for key in ("p", "days", "sigma", "lost_days", "lost_sigma", "fit"):
-            full = f"progression.{name}.{key}"
-            if full not in fitted:
-                rows.append(row(full, getattr(tr, key), status="assumed",
-                                note="not observed in the export"))
-    rows.append(row("progression.heterogeneity", 0.0, status="assumed",
-                    note="not identified from these tables: the twin uses the fitted average "
-                         "effects"))
+    rows += _unobserved_progression(world, rows)
     ae, ae_rows = _ae_hours(ld, ev, until, base.ae_response_hours, alpha)
     rows += ae_rows
     world = replace(world, ae_response_hours=float(ae))
