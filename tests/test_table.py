@@ -4,16 +4,18 @@ its flag refused where blank, and the columns that leak the outcome named."""
 from __future__ import annotations
 
 import re
+import shlex
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn.metrics import roc_auc_score
 
 from nurturelab.cli import main
 from nurturelab.olist import DEALS_FILE, MQL_FILE
-from nurturelab.paths import shared_data_dir
+from nurturelab.paths import project_root, shared_data_dir
 from nurturelab.scoring.fit import fit_on_table
 from nurturelab.scoring.table import (
     TableColumns,
@@ -327,3 +329,49 @@ def test_olist_closed_deal_columns_are_named_as_filled_after_contact():
     table = leakage_table(X, y)
     assert table.loc["origin", "auc"] < 0.7 and "origin" not in notes
     assert table.loc["landing_page_id", "auc"] < 0.8  # 495 pages: out of fold, not 1.0
+
+
+# --------------------------------------------------------------------------------------------
+# the README's worked example
+# --------------------------------------------------------------------------------------------
+def _readme_section() -> str:
+    text = (project_root() / "README.md").read_text(encoding="utf-8")
+    start = text.index("A lead-level CRM table (one row per lead")
+    return text[start:text.index("`tests/test_table.py` runs the two commands above", start)]
+
+
+def _blocks(text: str) -> list[tuple[str, str]]:
+    """The fenced code blocks of a Markdown text, as (language, body)."""
+    blocks, lang, body = [], None, []
+    for line in text.splitlines():
+        if line.startswith("```"):
+            if lang is None:
+                lang, body = line[3:].strip(), []
+            else:
+                blocks.append((lang, "\n".join(body)))
+                lang = None
+        elif lang is not None:
+            body.append(line)
+    return blocks
+
+
+def test_the_readme_map_is_the_sample_map():
+    block = next(body for lang, body in _blocks(_readme_section()) if lang == "yaml")
+    shown = TableColumns(**yaml.safe_load(block))
+    assert shown == read_table_map(project_root() / "data" / "lead_table.yaml")
+
+
+def test_the_readme_lead_table_commands_print_what_it_shows(monkeypatch, capsys):
+    blocks = [body for lang, body in _blocks(_readme_section()) if not lang]
+    commands = [b.strip() for b in blocks if b.startswith("nurturelab score fit --table")]
+    shown = [b for b in blocks if b.startswith(("note:", "<ScoreFit"))]
+    assert len(commands) == len(shown) == 2
+    monkeypatch.chdir(project_root())
+    for command, output in zip(commands, shown, strict=True):
+        assert main(shlex.split(command)[1:]) == 0, command
+        captured = capsys.readouterr()
+        printed = [line.rstrip() for line in (captured.err + captured.out).splitlines()]
+        for line in output.strip().splitlines():
+            assert line.rstrip() in printed, (command, line)
+        notes = [line for line in printed if line.startswith("note:")]
+        assert notes == [line for line in output.splitlines() if line.startswith("note:")]
