@@ -3,6 +3,7 @@ its flag refused where blank, and the columns that leak the outcome named."""
 
 from __future__ import annotations
 
+import gzip
 import re
 import shlex
 import warnings
@@ -117,10 +118,27 @@ def test_flag_lines_count_quoted_values_over_several_lines_and_parquet_rows(tmp_
     path = _write(tmp_path, frame)
     with pytest.raises(ValueError, match=r"1 rows are not: line 8 'maybe'\."):
         read_lead_table(path, columns={"converted": "Converted"})
+    # a blank line (which pandas skips) does not shift the count either, gzipped or not
+    text = "id,Converted\na,1\n\nb,0\nc,\n"
+    (tmp_path / "blank.csv").write_text(text)
+    gz = tmp_path / "blank.csv.gz"
+    with gzip.open(gz, "wt") as fh:
+        fh.write(text)
+    for path in (tmp_path / "blank.csv", gz):
+        with pytest.raises(ValueError, match=r"1 rows are not: line 5 \(blank\)\."):
+            read_lead_table(path, columns={"converted": "Converted"})
     frame.loc[2, "Converted"] = None
     path = _write(tmp_path, frame, "crm.parquet")
     with pytest.raises(ValueError, match=r"2 rows are not: row 2 \(blank\), row 5 'maybe'"):
         read_lead_table(path, columns={"converted": "Converted"})
+    # a 0/1 flag with a gap (floats in CSV, pd.NA in a nullable Parquet column): the gap only
+    flags = pd.DataFrame({"Converted": pd.array([1, 0, None, 1], dtype="Int64"), "x": range(4)})
+    with pytest.raises(ValueError, match=r"1 rows are not: row 2 \(blank\)\."):
+        read_lead_table(_write(tmp_path, flags, "flags.parquet"),
+                        columns={"converted": "Converted"})
+    X, y = read_lead_table(_write(tmp_path, flags.dropna(), "flags.parquet"),
+                           columns={"converted": "Converted"})
+    assert y.tolist() == [True, False, True]
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,7 +15,9 @@ for one outcome, one whose name says it is filled in after contact.
 
 from __future__ import annotations
 
+import csv
 import difflib
+import gzip
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,7 +29,6 @@ import numpy as np
 import pandas as pd
 
 from nurturelab._yaml import load_yaml
-from nurturelab.schema import _cut, _Locator
 from nurturelab.tracking import personal_columns
 
 __all__ = ["AFTER_CONTACT_WORDS", "COMMON_PLACEHOLDERS", "TableColumns", "TableWarning",
@@ -54,6 +55,44 @@ class TableWarning(UserWarning):
     """A lead table was read, but something in it deserves a look (a column holding common
     placeholder values that the table map does not declare). The message starts with the file
     name; ``warnings.simplefilter("error", TableWarning)`` turns it into a refusal."""
+
+
+def _cut(text: Any, limit: int = 80) -> str:
+    """``text`` as a string of at most about ``limit`` characters, saying how long it was."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit - 3]}... ({len(text):,d} characters)"
+
+
+class _Rows:
+    """Names a row of the table as a user finds it: a CSV file's line (counted in the file, so
+    that a quoted value over several lines or a blank line does not shift it; read only when a
+    message names a line), a Parquet file's row."""
+
+    def __init__(self, path: Path, csv_file: bool):
+        self.path, self.csv_file, self._lines = path, csv_file, None
+
+    def __call__(self, position: int) -> str:
+        if not self.csv_file:
+            return f"row {position}"
+        if self._lines is None:
+            self._lines = self._record_lines()
+        lines = self._lines
+        return f"line {lines[position] if position < len(lines) else position + 2}"
+
+    def _record_lines(self) -> list[int]:
+        """The line each record after the header starts on."""
+        name = self.path.name.lower()
+        if not name.endswith((".csv", ".gz", ".txt")):
+            return []  # another compression: one line per record is assumed
+        opener = gzip.open if name.endswith(".gz") else open
+        starts, before = [], 0
+        with opener(self.path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+            reader = csv.reader(fh)
+            for row in reader:
+                if row:  # pandas skips blank lines
+                    starts.append(before + 1)
+                before = reader.line_num
+        return starts[1:]  # the first record is the header
 
 
 def _name(value: Any, what: str) -> str:
@@ -280,10 +319,22 @@ def read_table_map(path: str | Path) -> TableColumns:
         raise type(exc)(f"{path}: {exc}") from None
 
 
-def _converted_flag(values: pd.Series, path: Path, locate: _Locator) -> pd.Series:
+def _flag_text(value: Any) -> str:
+    """A flag cell as lower-case text; a number 0 or 1 as "0" or "1" (a 0/1 column with a
+    blank is read as floats), a missing cell as ""."""
+    if not isinstance(value, str) and pd.api.types.is_scalar(value) and pd.isna(value):
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, int | float | np.integer | np.floating) and value in (0, 1):
+        return str(int(value))
+    return str(value).strip().lower()
+
+
+def _converted_flag(values: pd.Series, path: Path, locate: _Rows) -> pd.Series:
     """A table's converted flag as booleans, or an error naming the file, column and the lines
     that are not a flag (a blank is not one: an unknown outcome is neither 1 nor 0)."""
-    flag = values.map(lambda v: str(v).strip().lower() if pd.notna(v) else "")
+    flag = values.map(_flag_text)
     good = flag.isin(_TRUE | _FALSE)
     if not good.all():
         bad = values[~good]
@@ -497,10 +548,10 @@ def read_lead_table(
     name = path.name.lower()
     if name.endswith((".parquet", ".pq")):
         df = pd.read_parquet(path).reset_index(drop=True)
-        locate = _Locator("parquet")
+        locate = _Rows(path, csv_file=False)
     else:  # a blank cell is missing; "NA", "null", "None"... are values until declared
         df = pd.read_csv(path, keep_default_na=False, na_values=[""])
-        locate = _Locator("csv", path, len(df))
+        locate = _Rows(path, csv_file=True)
     missing = [old for _, old in spec.columns if old not in df.columns]
     if missing:
         raise KeyError(f"{path}: the table map's 'columns' name {missing}, which the file "
