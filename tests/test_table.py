@@ -393,3 +393,25 @@ def test_the_readme_lead_table_commands_print_what_it_shows(monkeypatch, capsys)
             assert line.rstrip() in printed, (command, line)
         notes = [line for line in printed if line.startswith("note:")]
         assert notes == [line for line in output.splitlines() if line.startswith("note:")]
+
+
+def test_the_sample_table_without_a_map_notes_its_placeholders(monkeypatch, capsys):
+    """The README: without the map the CLI prints a note per undeclared placeholder column."""
+    monkeypatch.chdir(project_root())
+    path = "data/lead_table.csv"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TableWarning)
+        read_lead_table(path, read_table_map("data/lead_table.yaml"))  # all declared
+    assert main(["score", "fit", "--table", path, "--target", "Converted", "--id",
+                 "Prospect ID", "--drop", "Email", "Lead Stage", "Contract Value",
+                 "Lost Reason"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert notes == [
+        "note: data/lead_table.csv: column 'Lead Source' holds 'unknown' (142 rows): common "
+        "placeholder(s), read as value(s) of their own; declare them in the table map's "
+        "placeholders, as missing ({Lead Source: {missing: ['unknown']}}) or as a level of "
+        "their own ({level: [...]})",
+        "note: data/lead_table.csv: column 'Specialization' holds 'Select' (520 rows): common "
+        "placeholder(s), read as value(s) of their own; declare them in the table map's "
+        "placeholders, as missing ({Specialization: {missing: ['Select']}}) or as a level of "
+        "their own ({level: [...]})"]

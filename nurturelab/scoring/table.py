@@ -420,14 +420,13 @@ def _apply_placeholders(df: pd.DataFrame, spec: TableColumns, path: Path) -> pd.
         if not missing.any():
             continue
         kept = column.mask(missing)
-        if kept.dtype == object and "level" not in values.values():
-            present = kept.dropna()
-            try:
-                numbers = pd.to_numeric(present)
-            except (TypeError, ValueError):
-                numbers = None
-            if numbers is not None and len(present) and all(isinstance(v, str) for v in present):
+        present = kept.dropna()
+        if (kept.dtype == object and "level" not in values.values() and len(present)
+                and all(isinstance(v, str) for v in present)):
+            try:  # what pandas would have read had the placeholders been blank
                 kept = pd.to_numeric(kept)
+            except (TypeError, ValueError):
+                pass  # text stays text
         out[col] = kept
     return out
 
@@ -439,9 +438,8 @@ def _warn_undeclared(X: pd.DataFrame, spec: TableColumns, path: Path) -> None:
         s = X[col]
         if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
             continue
-        counts = s[s.map(lambda v: isinstance(v, str))].value_counts(sort=True)
-        found = {v: int(n) for v, n in counts.items()
-                 if v.strip().lower() in COMMON_PLACEHOLDERS
+        found = {v: int(n) for v, n in s.value_counts(sort=True).items()
+                 if isinstance(v, str) and v.strip().lower() in COMMON_PLACEHOLDERS
                  and v not in declared.get(col, {})}
         if not found:
             continue
