@@ -108,7 +108,8 @@ class ScoreFit(Result):
     design : str
         What it was trained and tested on, in words.
     notes : tuple of str
-        What could not be done (no learned points when no event raises the odds).
+        What could not be done (no learned points when no event raises the odds), and on a
+        table the columns dropped before fitting and those that may leak the outcome.
     """
 
     model: LeadScoreModel
