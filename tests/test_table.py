@@ -109,6 +109,12 @@ def test_a_blank_flag_is_refused_naming_its_lines(tmp_path):
     assert "A blank outcome is unknown, not 'not converted'" in text
     valid = [f"line {i + 2} " for i in range(20) if i not in (3, 7, 9, 11)]
     assert not any(v in text for v in valid)  # the message names the bad rows only
+    # a target mapped onto the wrong column: the lines, not the e-mail addresses
+    frame["Contact"] = [f"lead{i}@example.com" for i in range(20)]
+    with pytest.raises(ValueError, match=r"line 2 \(a value not shown: it looks like personal "
+                                         r"data\)") as info:
+        read_lead_table(_write(tmp_path, frame), target="Contact")
+    assert "example.com" not in str(info.value)
 
 
 def test_flag_lines_count_quoted_values_over_several_lines_and_parquet_rows(tmp_path):

@@ -338,9 +338,12 @@ def _converted_flag(values: pd.Series, path: Path, locate: _Rows) -> pd.Series:
     good = flag.isin(_TRUE | _FALSE)
     if not good.all():
         bad = values[~good]
+        head = bad.head(5)
+        personal = bool(personal_columns(pd.DataFrame({str(values.name): head.astype(str)})))
         shown = ", ".join(
-            f"{locate(i)} " + ("(blank)" if f == "" else _cut(repr(v), 40))
-            for (i, v), f in zip(bad.head(5).items(), flag[~good].head(5), strict=True))
+            f"{locate(i)} " + ("(blank)" if f == "" else "(a value not shown: it looks like "
+                               "personal data)" if personal else _cut(repr(v), 40))
+            for (i, v), f in zip(head.items(), flag[~good].head(5), strict=True))
         blanks = int(flag[~good].eq("").sum())
         fix = (" A blank outcome is unknown, not 'not converted': remove those rows or fill "
                "them in." if blanks else "")
