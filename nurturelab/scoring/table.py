@@ -516,7 +516,7 @@ def read_lead_table(
 
     Examples
     --------
-    >>> import io, tempfile, warnings
+    >>> import tempfile, warnings
     >>> folder = Path(tempfile.mkdtemp())
     >>> _ = (folder / "crm.csv").write_text(
     ...     "id,Converted,Source,City\\na,1,web,Select\\nb,0,unknown,Lyon\\nc,yes,,Paris\\n")
