@@ -27,7 +27,7 @@ import pandas as pd
 from nurturelab.schema import EVENT_COLUMNS, validate_events, validate_leads
 
 __all__ = ["PERSONAL_COLUMNS", "SAMPLE_LEADS", "SAMPLE_SEED", "SOURCES", "make_export",
-           "write_sample"]
+           "make_lead_table", "write_sample"]
 
 PERSONAL_COLUMNS = ("name", "email", "phone")
 SOURCES = {
@@ -324,15 +324,79 @@ SAMPLE_LEADS = 1500
 SAMPLE_SEED = 7
 
 
+def make_lead_table(n_leads: int = SAMPLE_LEADS, seed: int = SAMPLE_SEED) -> pd.DataFrame:
+    """A lead-level CRM table of the common kind (one row per lead, a Yes/No ``Converted``
+    flag), with the traps a real one holds; what ``nurturelab score fit --table`` reads.
+
+    Columns: ``Prospect ID``; ``Email`` (fictitious, ``example.com``: personal all the same);
+    the attributes known at intake, which drive conversion: ``Lead Origin``, ``Lead Source``
+    (``unknown`` where it was not recorded: a placeholder for a missing value),
+    ``Specialization`` (``Select`` where the form was left at its default: a placeholder that
+    means something, such leads convert less), ``TotalVisits`` (3% blank) and ``Time on
+    Website`` (minutes); and three fields sales fill in after contact, which leak the outcome:
+    ``Lead Stage`` (``Closed Won`` for 97% of the converted leads), ``Contract Value`` (for 90%
+    of them, blank for the others) and ``Lost Reason`` (for the leads closed lost only).
+
+    Each random element draws from its own stream spawned from one ``SeedSequence``: same
+    seed, same table.
+
+    Examples
+    --------
+    >>> t = make_lead_table(200, seed=1)
+    >>> t.shape, t["Converted"].isin(["Yes", "No"]).all()
+    ((200, 11), np.True_)
+    """
+    s = np.random.SeedSequence(seed).spawn(10)
+    r = [np.random.default_rng(x) for x in s]
+    n = n_leads
+    origin = r[0].choice(["Landing Page Submission", "API", "Lead Add Form"], n, p=[.5, .3, .2])
+    source = r[1].choice(["Google", "Direct Traffic", "Organic Search", "Reference",
+                          "Olark Chat", "unknown"], n, p=[.3, .25, .15, .1, .1, .1])
+    spec = r[2].choice(["Select", "Finance Management", "Marketing Management",
+                        "Human Resource Management", "Operations Management"], n,
+                       p=[.35, .2, .2, .13, .12])
+    visits = r[3].poisson(3, n).astype(float)
+    visits[r[3].random(n) < 0.03] = np.nan
+    minutes = np.round(r[4].gamma(2, 250, n))
+    logit = (-2.2 + 0.0016 * minutes + 1.6 * (origin == "Lead Add Form")
+             + 0.7 * (source == "Reference") - 0.7 * (spec == "Select")
+             + 0.08 * np.nan_to_num(visits))
+    converted = r[5].random(n) < 1 / (1 + np.exp(-logit))
+    open_stage = r[6].choice(["Closed Lost", "Contacted", "Open", "Negotiation"], n,
+                             p=[.55, .3, .1, .05])
+    stage = np.where(converted, np.where(r[7].random(n) < 0.97, "Closed Won", "Negotiation"),
+                     open_stage)
+    value = np.round(r[8].lognormal(8, 0.6, n), -1)
+    value[~converted | (r[8].random(n) >= 0.9)] = np.nan
+    reason = r[9].choice(["No budget", "Chose a competitor", "Not reachable",
+                          "Not interested"], n).astype(object)
+    reason[stage != "Closed Lost"] = None
+    return pd.DataFrame({
+        "Prospect ID": [f"P{i:06d}" for i in range(1, n + 1)],
+        "Email": [f"lead{i:06d}@example.com" for i in range(1, n + 1)],
+        "Lead Origin": origin,
+        "Lead Source": source,
+        "Specialization": spec,
+        "TotalVisits": pd.array(visits, dtype="Int64"),
+        "Time on Website": minutes.astype(int),
+        "Lead Stage": stage,
+        "Contract Value": pd.array(value, dtype="Int64"),
+        "Lost Reason": reason,
+        "Converted": np.where(converted, "Yes", "No"),
+    })
+
+
 def write_sample(out: str | Path, n_leads: int = SAMPLE_LEADS,
-                 seed: int = SAMPLE_SEED) -> tuple[Path, Path]:
-    """Write the sample export as ``out/leads.csv`` and ``out/events.csv``, each written to a
-    temporary file and renamed into place; returns the two paths."""
+                 seed: int = SAMPLE_SEED) -> tuple[Path, Path, Path]:
+    """Write the sample export as ``out/leads.csv`` and ``out/events.csv``, and a lead-level
+    table of as many leads (:func:`make_lead_table`) as ``out/lead_table.csv``, each written to
+    a temporary file and renamed into place; returns the three paths."""
     leads, events = make_export(n_leads=n_leads, seed=seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    targets = (out / "leads.csv", out / "events.csv")
-    for frame, target in zip((leads, events), targets, strict=True):
+    targets = (out / "leads.csv", out / "events.csv", out / "lead_table.csv")
+    frames = (leads, events, make_lead_table(n_leads, seed))
+    for frame, target in zip(frames, targets, strict=True):
         tmp = target.with_suffix(".csv.tmp")
         frame.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
         tmp.replace(target)

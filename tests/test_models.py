@@ -152,9 +152,14 @@ def test_real_shaped_table_with_placeholders_and_missing():
     enc = model.model_.calibrated_classifiers_[0].estimator.named_steps["prep"]
     names = list(enc.get_feature_names_out())
     persona_cols = [c for c in names if c.startswith("categorical__persona_")]
-    assert sorted(persona_cols) == ["categorical__persona_(missing)",
+    # values as they are: only None is missing; a placeholder is a level of its own (declare
+    # it in the table map to read it as missing)
+    assert sorted(persona_cols) == ["categorical__persona_", "categorical__persona_(missing)",
                                     "categorical__persona_Founder",
-                                    "categorical__persona_Sales Ops"]
+                                    "categorical__persona_N/A",
+                                    "categorical__persona_Sales Ops",
+                                    "categorical__persona_Select",
+                                    "categorical__persona_unknown"]
     new = X.head(3).assign(persona=["Founder", "never seen", "Select"])
     p = model.predict_proba(new)
     assert p.shape == (3, 2) and np.isfinite(p).all()
@@ -163,6 +168,23 @@ def test_real_shaped_table_with_placeholders_and_missing():
     assert "fitted on 5 feature(s) (3 numeric, 2 categorical)" in repr(model)
     with pytest.raises(ValueError, match="feature names"):
         model.predict_proba(X.rename(columns={"persona": "role"}))
+
+
+def test_models_fitted_before_issue_14_still_read_placeholders_as_missing():
+    """A pickled model calls its preprocessing function by name: _clean_categories keeps the
+    old reading (placeholders as missing, spaces stripped) so a registered model predicts as it
+    did, while new fits use _categories (values as they are)."""
+    X = pd.DataFrame({"persona": [" Founder ", "Select", "-- select --", "N/A", None, "it"]})
+    old = models._clean_categories(X).ravel().tolist()
+    assert old[0] == "Founder" and old[-1] == "it"
+    assert all(pd.isna(v) for v in old[1:5])
+    assert models.PLACEHOLDERS[:3] == ("", "select", "-- select --")
+    new = models._categories(X).ravel().tolist()
+    assert new[:4] == [" Founder ", "Select", "-- select --", "N/A"] and pd.isna(new[4])
+    prep = LeadScoreModel().fit(pd.concat([X] * 10, ignore_index=True),
+                                np.tile([1, 0, 0, 1, 0, 1], 10)).model_
+    steps = prep.calibrated_classifiers_[0].estimator.named_steps["prep"]
+    assert steps.transformers_[0][1].steps[0][1].func is models._categories
 
 
 def test_parameter_validation_messages():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import warnings
 from pathlib import Path
 
 from nurturelab._csv import write_csv
@@ -55,8 +56,16 @@ def _fit(args: argparse.Namespace):
         flags = {"target": args.target, "id_column": args.id,
                  "drop": None if args.drop is None else tuple(args.drop)}
         spec = dataclasses.replace(spec, **{k: v for k, v in flags.items() if v is not None})
-        X, y = table.read_lead_table(args.table, spec)
-        return fit.fit_on_table(X, y, kind=args.kind, source=Path(args.table).name)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", table.TableWarning)
+            X, y = table.read_lead_table(args.table, spec)
+        for w in caught:  # the reader's notes are printed with the fit's; others pass on
+            if not issubclass(w.category, table.TableWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        result = fit.fit_on_table(X, y, kind=args.kind, source=Path(args.table).name)
+        result.notes = (*(str(w.message) for w in caught
+                          if issubclass(w.category, table.TableWarning)), *result.notes)
+        return result
     leads, events = load_export(args)
     return fit.fit_on_export(leads, events, kind=args.kind, horizon_days=args.horizon_days,
                                 train_until=args.train_until, test_from=args.test_from)
@@ -121,15 +130,15 @@ def _fit_args(q: argparse.ArgumentParser) -> None:
                         "attribute columns (CSV or Parquet)")
     q.add_argument("--table-columns", default=None, metavar="MAP.yaml",
                    help="table map (YAML) for --table: columns (new name: table column), "
-                        "target, id_column, drop")
+                        "target, id_column, drop, placeholders")
     q.add_argument("--target", default=None,
                    help="the table's converted flag, after renaming (default: the table map's "
                         "'target', else converted)")
     q.add_argument("--id", default=None,
                    help="the table's lead id column (overrides the table map's 'id_column')")
-    q.add_argument("--drop", nargs="*", default=None,
+    q.add_argument("--drop", nargs="+", default=None, metavar="COLUMN",
                    help="table columns to keep out of the features (overrides the table "
-                        "map's 'drop')")
+                        "map's 'drop'; a name the table lacks is refused)")
 
 
 def register(sub) -> None:

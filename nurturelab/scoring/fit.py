@@ -33,6 +33,7 @@ from nurturelab.scoring.models import (
     to_point_rules,
 )
 from nurturelab.scoring.points import DEFAULT_RULES, PointRules, scores
+from nurturelab.scoring.table import leakage_warnings
 from nurturelab.tracking import personal_columns
 
 __all__ = ["ScoreFit", "compare_points", "fit_on_export", "fit_on_table", "score_open_leads"]
@@ -107,7 +108,8 @@ class ScoreFit(Result):
     design : str
         What it was trained and tested on, in words.
     notes : tuple of str
-        What could not be done (no learned points when no event raises the odds).
+        What could not be done (no learned points when no event raises the odds), and on a
+        table the columns dropped before fitting and those that may leak the outcome.
     """
 
     model: LeadScoreModel
@@ -297,7 +299,9 @@ def fit_on_table(
     Returns
     -------
     ScoreFit
-        Its ``notes`` name the columns dropped before fitting.
+        Its ``notes`` name the columns dropped before fitting, then the columns that may leak
+        the outcome (:func:`~nurturelab.scoring.table.leakage_warnings` on the training rows):
+        kept in the fit, named so that you can drop them.
 
     Notes
     -----
@@ -321,6 +325,7 @@ def fit_on_table(
                          f"and identifiers {list(personal)} are dropped")
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_size, stratify=y,
                                               random_state=random_state)
+    notes += leakage_warnings(X_tr, y_tr, random_state=random_state)
     model = LeadScoreModel(kind=kind, random_state=random_state).fit(X_tr, y_tr.to_numpy())
     p = model.predict_proba(X_te)[:, 1]
     metrics = evaluate(y_te.to_numpy(), p)

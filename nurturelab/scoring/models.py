@@ -3,10 +3,13 @@
 :class:`LeadScoreModel` is a scikit-learn classifier over a lead-level table (the output of
 :func:`nurturelab.scoring.features.snapshot`, or any table of numeric and categorical columns,
 or a plain numeric array): numeric columns are imputed with their median (plus a missing
-indicator) and, for the logistic model, standardised; other columns are one-hot encoded, with
-placeholders such as ``"Select"``, ``""``, ``"N/A"`` and ``"unknown"`` read as missing; the
-whole pipeline is wrapped in :class:`~sklearn.calibration.CalibratedClassifierCV` so that its
-probabilities can be read as conversion rates.
+indicator) and, for the logistic model, standardised; other columns are one-hot encoded, their
+values as they are (only ``None``, ``NaN`` and ``pd.NA`` are missing: ``"Select"`` or
+``"unknown"`` is a level of its own unless the table map of
+:func:`nurturelab.scoring.table.read_lead_table` declares it missing; models fitted before
+issue 14 read such placeholders as missing, and still do); the whole pipeline is wrapped in
+:class:`~sklearn.calibration.CalibratedClassifierCV` so that its probabilities can be read as
+conversion rates.
 
 The metrics are pure functions of ``y`` and ``p``: :func:`evaluate`, :func:`calibration_table`,
 :func:`lift_table`. :func:`temporal_split` builds a training set at one snapshot and a test
@@ -71,7 +74,11 @@ __all__ = [
 
 PLACEHOLDERS = ("", "select", "-- select --", "--select--", "n/a", "na", "none", "null", "nan",
                 "unknown", "-", "?")
-"""Category values read as missing (compared trimmed and lower-cased)."""
+"""Category values that models fitted before issue 14 read as missing (compared trimmed and
+lower-cased), kept unchanged so that such a model, unpickled from the registry, predicts as it
+did. A model fitted now reads values as they are; placeholders are declared per column in the
+table map (:class:`nurturelab.scoring.table.TableColumns`), and
+:data:`nurturelab.scoring.table.COMMON_PLACEHOLDERS` is the list its reader warns about."""
 
 _KINDS = ("logistic", "hgb")
 _CALIBRATIONS = ("isotonic", "sigmoid")
@@ -84,8 +91,24 @@ def _as_float(X: Any) -> np.ndarray:
     return np.asarray(pd.DataFrame(X).astype(float))
 
 
+def _categories(X: Any) -> np.ndarray:
+    """Object array of the values as they are (text unchanged, other values as text), with
+    missing values (None, NaN, NA) as ``np.nan``.
+
+    >>> _categories(pd.DataFrame({"c": ["Select", " it ", None, 3]})).ravel().tolist()
+    ['Select', ' it ', nan, '3']
+    """
+    df = pd.DataFrame(X).astype(object)
+    missing = df.isna().to_numpy()
+    text = df.map(lambda v: v if isinstance(v, str) else str(v)).to_numpy(dtype=object)
+    text[missing] = np.nan
+    return text
+
+
 def _clean_categories(X: Any) -> np.ndarray:
-    """Object array of stripped strings, with placeholders and missing values as ``np.nan``."""
+    """Object array of stripped strings, with :data:`PLACEHOLDERS` and missing values as
+    ``np.nan``: how models fitted before issue 14 read categories (their pickles call this
+    function by name, so it stays as it was; new fits use :func:`_categories`)."""
     df = pd.DataFrame(X).astype(object)
     out = df.where(df.notna(), np.nan)
     text = out.map(lambda v: v.strip() if isinstance(v, str) else v)
@@ -102,7 +125,7 @@ def _preprocessor(numeric: list, categorical: list, scale: bool) -> ColumnTransf
     if scale:
         num_steps.append(StandardScaler())
     cat = make_pipeline(
-        FunctionTransformer(_clean_categories, feature_names_out="one-to-one"),
+        FunctionTransformer(_categories, feature_names_out="one-to-one"),
         SimpleImputer(strategy="constant", fill_value="(missing)", keep_empty_features=True),
         OneHotEncoder(handle_unknown="ignore", sparse_output=False),
     )
