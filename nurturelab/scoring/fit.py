@@ -18,10 +18,9 @@ from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
 from nurturelab.checks import is_number, need_columns, utc_timestamp
-from nurturelab.funnel import outcomes
 from nurturelab.plots import axes
 from nurturelab.result import Result
-from nurturelab.scoring.features import snapshot
+from nurturelab.scoring.features import open_leads, snapshot
 from nurturelab.scoring.models import (
     LeadScoreModel,
     TemporalSplit,
@@ -363,9 +362,7 @@ def score_open_leads(
     """
     need_columns(events, ("ts",), "events")
     at = utc_timestamp(as_of if as_of is not None else events["ts"].max(), "as_of")
-    status = outcomes(leads, events, as_of=at)["status"].astype(str)
-    X = snapshot(leads, events, as_of=at)
-    X = X[status.reindex(X.index).eq("open").to_numpy()]
+    X = snapshot(leads, events, as_of=at).loc[open_leads(leads, events, as_of=at)]
     p = model.predict_proba(X)[:, 1] if len(X) else np.array([], dtype=float)
     out = pd.DataFrame({"p_convert": p}, index=X.index)
     out["points"] = scores(leads, events, rules, as_of=at)["score"].reindex(out.index)

@@ -504,7 +504,8 @@ def temporal_split(
 ) -> TemporalSplit:
     """Training set at ``train_until``, test set at the later ``test_from``.
 
-    Each set holds the leads open (created and not converted) at its snapshot, their
+    Each set holds the leads open at its snapshot (:func:`~nurturelab.scoring.features.
+    open_leads`: created by then, neither won nor lost), their
     :func:`~nurturelab.scoring.features.snapshot` features, and whether they converted within
     ``horizon_days`` after it (:func:`~nurturelab.scoring.features.label`). The training labels
     must be known by the test snapshot: ``train_until + horizon_days <= test_from``. A lead

@@ -32,7 +32,6 @@ import numpy as np
 import pandas as pd
 
 from nurturelab.checks import is_number, utc_timestamp
-from nurturelab.funnel import outcomes
 from nurturelab.plots import axes
 from nurturelab.result import Result
 from nurturelab.schema import require_loaded
@@ -549,9 +548,7 @@ alpha, seed
     h = _number(horizon_days, "horizon_days", owner, positive=True)
     at = (events["ts"].max() - pd.Timedelta(days=h) if as_of is None
           else utc_timestamp(as_of, "as_of"))
-    y = label(leads, events, as_of=at, horizon_days=h)
-    status = outcomes(leads, events, as_of=at)["status"].astype(str)
-    y = y[status.reindex(y.index).eq("open").to_numpy()]
+    y = label(leads, events, as_of=at, horizon_days=h)  # the open leads (features.open_leads)
     if not len(y):
         raise ValueError(f"No lead is open (created, neither won nor lost) at {at:%Y-%m-%d}; "
                          f"the export's leads were created from "
