@@ -378,7 +378,7 @@ def _yp(y_true: Any, p: Any) -> tuple[np.ndarray, np.ndarray]:
     return y, p
 
 
-def evaluate(y_true: Any, p: Any) -> dict[str, float]:
+def evaluate(y_true: Any, p: Any, *, alpha: float = 0.05) -> dict[str, float]:
     """Discrimination and calibration of predicted probabilities.
 
     Parameters
@@ -387,28 +387,43 @@ def evaluate(y_true: Any, p: Any) -> dict[str, float]:
         Outcomes, bool or 0/1.
     p : array-like of shape (n_samples,)
         Predicted probabilities of the positive class.
+    alpha : float, default 0.05
+        The AUC interval is ``100 * (1 - alpha)`` %.
 
     Returns
     -------
-    dict with ``n``, ``base_rate``, ``auc`` (ROC), ``pr_auc`` (average precision), ``brier``,
-    ``brier_base`` (Brier of predicting the base rate for everyone: a useful model is below
-    it), ``brier_skill`` (``1 - brier / brier_base``) and ``log_loss``.
+    dict with ``n``, ``base_rate``, ``auc`` (ROC) with ``auc_se``, ``auc_low`` and ``auc_high``
+    (DeLong's standard error and interval: :func:`nurturelab.scoring.auc.auc_interval`),
+    ``pr_auc`` (average precision), ``brier``, ``brier_base``, ``brier_skill`` and ``log_loss``.
+    The AUC figures are NaN when only one outcome occurs.
+
+    ``brier_base`` is the Brier score of predicting the base rate of these same leads for every
+    one of them, ``base_rate * (1 - base_rate)``: the best any constant prediction could do here
+    (in hindsight, so a strict reference). ``brier_skill = 1 - brier / brier_base``: 1 is
+    perfect, 0 is no better than that constant, below 0 is worse (the probabilities mislead,
+    whatever the ranking).
 
     Examples
     --------
     >>> r = evaluate([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
-    >>> r["auc"], round(r["brier"], 6)
-    (0.75, 0.158125)
+    >>> r["auc"], round(r["brier"], 6), r["brier_base"], round(r["brier_skill"], 4)
+    (0.75, 0.158125, 0.25, 0.3675)
     """
+    from nurturelab.scoring.auc import auc_interval
+
     y, p = _yp(y_true, p)
     base = float(y.mean())
     brier = float(brier_score_loss(y, p))
     brier_base = base * (1 - base)
     two = len(np.unique(y)) == 2
+    ci = auc_interval(y, p, alpha=alpha) if two else None
     return {
         "n": len(y),
         "base_rate": base,
         "auc": float(roc_auc_score(y, p)) if two else np.nan,
+        "auc_se": ci.se if ci else np.nan,
+        "auc_low": ci.low if ci else np.nan,
+        "auc_high": ci.high if ci else np.nan,
         "pr_auc": float(average_precision_score(y, p)) if two else np.nan,
         "brier": brier,
         "brier_base": brier_base,
