@@ -69,10 +69,17 @@ def compare_points(
     return out
 
 
+def _points_score(leads: pd.DataFrame, events: pd.DataFrame, rules: PointRules,
+                  split: TemporalSplit, *, as_of: Any) -> np.ndarray:
+    """Behaviour points of the holdout leads, scored at the test snapshot."""
+    return scores(leads, events, rules, as_of=as_of)["score"].reindex(
+        split.X_test.index).to_numpy(float)
+
+
 def _points_auc(leads: pd.DataFrame, events: pd.DataFrame, rules: PointRules,
                 split: TemporalSplit, *, as_of: Any) -> float:
     """Holdout AUC of behaviour points scored at the test snapshot."""
-    score = scores(leads, events, rules, as_of=as_of)["score"].reindex(split.X_test.index)
+    score = _points_score(leads, events, rules, split, as_of=as_of)
     return float(roc_auc_score(split.y_test.to_numpy(), score))
 
 
@@ -107,6 +114,9 @@ class ScoreFit(Result):
         What it was trained and tested on, in words.
     notes : tuple of str
         What could not be done (no learned points when no event raises the odds).
+    points_test : ndarray of shape (n_test,), optional
+        The default points' scores of the holdout leads (an export's fit): what
+        :func:`nurturelab.scoring.quality.check_fit` compares the model with, lead by lead.
     """
 
     model: LeadScoreModel
@@ -119,6 +129,7 @@ class ScoreFit(Result):
     params: dict[str, Any]
     design: str
     notes: tuple[str, ...] = ()
+    points_test: np.ndarray | None = None
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -266,7 +277,8 @@ def fit_on_export(
     design = (f"Trained on {len(split.y_train):,d} open leads at {train_at:%Y-%m-%d}, tested "
               f"on {len(y):,d} at {test_at:%Y-%m-%d} (converted within {horizon:g} days)")
     return ScoreFit(model, split.X_test, y, p, metrics, _auc_table(aucs, len(y)), points,
-                    params, design, notes)
+                    params, design, notes,
+                    points_test=_points_score(leads, events, DEFAULT_RULES, split, as_of=test_at))
 
 
 def fit_on_table(
