@@ -53,6 +53,7 @@ from sklearn.utils.validation import (
 
 from nurturelab._util import rate_ci
 from nurturelab.schema import ACTIVITY_NAMES
+from nurturelab.scoring.auc import auc_interval
 from nurturelab.scoring.features import label, snapshot
 from nurturelab.scoring.points import PointRule, PointRules
 
@@ -409,8 +410,6 @@ def evaluate(y_true: Any, p: Any, *, alpha: float = 0.05) -> dict[str, float]:
     >>> r["auc"], round(r["brier"], 6), r["brier_base"], round(r["brier_skill"], 4)
     (0.75, 0.158125, 0.25, 0.3675)
     """
-    from nurturelab.scoring.auc import auc_interval
-
     y, p = _yp(y_true, p)
     base = float(y.mean())
     brier = float(brier_score_loss(y, p))
@@ -519,8 +518,8 @@ def temporal_split(
 ) -> TemporalSplit:
     """Training set at ``train_until``, test set at the later ``test_from``.
 
-    Each set holds the leads open at its snapshot (:func:`~nurturelab.scoring.features.
-    open_leads`: created by then, neither won nor lost), their
+    Each set holds the leads open at its snapshot (created by then, neither won nor lost:
+    :func:`~nurturelab.scoring.features.open_leads`), their
     :func:`~nurturelab.scoring.features.snapshot` features, and whether they converted within
     ``horizon_days`` after it (:func:`~nurturelab.scoring.features.label`). The training labels
     must be known by the test snapshot: ``train_until + horizon_days <= test_from``. A lead
