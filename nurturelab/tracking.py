@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,11 @@ import pandas as pd
 from nurturelab._csv import write_csv
 from nurturelab.paths import mlruns_dir
 
-__all__ = ["DEFAULT_EXPERIMENT", "MODEL_NAME", "StoreError", "load_model", "log_figure",
-           "log_file", "personal_columns",
-           "log_metrics", "log_model", "log_score_fit", "log_table", "model_aliases",
-           "model_horizon_days", "model_version", "recorded_threshold", "run", "run_params",
-           "set_alias", "tag_model_version", "tracking_uri"]
+__all__ = ["DEFAULT_EXPERIMENT", "MODEL_NAME", "ModelRefused", "Promotion", "StoreError",
+           "how_to_get_alias", "load_model", "log_figure", "log_file", "log_metrics",
+           "log_model", "log_score_fit", "log_table", "model_aliases", "model_horizon_days",
+           "model_version", "personal_columns", "promote", "recorded_threshold", "run",
+           "run_params", "set_alias", "tag_model_version", "tracking_uri"]
 
 DEFAULT_EXPERIMENT = "nurturelab"
 MODEL_NAME = "lead-score"
@@ -431,15 +432,16 @@ def log_model(
     model,
     X_example: pd.DataFrame,
     *,
-    registered_name: str = MODEL_NAME,
+    registered_name: str | None = MODEL_NAME,
     alias: str | None = "challenger",
     name: str = "model",
-) -> tuple[str, str]:
+) -> tuple[str, str | None]:
     """Log a fitted scikit-learn model to the active run with its signature and an input
     example, register it as ``registered_name`` and point ``alias`` at the new version.
 
+    With ``registered_name=None`` the model is logged in the run only (no version, no alias).
     The input example is checked like a table: no personal columns or values. Returns
-    ``(model_uri, version)``.
+    ``(model_uri, version)`` (version None when not registered).
     """
     _mlflow()
     import mlflow.sklearn
@@ -459,6 +461,8 @@ def log_model(
     info = mlflow.sklearn.log_model(model, name=name, signature=signature, input_example=example,
                                     registered_model_name=registered_name,
                                     skops_trusted_types=_trusted_types(model))
+    if registered_name is None:
+        return info.model_uri, None
     version = str(info.registered_model_version)
     if alias:
         set_alias(alias, version, registered_name=registered_name)
@@ -507,14 +511,49 @@ def load_model(alias: str = "champion", *, registered_name: str = MODEL_NAME):
     return mlflow.sklearn.load_model(f"models:/{registered_name}@{alias}")
 
 
+def _name_flag(registered_name: str) -> str:
+    return "" if registered_name == MODEL_NAME else f" --model-name {registered_name}"
+
+
+def how_to_get_alias(alias: str, registered_name: str = MODEL_NAME,
+                     aliases: Mapping[str, str] | None = None) -> str:
+    """The commands that give ``registered_name`` the alias ``alias``, in words.
+
+    >>> how_to_get_alias("champion", aliases={})  # doctest: +NORMALIZE_WHITESPACE
+    'run `nurturelab score fit --leads LEADS --events EVENTS` (it registers a version with alias
+    challenger), then `nurturelab score promote challenger --to champion`'
+    >>> print(how_to_get_alias("champion", "acme", {"challenger": "4"}))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    promote a version: `nurturelab score promote challenger --model-name acme --to champion`
+    (or a version number in place of challenger)
+    """
+    flag = _name_flag(registered_name)
+    others = sorted(a for a in (aliases or {}) if a != alias)
+    if others:
+        return (f"promote a version: `nurturelab score promote {others[0]}{flag} --to {alias}` "
+                f"(or a version number in place of {others[0]})")
+    fit = f"`nurturelab score fit --leads LEADS --events EVENTS{flag}`"
+    if alias == "challenger":
+        return f"run {fit} (it registers a version with alias challenger)"
+    return (f"run {fit} (it registers a version with alias challenger), then "
+            f"`nurturelab score promote challenger{flag} --to {alias}`")
+
+
 def model_version(alias: str = "champion", *, registered_name: str = MODEL_NAME):
-    """The registry entry an alias points at (its ``version``, ``tags`` and ``run_id``)."""
+    """The registry entry an alias points at (its ``version``, ``tags`` and ``run_id``).
+
+    Raises :class:`LookupError` naming the aliases there are and the commands that would give
+    the model this one (:func:`how_to_get_alias`).
+    """
     mlflow = _mlflow()
     aliases = model_aliases(registered_name)
     if alias not in aliases:
+        listed = ", ".join(f"{a} (version {v})" for a, v in sorted(aliases.items()))
+        there = (f"its aliases: {listed}" if aliases
+                 else f"no version of {registered_name!r} has an alias there")
         raise LookupError(
-            f"no model {registered_name!r} with alias {alias!r} in {tracking_uri()}; "
-            f"aliases there: {sorted(aliases) or 'none (fit and register a model first)'}"
+            f"no model {registered_name!r} with alias {alias!r} in {tracking_uri()} ({there}). "
+            f"To get one, {how_to_get_alias(alias, registered_name, aliases)}."
         )
     return mlflow.MlflowClient().get_model_version_by_alias(registered_name, alias)
 
@@ -530,6 +569,119 @@ def tag_model_version(alias: str, tags: Mapping[str, Any], *,
     for key, value in tags.items():
         client.set_model_version_tag(registered_name, mv.version, key, _param(value))
     return str(mv.version)
+
+
+class ModelRefused(RuntimeError):
+    """A model version was refused an alias: it failed the quality check of its fit (and no
+    ``force`` was given). ``run_id`` names the run that logged it (marked FAILED), ``version``
+    the version refused a promotion; whichever applies."""
+
+    def __init__(self, message: str, *, run_id: str | None = None,
+                 version: str | None = None):
+        super().__init__(message)
+        self.run_id = run_id
+        self.version = version
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What :func:`promote` moved: ``alias`` of ``registered_name`` now points at ``version``
+    (``previous`` before, None when it pointed nowhere), resolved from ``source``.
+
+    ``quality`` is the verdict recorded on the version when it was fitted (``passed``,
+    ``forced``; None when none was recorded) and ``forced`` whether ``force`` overrode it.
+    """
+
+    registered_name: str
+    alias: str
+    version: str
+    previous: str | None
+    source: str
+    quality: str | None = None
+    forced: bool = False
+
+    @property
+    def moved(self) -> bool:
+        """Whether the alias points at another version than before."""
+        return self.previous != self.version
+
+    def __str__(self) -> str:
+        via = "" if self.source == self.version else f" (the version {self.source!r} points at)"
+        if not self.moved:
+            return (f"{self.registered_name}@{self.alias} already points at version "
+                    f"{self.version}{via}; nothing moved")
+        if self.previous is None:
+            return (f"{self.registered_name}@{self.alias} now points at version "
+                    f"{self.version}{via}; it pointed at no version before")
+        return (f"{self.registered_name}@{self.alias}: moved from version {self.previous} to "
+                f"version {self.version}{via}")
+
+
+def promote(source: str | int, to: str = "champion", *, registered_name: str = MODEL_NAME,
+            force: bool = False) -> Promotion:
+    """Point alias ``to`` at a version: ``source`` is a version number or an alias to resolve.
+
+    ``nurturelab score promote challenger --to champion`` is this function. A version whose fit
+    failed its quality check and was registered with ``--force`` (tag ``quality=forced``) is
+    refused another alias unless ``force``: :class:`ModelRefused` says why, with the figures
+    recorded on it.
+
+    Returns
+    -------
+    Promotion
+
+    Raises
+    ------
+    LookupError
+        ``source`` is neither a version of ``registered_name`` nor one of its aliases (the
+        message says how to get one).
+    ModelRefused
+        The version failed its quality check and ``force`` is not set.
+    """
+    mlflow = _store()
+    client = mlflow.MlflowClient()
+    text = str(source).strip()
+    if not str(to).strip():
+        raise ValueError("promote needs an alias to move ('to'), e.g. champion")
+    if text.isdigit():
+        try:
+            mv = client.get_model_version(registered_name, text)
+        except mlflow.exceptions.MlflowException:
+            versions = _versions(client, registered_name)
+            known = (f"its versions: {', '.join(versions)}" if versions
+                     else f"{registered_name!r} has no version there")
+            raise LookupError(
+                f"no version {text} of model {registered_name!r} in {tracking_uri()} ({known}). "
+                f"To get one, {how_to_get_alias('challenger', registered_name, {})}.") from None
+    else:
+        mv = model_version(text, registered_name=registered_name)
+    version = str(mv.version)
+    tags = dict(mv.tags or {})
+    quality = tags.get("quality")
+    previous = model_aliases(registered_name).get(to)
+    if quality in ("forced", "refused") and not force and previous != version:
+        reasons = tags.get("quality.reasons") or "see the run that logged it"
+        raise ModelRefused(
+            f"version {version} of {registered_name!r} failed the quality check of its fit and "
+            f"was registered only with --force: it is {reasons}. Promote it anyway with "
+            f"`nurturelab score promote {version}{_name_flag(registered_name)} --to {to} "
+            f"--force`.", version=version)
+    if previous != version:
+        try:
+            set_alias(to, version, registered_name=registered_name)
+        except mlflow.exceptions.MlflowException as exc:
+            raise ValueError(f"MLflow refused alias {to!r}: {_first_line(exc)}") from None
+    return Promotion(registered_name=registered_name, alias=str(to), version=version,
+                     previous=previous, source=text, quality=quality,
+                     forced=bool(force and quality in ("forced", "refused")))
+
+
+def _versions(client, registered_name: str) -> list[str]:
+    try:
+        found = client.search_model_versions(f"name = '{registered_name}'")
+    except Exception:  # noqa: BLE001 - only for the message
+        return []
+    return sorted((str(v.version) for v in found), key=int)
 
 
 def run_params(run_id: str) -> dict[str, str]:
@@ -572,19 +724,44 @@ def recorded_threshold(alias: str = "champion", *,
 # --------------------------------------------------------------------------------------------
 # Lead-score fits (nurturelab score fit)
 # --------------------------------------------------------------------------------------------
-def log_score_fit(fit, *, alias: str | None = "challenger",
-                  name: str = "score-fit") -> tuple[str, str]:
+def log_score_fit(fit, *, alias: str | None = "challenger", name: str = "score-fit",
+                  registered_name: str = MODEL_NAME, quality=None,
+                  force: bool = False) -> tuple[str, str]:
     """One run for a lead-score fit: its parameters, holdout metrics and tables, and the model,
-    registered as :data:`MODEL_NAME` with ``alias`` pointing at the new version.
+    registered as ``registered_name`` with ``alias`` pointing at the new version.
 
     ``fit`` is a :class:`nurturelab.scoring.fit.ScoreFit` (read through ``params``,
     ``run_metrics()``, ``run_tables()``, ``model`` and ``X_test``, so that this module imports
     nothing of the scoring package). Personal data is refused as everywhere here (the run is
     then marked FAILED). Returns ``(run_id, version)``.
+
+    ``quality`` is the fit's :class:`nurturelab.scoring.quality.QualityCheck` (read through
+    ``passed``, ``tags(forced=)`` and ``refusal()``); its tags go on the run and on the
+    version. A fit that failed it is not registered unless ``force``: the run still logs
+    everything, the model included (a logged model of the run, ``models:/m-...``, to inspect;
+    tag ``quality.model_uri``), is tagged ``quality=refused`` and marked FAILED, and
+    :class:`ModelRefused` is raised naming it.
+    With ``force`` the version is registered, given the alias and tagged ``quality=forced``
+    (:func:`promote` then asks for ``force`` again).
     """
-    with run(name, params=fit.params, tags={"job": "score"}) as active:
+    refused = quality is not None and not quality.passed and not force
+    tags = {"job": "score", **(quality.tags(forced=force) if quality is not None else {})}
+    with run(name, params=fit.params, tags=tags) as active:
+        run_id = active.info.run_id
         log_metrics(fit.run_metrics())
         for table_name, table in fit.run_tables().items():
             log_table(table, table_name)
-        _, version = log_model(fit.model, fit.X_test.reset_index(drop=True), alias=alias)
-    return active.info.run_id, version
+        example = fit.X_test.reset_index(drop=True)
+        if refused:  # the run ends FAILED (a note on the error says so)
+            uri, _ = log_model(fit.model, example, registered_name=None, alias=None)
+            mlflow = _mlflow()
+            mlflow.set_tag("quality.model_uri", uri)
+            raise ModelRefused(f"{quality.refusal()} The model is logged, not registered, in "
+                               f"run {run_id} ({uri}, to inspect).", run_id=run_id)
+        _, version = log_model(fit.model, example, registered_name=registered_name,
+                               alias=alias)
+        if quality is not None:
+            client = _mlflow().MlflowClient()
+            for key, value in quality.tags(forced=force).items():
+                client.set_model_version_tag(registered_name, version, key, _param(value))
+    return run_id, version

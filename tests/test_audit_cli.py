@@ -72,11 +72,12 @@ def test_model_audit_uses_the_threshold_recorded_for_it(exports, tmp_path, capsy
     assert main(["score", "fit", *files, "--alias", "champion"]) == 0
     assert main(["thresholds", *files, "--by", "capacity", "--capacity", "8"]) == 0
     mv = tracking.model_version("champion")
-    recorded = float(mv.tags["threshold"])
-    assert float(mv.tags["threshold.days"]) == 30  # the model's own horizon by default
+    recorded = float(mv.tags["threshold.capacity.threshold"])
+    assert float(mv.tags["threshold.capacity.days"]) == 30  # the model's own horizon by default
     # what the audit reads back: the version's threshold tags and the model's horizon
     version, tags = tracking.recorded_threshold("champion")
-    assert version == str(mv.version) and tags["threshold"] == mv.tags["threshold"]
+    assert version == str(mv.version)
+    assert tags["threshold.capacity.threshold"] == mv.tags["threshold.capacity.threshold"]
     assert set(tags) == {k for k in mv.tags if k.startswith("threshold")}
     assert tracking.model_horizon_days("champion") == 30.0
     capsys.readouterr()
@@ -95,6 +96,36 @@ def test_model_audit_uses_the_threshold_recorded_for_it(exports, tmp_path, capsy
     assert "discrimination.auc" in run.data.metrics
     arts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "report")}
     assert "report/audit.html" in arts
+
+
+def test_choosing_by_value_keeps_the_capacity_threshold_the_audit_checks(exports, capsys):
+    """Regression (issue 14): `thresholds --by value` after `--by capacity` replaced the
+    recorded threshold, and the audit then skipped its capacity check."""
+    files = exports["stable"]
+    assert main(["score", "fit", *files, "--alias", "champion"]) == 0
+    assert main(["thresholds", *files, "--by", "capacity", "--capacity", "8"]) == 0
+    capacity = float(tracking.model_version("champion").tags["threshold.capacity.threshold"])
+    assert main(["thresholds", *files, "--by", "value", "--deal-value", "500",
+                 "--cost", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "thresholds recorded there: capacity" in out and ", value " in out
+    tags = tracking.model_version("champion").tags
+    assert float(tags["threshold.capacity.threshold"]) == capacity
+    assert float(tags["threshold.capacity.capacity_per_day"]) == 8
+    assert "threshold.value.threshold" in tags
+    main(["audit", "--month", "2026-10", *files, "--n-boot", "20", "--no-track",
+          "--out", "/dev/null"])
+    out = capsys.readouterr().out
+    assert f"threshold {capacity:.4g} (recorded on version" in out and "chosen by capacity" in out
+    assert _status(out, "flagged per day") != "skip"
+    value = float(tags["threshold.value.threshold"])
+    main(["audit", "--month", "2026-10", *files, "--n-boot", "20", "--no-track",
+          "--out", "/dev/null", "--threshold-by", "value"])
+    out = capsys.readouterr().out
+    assert f"threshold {value:.4g} (recorded on version" in out and "chosen by value" in out
+    assert main(["audit", "--month", "2026-10", *files, "--no-track", "--out", "/dev/null",
+                 "--threshold-by", "precision"]) == 2
+    assert "no threshold chosen by precision is recorded" in capsys.readouterr().err
 
 
 def test_a_threshold_chosen_for_another_horizon_is_not_held_against_it(exports, capsys):

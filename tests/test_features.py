@@ -10,7 +10,13 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nurturelab.funnel import outcomes
 from nurturelab.schema import ACTIVITY_NAMES
-from nurturelab.scoring.features import BehaviourFeatures, feature_names, label, snapshot
+from nurturelab.scoring.features import (
+    BehaviourFeatures,
+    feature_names,
+    label,
+    open_leads,
+    snapshot,
+)
 from nurturelab.simulation import World, simulate
 
 AS_OF = pd.Timestamp("2026-02-10", tz="UTC")
@@ -149,11 +155,52 @@ def test_label_is_conversion_within_horizon_among_open_leads(world):
     out = outcomes(leads, events)
     conv = out["converted_at"]
     created = out["created_at"] <= AT
-    open_at = ~(conv <= AT)
+    open_at = ~(conv <= AT) & ~(out["lost_at"] <= AT)  # neither won nor lost by then
     assert list(y.index) == list(out.index[created & open_at])
+    assert (out["lost_at"][created] <= AT).any()  # the world has leads lost by then: left out
     expect = conv[y.index] <= AT + pd.Timedelta(days=14)
     assert (y == expect.fillna(False)).all()
     assert 0 < y.mean() < 0.5
+
+
+def test_fit_apply_thresholds_and_audit_count_the_same_open_leads():
+    """Regression (issue 14): at the same snapshot of the sample export, `score fit` tested on
+    774 leads (created and not converted: lost leads included) and `thresholds` chose on 506
+    (neither won nor lost). Every one of them now counts :func:`open_leads`."""
+    import warnings
+
+    from nurturelab import paths
+    from nurturelab.schema import read_export
+    from nurturelab.scoring.audit import scored_snapshots
+    from nurturelab.scoring.fit import score_open_leads
+    from nurturelab.scoring.models import temporal_split
+    from nurturelab.scoring.points import DEFAULT_RULES
+    from nurturelab.scoring.thresholds import choose_threshold_for_export
+
+    leads, events = read_export(paths.data_dir() / "leads.csv", paths.data_dir() / "events.csv")
+    test_at = events["ts"].max() - pd.Timedelta(days=30)
+    train_at = test_at - pd.Timedelta(days=30)
+    expected = open_leads(leads, events, as_of=test_at)
+    status = outcomes(leads, events, as_of=test_at)["status"]
+    assert len(expected) == (status == "open").sum() == 506 and (status == "lost").sum() > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        split = temporal_split(leads, events, train_until=train_at, test_from=test_at,
+                               horizon_days=30)
+    choice = choose_threshold_for_export(leads, events, DEFAULT_RULES, by="capacity",
+                                         capacity_per_day=5, as_of=test_at, n_boot=10)
+    rows = scored_snapshots(leads, events, DEFAULT_RULES, times=[test_at], horizon_days=30)
+
+    class Half:  # any classifier: score_open_leads only needs predict_proba
+        def predict_proba(self, X):
+            return np.full((len(X), 2), 0.5)
+
+    applied = score_open_leads(leads, events, Half(), as_of=test_at)
+    assert list(split.X_test.index) == list(split.y_test.index) == list(expected)
+    assert choice.n_leads == len(expected)
+    assert list(rows["lead_id"]) == list(expected)
+    assert sorted(applied.index) == sorted(expected)
+    assert list(split.y_train.index) == list(open_leads(leads, events, as_of=train_at))
 
 
 def test_label_warns_when_data_end_before_horizon(world):

@@ -199,11 +199,29 @@ def test_parameter_validation_messages():
     assert not hasattr(clone(LeadScoreModel()), "model_")
 
 
+def test_evaluate_reports_delongs_auc_interval():
+    from nurturelab.scoring.auc import auc_interval
+
+    rng = np.random.default_rng(4)
+    y = rng.random(500) < 0.1
+    p = np.clip(0.1 + 0.1 * y + rng.normal(0, 0.05, 500), 0, 1)
+    r = evaluate(y, p)
+    ci = auc_interval(y, p)
+    assert (r["auc_se"], r["auc_low"], r["auc_high"]) == (ci.se, ci.low, ci.high)
+    assert r["auc_low"] < r["auc"] < r["auc_high"]
+    assert r["auc_high"] - r["auc_low"] < evaluate(y[:100], p[:100])["auc_high"] - evaluate(
+        y[:100], p[:100])["auc_low"]  # fewer leads, a wider interval
+    one = evaluate(np.zeros(10), np.full(10, 0.1))
+    assert np.isnan([one["auc"], one["auc_low"], one["auc_high"]]).all()
+
+
 def test_metrics_on_known_values():
     r = evaluate([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
     assert r["auc"] == 0.75 and r["brier_base"] == 0.25
     with pytest.raises(ValueError, match="probabilities in"):
         evaluate([0, 1], [0.2, 3.0])
+    # Brier skill against the base rate: 1 - 0.158125 / 0.25
+    assert r["brier_skill"] == pytest.approx(1 - 0.158125 / 0.25)
     t = lift_table([1, 1, 0, 0, 0, 0, 0, 0, 0, 0], np.linspace(1, 0, 10), n=5)
     assert t["lift"].tolist() == [5.0, 0.0, 0.0, 0.0, 0.0]
     assert t["cum_gain"].tolist() == [1.0] * 5

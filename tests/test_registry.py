@@ -93,6 +93,117 @@ def test_log_score_fit_refuses_personal_data_and_fails_the_run():
     assert run.info.status == "FAILED" and tracking.model_aliases() == {}
 
 
+def _noise_fit():
+    """The issue's bad model as a table: 95 leads, 5 converted, columns without signal."""
+    from nurturelab.scoring.fit import fit_on_table
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"a": rng.normal(size=95), "b": rng.choice(["x", "y", "z"], 95)})
+    y = pd.Series(rng.random(95) < 0.05, name="converted")
+    return fit_on_table(X, y, source="noise.csv")
+
+
+def test_a_model_that_fails_its_check_is_logged_in_a_failed_run_and_not_registered():
+    import mlflow
+    import mlflow.sklearn
+
+    from nurturelab.scoring.quality import check_fit
+
+    fit = _noise_fit()
+    quality = check_fit(fit)
+    assert not quality.passed
+    with pytest.raises(tracking.ModelRefused, match="no better than predicting the base rate"
+                       ) as caught:
+        tracking.log_score_fit(fit, quality=quality)
+    assert "is marked FAILED" in caught.value.__notes__[0]
+    client = mlflow.MlflowClient(tracking.tracking_uri())
+    run = client.get_run(caught.value.run_id)
+    assert run.info.status == "FAILED" and run.data.tags["quality"] == "refused"
+    assert "base rate" in run.data.tags["quality.reasons"]
+    assert run.data.metrics["brier_skill"] <= 0
+    logged = mlflow.search_logged_models(
+        experiment_ids=[run.info.experiment_id], output_format="list",
+        filter_string=f"source_run_id = '{run.info.run_id}'")
+    assert [f"models:/{m.model_id}" for m in logged] == [run.data.tags["quality.model_uri"]]
+    assert run.data.tags["quality.model_uri"] in str(caught.value)
+    inspect = mlflow.sklearn.load_model(run.data.tags["quality.model_uri"])  # there to inspect
+    np.testing.assert_allclose(inspect.predict_proba(fit.X_test)[:, 1], fit.p_test)
+    assert tracking.model_aliases() == {}  # no version, no alias
+    assert client.search_registered_models() == []
+    # forced: registered and aliased, the version says so; promotion asks for force again
+    run_id, version = tracking.log_score_fit(fit, quality=quality, force=True)
+    assert client.get_run(run_id).info.status == "FINISHED"
+    mv = client.get_model_version(tracking.MODEL_NAME, version)
+    assert mv.tags["quality"] == "forced" and "base rate" in mv.tags["quality.reasons"]
+    assert tracking.model_aliases() == {"challenger": version}
+    with pytest.raises(tracking.ModelRefused, match=r"registered only with --force: it is no "
+                                                    r"better than predicting the base rate"):
+        tracking.promote("challenger", "champion")
+    assert "champion" not in tracking.model_aliases()
+    moved = tracking.promote("challenger", "champion", force=True)
+    assert moved.forced and moved.quality == "forced" and moved.version == version
+
+
+def test_a_model_that_passes_is_registered_with_its_verdict():
+    import mlflow
+
+    from nurturelab.scoring.quality import check_fit
+
+    fit = _score_fit()
+    quality = check_fit(fit)
+    assert quality.passed
+    _, version = tracking.log_score_fit(fit, quality=quality, registered_name="acme-leads")
+    mv = mlflow.MlflowClient(tracking.tracking_uri()).get_model_version("acme-leads", version)
+    assert mv.tags["quality"] == "passed"
+    assert float(mv.tags["quality.auc"]) == pytest.approx(fit.metrics["auc"], abs=1e-6)
+    assert float(mv.tags["quality.auc_low"]) < float(mv.tags["quality.auc"])
+    assert tracking.model_aliases("acme-leads") == {"challenger": version}
+    assert tracking.model_aliases() == {}  # another team's name: lead-score is untouched
+
+
+def test_promote_by_alias_or_version_says_what_moved():
+    model, X = _model()
+    versions = []
+    for _ in range(3):
+        with tracking.run("fit"):
+            versions.append(tracking.log_model(model, X)[1])  # challenger moves each time
+    v1, v2, v3 = versions
+    first = tracking.promote(v1, "champion")
+    assert (first.previous, first.version, first.moved) == (None, v1, True)
+    assert str(first) == (f"lead-score@champion now points at version {v1}; it pointed at no "
+                          "version before")
+    second = tracking.promote("challenger", "champion")
+    assert (second.previous, second.version) == (v1, v3)
+    assert str(second) == (f"lead-score@champion: moved from version {v1} to version {v3} (the "
+                           "version 'challenger' points at)")
+    again = tracking.promote("champion", "champion")
+    assert not again.moved and "nothing moved" in str(again)
+    assert tracking.model_aliases() == {"champion": v3, "challenger": v3}
+    assert second.quality is None  # logged without a check
+    with pytest.raises(LookupError, match=r"no version 9 of model 'lead-score' .* \(its "
+                                          rf"versions: {v1}, {v2}, {v3}\)"):
+        tracking.promote("9")
+    with pytest.raises(LookupError, match="alias 'gold'"):
+        tracking.promote("gold")
+
+
+def test_no_such_alias_says_how_to_get_one():
+    with pytest.raises(LookupError) as none:
+        tracking.model_version("champion", registered_name="acme")
+    text = str(none.value)
+    assert "no model 'acme' with alias 'champion'" in text
+    assert ("run `nurturelab score fit --leads LEADS --events EVENTS --model-name acme` (it "
+            "registers a version with alias challenger), then `nurturelab score promote "
+            "challenger --model-name acme --to champion`") in text
+    model, X = _model()
+    with tracking.run("fit"):
+        _, v = tracking.log_model(model, X)
+    with pytest.raises(LookupError) as some:
+        tracking.load_model("champion")
+    assert f"its aliases: challenger (version {v})" in str(some.value)
+    assert "`nurturelab score promote challenger --to champion`" in str(some.value)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

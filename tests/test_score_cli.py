@@ -148,3 +148,87 @@ def test_thresholds_by_capacity_with_the_model_and_by_precision_with_points(expo
     assert "the default points" in capsys.readouterr().out
     assert main(["thresholds", *_files(export), "--by", "capacity"]) == 2
     assert "needs --capacity" in capsys.readouterr().err
+
+
+SAMPLE = ["--leads", "data/leads.csv", "--events", "data/events.csv"]
+
+
+def test_fit_refuses_an_alias_to_a_model_worse_than_the_points_and_the_base_rate(
+        monkeypatch, capsys):
+    """Regression (issue 14): on the sample export at the default snapshots (trained on 95
+    leads then, 92 open ones now) the model had a Brier skill of -0.84, ranked below the
+    default points, and was registered as challenger without a word. It is refused (exit 1),
+    logged in a FAILED run, and given no alias unless --force."""
+    import mlflow
+
+    from nurturelab import paths, tracking
+
+    monkeypatch.chdir(paths.project_root())
+    assert main(["score", "fit", *SAMPLE]) == 1
+    captured = capsys.readouterr()
+    assert "<QualityCheck: refused (2 of 2 rules) on a holdout of 506 leads" in captured.out
+    err = captured.err
+    assert "error: not registered as 'lead-score' and given no alias" in err
+    assert "worse than the default points (holdout AUC 0.600 [0.513, 0.687] against 0.644" in err
+    assert "no better than predicting the base rate (Brier skill -0.012" in err
+    assert "run again with --force" in err and "is marked FAILED" in err
+    run_id = re.search(r"logged, not registered, in run (\w+)", err).group(1)
+    run = mlflow.MlflowClient(tracking.tracking_uri()).get_run(run_id)
+    assert run.info.status == "FAILED" and run.data.tags["quality"] == "refused"
+    assert tracking.model_aliases() == {}
+    assert main(["score", "apply", *SAMPLE, "--alias", "challenger"]) == 2  # nothing to apply
+    assert "To get one, run `nurturelab score fit" in capsys.readouterr().err
+
+    assert main(["score", "fit", *SAMPLE, "--force"]) == 0
+    captured = capsys.readouterr()
+    assert "warning: registered with --force although the model is worse than" in captured.err
+    assert "version 1 with alias 'challenger'" in captured.out
+    assert tracking.model_version("challenger").tags["quality"] == "forced"
+    assert main(["score", "promote", "challenger", "--to", "champion"]) == 1
+    err = capsys.readouterr().err
+    assert "error: not promoted: version 1 of 'lead-score' failed the quality check" in err
+    assert "`nurturelab score promote 1 --to champion --force`" in err
+    assert main(["score", "promote", "1", "--to", "champion", "--force"]) == 0
+    captured = capsys.readouterr()
+    assert "lead-score@champion now points at version 1" in captured.out
+    assert "promoted with --force" in captured.err
+
+
+def test_promote_and_model_name_through_the_command(monkeypatch, capsys):
+    from nurturelab import paths, tracking
+
+    monkeypatch.chdir(paths.project_root())
+    fit = ["score", "fit", *SAMPLE, "--horizon-days", "14", "--model-name", "acme-leads"]
+    assert main(fit) == 0
+    out = capsys.readouterr().out
+    assert "registered as 'acme-leads' version 1 with alias 'challenger'" in out
+    assert "nurturelab score promote challenger --model-name acme-leads --to champion" in out
+    assert tracking.model_aliases() == {}  # lead-score is untouched
+    assert main(["score", "apply", *SAMPLE, "--model-name", "acme-leads"]) == 2
+    err = capsys.readouterr().err
+    assert "no model 'acme-leads' with alias 'champion'" in err
+    assert "`nurturelab score promote challenger --model-name acme-leads --to champion`" in err
+    assert main(["score", "promote", "challenger", "--model-name", "acme-leads"]) == 0
+    assert "acme-leads@champion now points at version 1" in capsys.readouterr().out
+    assert main(fit) == 0  # version 2, the new challenger
+    capsys.readouterr()
+    assert main(["score", "promote", "2", "--model-name", "acme-leads", "--to", "champion"]) == 0
+    assert "acme-leads@champion: moved from version 1 to version 2" in capsys.readouterr().out
+    assert main(["score", "apply", *SAMPLE, "--model-name", "acme-leads", "--top", "2"]) == 0
+    assert "with acme-leads@champion" in capsys.readouterr().out
+    assert main(["thresholds", *SAMPLE, "--by", "capacity", "--capacity", "5",
+                 "--model-name", "acme-leads"]) == 0
+    assert "recorded on acme-leads version 2 (@champion)" in capsys.readouterr().out
+    assert main(["score", "promote", "7", "--model-name", "acme-leads"]) == 2
+    assert "no version 7 of model 'acme-leads'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["score", "promote", "challenger", "--model-name", "acme leads/x"])
+    assert "--model-name: must be letters, digits" in capsys.readouterr().err
+
+
+def test_thresholds_say_when_the_capacity_is_larger_than_the_open_pool(export, capsys):
+    assert main(["thresholds", *_files(export), "--by", "capacity", "--capacity", "100000",
+                 "--scorer", "points"]) == 0
+    out = capsys.readouterr().out
+    assert "note: the capacity (100000 leads a day) is at least the whole pool: all 1,036" in out
+    assert "the threshold flags every lead and ranks none out" in out

@@ -329,7 +329,8 @@ def test_recorded_threshold_round_trips_through_tags():
     assert (rec.threshold, rec.rule, rec.capacity_per_day, rec.days) == (
         choice.threshold, "capacity", 9.0, 14.0)
     tags = {k: str(v) for k, v in rec.to_tags().items()}  # the registry stores text
-    assert tags["threshold.as_of"] == ""  # chosen on arrays, not on an export
+    assert all(k.startswith("threshold.capacity.") for k in tags)  # its criterion's record
+    assert tags["threshold.capacity.as_of"] == ""  # chosen on arrays, not on an export
     back = RecordedThreshold.from_tags(tags, version="3")
     assert back == RecordedThreshold(**{**rec.__dict__, "version": "3"})
     assert back.source == "recorded on version 3, chosen by capacity at ?"
@@ -338,7 +339,57 @@ def test_recorded_threshold_round_trips_through_tags():
                                     capacity_per_day=9, n_boot=50)
     assert RecordedThreshold.from_choice(by_precision).capacity_per_day is None
     assert RecordedThreshold.from_choice(by_precision).to_tags()[
-        "threshold.capacity_per_day"] == ""
+        "threshold.precision.capacity_per_day"] == ""
+
+
+def test_one_recorded_threshold_per_criterion():
+    """Regression (issue 14): `thresholds --by value` replaced the threshold recorded for
+    capacity, and the audit then skipped its capacity check. Each rule now has its own record;
+    the audit reads the capacity one unless told otherwise."""
+    from nurturelab.scoring.thresholds import RecordedThreshold
+
+    y, s = synthetic(400, seed=8)
+    tags: dict[str, str] = {}
+    for kwargs in ({"by": "capacity", "capacity_per_day": 9},
+                   {"by": "value", "deal_value": 100, "cost_per_lead": 10},
+                   {"by": "precision", "target_precision": 0.6}):
+        rec = RecordedThreshold.from_choice(choose_threshold(y, s, days=14, n_boot=50, **kwargs))
+        tags.update({k: str(v) for k, v in rec.to_tags().items()})  # as the registry does
+    found = RecordedThreshold.all_from_tags(tags, version="2")
+    assert sorted(found) == ["capacity", "precision", "value"]
+    assert len({r.threshold for r in found.values()}) == 3
+    audited = RecordedThreshold.from_tags(tags, version="2")
+    assert audited.rule == "capacity" and audited.capacity_per_day == 9.0
+    assert RecordedThreshold.from_tags(tags, rule="value") == RecordedThreshold(
+        **{**found["value"].__dict__, "version": None})
+    del tags["threshold.capacity.threshold"]
+    assert RecordedThreshold.from_tags(tags).rule == "precision"  # next in preference
+    with pytest.raises(ValueError, match="recorded under the rule that chose it"):
+        RecordedThreshold(threshold=0.2).to_tags()
+
+
+def test_a_version_tagged_with_the_single_record_of_before_is_still_read():
+    from nurturelab.scoring.thresholds import RecordedThreshold
+
+    legacy = {"threshold": "0.3", "threshold.rule": "value", "threshold.days": "30",
+              "threshold.capacity_per_day": ""}
+    rec = RecordedThreshold.from_tags(legacy, version="1")
+    assert (rec.rule, rec.threshold, rec.capacity_per_day) == ("value", 0.3, None)
+    newer = {**legacy, "threshold.value.threshold": "0.4", "threshold.capacity.threshold": "0.1"}
+    found = RecordedThreshold.all_from_tags(newer)
+    assert (found["value"].threshold, found["capacity"].threshold) == (0.4, 0.1)
+
+
+def test_a_capacity_larger_than_the_pool_says_it_flags_everyone():
+    y, s = synthetic(300, seed=6)
+    fits = choose_threshold(y, s, days=3, by="capacity", capacity_per_day=100, n_boot=20)
+    assert int(fits.row["flagged"]) == 300 and fits.notes
+    assert "at least the whole pool: all 300 leads come to 100 a day over 3 days" in fits.notes[0]
+    assert f"note: {fits.notes[0]}" in fits.to_text()
+    roomy = choose_threshold(y, s, days=3, by="capacity", capacity_per_day=99.9, n_boot=20)
+    assert int(roomy.row["flagged"]) < 300 and roomy.notes == ()
+    low = choose_threshold(y, s, days=3, by="precision", target_precision=0.01, n_boot=20)
+    assert "at or below the conversion of all 300 leads" in low.notes[0]
 
 
 def test_recorded_threshold_from_tags_without_or_with_partial_figures():

@@ -14,6 +14,7 @@ from nurturelab.cli.common import (
     EXIT_FAILED,
     EXIT_INVALID,
     add_export_args,
+    add_model_name_arg,
     backend_for_files,
     default_export,
     load_export,
@@ -47,13 +48,21 @@ def _scorer(args: argparse.Namespace) -> tuple:
         name = f"points ({Path(args.points).name if args.points else 'default'})"
         return (scorer, name, {"scorer": "points", "rules": args.points or "default"}, None,
                 args.horizon_days)
-    scorer = tracking.load_model(args.model)
-    version, tags = tracking.recorded_threshold(args.model)
+    name = args.model_name
+    scorer = tracking.load_model(args.model, registered_name=name)
+    version, tags = tracking.recorded_threshold(args.model, registered_name=name)
     horizon = (args.horizon_days if args.horizon_days is not None
-               else tracking.model_horizon_days(args.model))
-    return (scorer, f"{tracking.MODEL_NAME}@{args.model} (version {version})",
-            {"scorer": "model", "alias": args.model, "model_version": version},
-            RecordedThreshold.from_tags(tags, version=version), horizon)
+               else tracking.model_horizon_days(args.model, registered_name=name))
+    recorded = RecordedThreshold.from_tags(tags, version=version, rule=args.threshold_by)
+    if recorded is None and args.threshold_by and args.threshold is None:
+        found = sorted(RecordedThreshold.all_from_tags(tags))
+        raise LookupError(
+            f"no threshold chosen by {args.threshold_by} is recorded on {name} version "
+            f"{version} (recorded: {', '.join(found) or 'none'}); choose one with `nurturelab "
+            f"thresholds --by {args.threshold_by} ...` or leave out --threshold-by")
+    return (scorer, f"{name}@{args.model} (version {version})",
+            {"scorer": "model", "alias": args.model, "model_name": name,
+             "model_version": version}, recorded, horizon)
 
 
 def _log_run(result, out: Path, params: dict) -> str:
@@ -120,6 +129,7 @@ def register(sub) -> None:
     au.add_argument("--month", type=_month, required=True, help="the month audited, YYYY-MM")
     au.add_argument("--model", default="champion",
                     help="registry alias of the model audited (default champion)")
+    add_model_name_arg(au)
     au.add_argument("--points", nargs="?", const="", default=None, metavar="RULES.yaml",
                     help="audit behaviour points instead of a model (default rules, or a file)")
     add_export_args(au)
@@ -129,6 +139,9 @@ def register(sub) -> None:
                     help="outcome: conversion within this many days (default: the model's)")
     au.add_argument("--threshold", type=float, default=None,
                     help="flag score >= this (default: recorded by `nurturelab thresholds`)")
+    au.add_argument("--threshold-by", choices=["capacity", "precision", "value"], default=None,
+                    help="which recorded threshold to hold the month to (default: the one "
+                         "chosen by capacity if recorded, else by precision, else by value)")
     au.add_argument("--capacity", type=float, default=None,
                     help="leads per day the team can work (default: recorded with the "
                          "threshold)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 import pandas as pd
@@ -10,9 +11,9 @@ import pandas as pd
 from nurturelab import paths
 from nurturelab.schema import read_column_map, read_export
 
-__all__ = ["EXIT_FAILED", "EXIT_INVALID", "Progress", "add_export_args", "at_least_two",
-           "backend_for_files", "default_export", "error_text", "load_export", "positive_int",
-           "timestamp", "tracking_uri"]
+__all__ = ["EXIT_FAILED", "EXIT_INVALID", "Progress", "add_export_args", "add_model_name_arg",
+           "at_least_two", "backend_for_files", "default_export", "error_text", "load_export",
+           "model_name", "positive_int", "timestamp", "tracking_uri"]
 
 EXIT_FAILED = 1  # the command ran and a check it makes failed (an audit, a back-test)
 EXIT_INVALID = 2  # bad input: nothing was done
@@ -59,6 +60,29 @@ def timestamp(text: str) -> str:
             f"must be a date or timestamp such as 2026-10-01 or 2026-10-01T12:00, got {text!r}"
         ) from None
     return text
+
+
+def model_name(text: str) -> str:
+    """A registered model's name: letters, digits, ``_``, ``.`` and ``-``, starting with a
+    letter or digit (``acme-leads``).
+
+    >>> model_name("acme-leads")
+    'acme-leads'
+    """
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", text):
+        raise argparse.ArgumentTypeError(
+            f"must be letters, digits, '_', '.' or '-', starting with a letter or digit (at "
+            f"most 100 characters, e.g. acme-leads), got {text!r}")
+    return text
+
+
+def add_model_name_arg(p: argparse.ArgumentParser) -> None:
+    """``--model-name``: the registered model a command fits, reads or promotes."""
+    from nurturelab.tracking import MODEL_NAME
+
+    p.add_argument("--model-name", type=model_name, default=MODEL_NAME,
+                   help=f"the registered model (default {MODEL_NAME}); give each team or "
+                        "export its own")
 
 
 def add_export_args(p: argparse.ArgumentParser, *, required: bool = False) -> None:

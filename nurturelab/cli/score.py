@@ -1,9 +1,12 @@
-"""``nurturelab score fit`` and ``nurturelab score apply``: the lead-scoring model.
+"""``nurturelab score fit``, ``score apply`` and ``score promote``: the lead-scoring model.
 
 Each command parses, calls one function of :mod:`nurturelab.scoring.fit`
 (:func:`~nurturelab.scoring.fit.fit_on_export`, :func:`~nurturelab.scoring.fit.fit_on_table`
-or :func:`~nurturelab.scoring.fit.score_open_leads`), prints, and logs through
-:mod:`nurturelab.tracking`.
+or :func:`~nurturelab.scoring.fit.score_open_leads`) or of :mod:`nurturelab.tracking`
+(:func:`~nurturelab.tracking.promote`), prints, and logs through :mod:`nurturelab.tracking`.
+``fit`` judges the model with :func:`nurturelab.scoring.quality.check_fit` before it registers
+it: a model worse than the default points or than the base rate gets no alias without
+``--force``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,14 @@ import warnings
 from pathlib import Path
 
 from nurturelab._csv import write_csv
-from nurturelab.cli.common import EXIT_INVALID, load_export, positive_int, timestamp
+from nurturelab.cli.common import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    add_model_name_arg,
+    load_export,
+    positive_int,
+    timestamp,
+)
 from nurturelab.schema import ExportError
 
 
@@ -73,6 +83,7 @@ def _fit(args: argparse.Namespace):
 
 def cmd_score_fit(args: argparse.Namespace) -> int:
     from nurturelab import tracking
+    from nurturelab.scoring.quality import check_fit
 
     refused = _refused(args)
     if refused:
@@ -84,12 +95,28 @@ def cmd_score_fit(args: argparse.Namespace) -> int:
     for note in fit.notes:
         print(f"note: {note}", file=sys.stderr)
     fit.print_summary()
+    quality = check_fit(fit)
+    print()
+    quality.print_summary()
     try:
-        run_id, version = tracking.log_score_fit(fit, alias=args.alias)
+        run_id, version = tracking.log_score_fit(fit, alias=args.alias,
+                                                 registered_name=args.model_name,
+                                                 quality=quality, force=args.force)
+    except tracking.ModelRefused as exc:  # logged in a FAILED run, not registered
+        notes = "".join(f"\n  {n}" for n in getattr(exc, "__notes__", []))
+        print(f"error: not registered as {args.model_name!r} and given no alias: {exc}{notes}",
+              file=sys.stderr)
+        return EXIT_FAILED
     except ValueError as exc:  # personal data in the input example: nothing registered
         return _error(f"{exc} (keep such columns out with --drop or the table map's 'drop')")
-    print(f"\nModel logged in run {run_id}, registered as {tracking.MODEL_NAME!r} version "
+    if not quality.passed:
+        print(f"warning: registered with --force although the model is "
+              f"{' and '.join(quality.reasons)}", file=sys.stderr)
+    print(f"\nModel logged in run {run_id}, registered as {args.model_name!r} version "
           f"{version} with alias {args.alias!r}")
+    if args.alias != "champion":
+        flag = "" if args.model_name == tracking.MODEL_NAME else f" --model-name {args.model_name}"
+        print(f"to score with it: nurturelab score promote {args.alias}{flag} --to champion")
     return 0
 
 
@@ -99,12 +126,12 @@ def cmd_score_apply(args: argparse.Namespace) -> int:
 
     try:
         leads, events = load_export(args)
-        model = tracking.load_model(args.alias)
+        model = tracking.load_model(args.alias, registered_name=args.model_name)
         scored = score_open_leads(leads, events, model, as_of=args.as_of)
     except (ExportError, ValueError, LookupError) as exc:
         return _error(exc)
     print(f"Scored {len(scored):,d} open leads as of {scored.attrs['as_of']:%Y-%m-%d %H:%M} UTC "
-          f"with {tracking.MODEL_NAME}@{args.alias}\n")
+          f"with {args.model_name}@{args.alias}\n")
     print(scored.head(args.top).to_string(float_format=lambda v: f"{v:.3f}"))
     if args.out:
         target = Path(args.out)
@@ -112,6 +139,27 @@ def cmd_score_apply(args: argparse.Namespace) -> int:
         write_csv(scored, tmp)  # cells that a spreadsheet would run as formulas are escaped
         tmp.replace(target)
         print(f"\nwrote {target}")
+    return 0
+
+
+def cmd_score_promote(args: argparse.Namespace) -> int:
+    from nurturelab import tracking
+
+    try:
+        moved = tracking.promote(args.source, args.to, registered_name=args.model_name,
+                                 force=args.force)
+    except tracking.ModelRefused as exc:
+        print(f"error: not promoted: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except (LookupError, ValueError) as exc:
+        return _error(exc)
+    print(moved)
+    if moved.quality is None:
+        print(f"note: version {moved.version} records no quality check (registered before "
+              "nurturelab checked models, or by another tool)", file=sys.stderr)
+    elif moved.forced:
+        print(f"warning: version {moved.version} failed the quality check of its fit; "
+              f"promoted with --force", file=sys.stderr)
     return 0
 
 
@@ -125,6 +173,9 @@ def _fit_args(q: argparse.ArgumentParser) -> None:
     q.add_argument("--kind", choices=["logistic", "hgb"], default="logistic")
     q.add_argument("--alias", default="challenger",
                    help="registry alias for the new version (default challenger)")
+    q.add_argument("--force", action="store_true",
+                   help="register and alias the model even when it ranks worse than the "
+                        "default points or predicts worse than the base rate on the holdout")
     q.add_argument("--table", default=None,
                    help="instead of an export: one row per lead with a converted flag and "
                         "attribute columns (CSV or Parquet)")
@@ -142,7 +193,7 @@ def _fit_args(q: argparse.ArgumentParser) -> None:
 
 
 def register(sub) -> None:
-    sc = sub.add_parser("score", help="fit and apply the lead-scoring model")
+    sc = sub.add_parser("score", help="fit, promote and apply the lead-scoring model")
     ssub = sc.add_subparsers(dest="score_command", required=True)
     for name, fn, text in (("fit", cmd_score_fit, "fit on an export, validate on a later "
                                                     "window, log and register the model"),
@@ -154,6 +205,7 @@ def register(sub) -> None:
         q.add_argument("--columns", default=None,
                        help="column map (YAML) of the export given with --leads/--events")
         q.set_defaults(func=fn)
+        add_model_name_arg(q)
         if name == "fit":
             _fit_args(q)
         else:
@@ -162,3 +214,14 @@ def register(sub) -> None:
                            help="score as of this time (default: the last event)")
             q.add_argument("--top", type=positive_int, default=10, help="leads to print")
             q.add_argument("--out", default=None, help="write every lead's scores to this CSV")
+    pr = ssub.add_parser("promote", help="point an alias (champion) at a registered version",
+                         description="Point an alias at a version: give a version number or "
+                                     "an alias to resolve (nurturelab score promote challenger "
+                                     "--to champion).")
+    pr.add_argument("source", metavar="VERSION|ALIAS",
+                    help="the version to promote: its number, or an alias pointing at it")
+    pr.add_argument("--to", default="champion", help="the alias to move (default champion)")
+    pr.add_argument("--force", action="store_true",
+                    help="promote a version that failed the quality check of its fit")
+    add_model_name_arg(pr)
+    pr.set_defaults(func=cmd_score_promote)

@@ -1,8 +1,9 @@
 """``nurturelab thresholds``: choose a score threshold by capacity, precision or value.
 
 The command parses, calls :func:`nurturelab.scoring.thresholds.choose_threshold_for_export`,
-prints, logs the run and, for a model, records the threshold on its version
-(:class:`~nurturelab.scoring.thresholds.RecordedThreshold`), which ``nurturelab audit`` reads.
+prints, logs the run and, for a model, records the threshold on its version under the rule
+that chose it (:class:`~nurturelab.scoring.thresholds.RecordedThreshold`: one record per rule,
+so choosing by value keeps the capacity threshold), which ``nurturelab audit`` reads.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 
 from nurturelab.cli.common import (
     EXIT_INVALID,
+    add_model_name_arg,
     backend_for_files,
     load_export,
     timestamp,
@@ -34,17 +36,21 @@ def _print_choice(choice, args: argparse.Namespace, scorer_name: str) -> None:
     print(f"\nchosen by {args.by}: threshold {choice.threshold:.4g}")
     shown = choice.ci if valued else choice.ci.drop(index="expected_value")
     print(shown.to_string(float_format=lambda v: f"{v:,.3f}"))
+    for note in choice.notes:
+        print(f"\nnote: {note}")
 
 
-def _log_run(choice, params: dict, alias: str | None) -> tuple[str, str | None]:
+def _log_run(choice, params: dict, alias: str | None,
+             registered_name: str) -> tuple[str, str | None]:
     """The MLflow run (the table and its chart) and, for a model, the threshold recorded on
-    its version; returns the run id and the version tagged."""
+    its version under its rule; returns the run id and the version tagged."""
     import matplotlib.pyplot as plt
 
     from nurturelab import tracking
     from nurturelab.scoring.thresholds import RecordedThreshold
 
-    with tracking.run("thresholds", params=params, tags={"job": "thresholds"}) as run:
+    tags = {"job": "thresholds", **({"notes": " ".join(choice.notes)} if choice.notes else {})}
+    with tracking.run("thresholds", params=params, tags=tags) as run:
         tracking.log_metrics({"threshold": choice.threshold,
                               **{f"{m}.{c}": v for m, row in choice.ci.iterrows()
                                  for c, v in row.items()}})
@@ -57,8 +63,8 @@ def _log_run(choice, params: dict, alias: str | None) -> tuple[str, str | None]:
         version = None
         if alias is not None:
             tags = {**RecordedThreshold.from_choice(choice).to_tags(),
-                    "threshold.run_id": run.info.run_id}
-            version = tracking.tag_model_version(alias, tags)
+                    f"threshold.{choice.rule}.run_id": run.info.run_id}
+            version = tracking.tag_model_version(alias, tags, registered_name=registered_name)
         return run.info.run_id, version
 
 
@@ -76,10 +82,13 @@ def cmd_thresholds(args: argparse.Namespace) -> int:
     try:
         leads, events = load_export(args)
         by_model = args.scorer == "model"
-        scorer = tracking.load_model(args.alias) if by_model else DEFAULT_RULES
+        name = args.model_name
+        scorer = tracking.load_model(args.alias, registered_name=name) if by_model \
+            else DEFAULT_RULES
         horizon = args.horizon_days
         if horizon is None:  # the model's own outcome window, else 30 days
-            horizon = (tracking.model_horizon_days(args.alias) if by_model else None) or 30.0
+            horizon = (tracking.model_horizon_days(args.alias, registered_name=name)
+                       if by_model else None) or 30.0
         choice = choose_threshold_for_export(
             leads, events, scorer, by=args.by, as_of=args.as_of, horizon_days=horizon,
             capacity_per_day=args.capacity, target_precision=args.precision,
@@ -87,17 +96,33 @@ def cmd_thresholds(args: argparse.Namespace) -> int:
     except (ExportError, ValueError, LookupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    _print_choice(choice, args, f"the {args.alias} model" if by_model else "the default points")
+    _print_choice(choice, args, f"{args.model_name}@{args.alias}" if by_model
+                  else "the default points")
     params = {"by": args.by, "scorer": args.scorer, "alias": args.alias,
+              "model_name": args.model_name if by_model else "",
               "as_of": choice.as_of.isoformat(), "horizon_days": horizon,
               "capacity": args.capacity, "target_precision": args.precision,
               "deal_value": args.deal_value, "cost_per_lead": args.cost}
-    run_id, version = _log_run(choice, params, args.alias if by_model else None)
+    run_id, version = _log_run(choice, params, args.alias if by_model else None,
+                               args.model_name)
     print(f"\nMLflow run {run_id} logged to {tracking_uri()}")
     if version is not None:
-        print(f"recorded on {tracking.MODEL_NAME} version {version} (@{args.alias}); "
-              f"`nurturelab audit` checks against it")
+        _print_recorded(args, version)
     return 0
+
+
+def _print_recorded(args: argparse.Namespace, version: str) -> None:
+    """Which thresholds the version now records, and which one the audit reads."""
+    from nurturelab import tracking
+    from nurturelab.scoring.thresholds import RecordedThreshold
+
+    _, tags = tracking.recorded_threshold(args.alias, registered_name=args.model_name)
+    found = RecordedThreshold.all_from_tags(tags, version=version)
+    audited = RecordedThreshold.from_tags(tags, version=version)
+    listed = ", ".join(f"{rule} {rec.threshold:.4g}" for rule, rec in sorted(found.items()))
+    print(f"recorded on {args.model_name} version {version} (@{args.alias}) as its {args.by} "
+          f"threshold; thresholds recorded there: {listed}. `nurturelab audit` holds a month "
+          f"to the {audited.rule} one (--threshold-by chooses another)")
 
 
 def register(sub) -> None:
@@ -116,6 +141,7 @@ def register(sub) -> None:
     th.add_argument("--scorer", choices=["model", "points"], default="model",
                     help="the registered model (by --alias) or the default behaviour points")
     th.add_argument("--alias", default="champion", help="model alias (default champion)")
+    add_model_name_arg(th)
     th.add_argument("--horizon-days", type=float, default=None,
                     help="outcome window after the snapshot; flagged leads spread over it "
                          "(default: the model's, else 30)")

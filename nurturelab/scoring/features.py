@@ -11,9 +11,12 @@ The design has two layers:
   snapshot time (``as_of_``) and the output columns (``feature_names_out_``), ``transform``
   computes them.
 
-:func:`label` gives the outcome to learn: whether a lead open at ``as_of`` converts within
-``horizon_days`` after it. Features at ``as_of`` with labels over ``(as_of, as_of + horizon]``
-make a training set without leakage.
+:func:`open_leads` is who is open at ``as_of`` (created by then, neither won nor lost): the one
+definition of the population that ``score fit`` learns from and is tested on, ``score apply``
+ranks, ``thresholds`` chooses a cut on and the monthly audit checks. :func:`label` gives the
+outcome to learn: whether a lead open at ``as_of`` converts within ``horizon_days`` after it.
+Features at ``as_of`` with labels over ``(as_of, as_of + horizon]`` make a training set without
+leakage.
 
 Feature columns (``w`` runs over ``windows``, ``a`` over ``activities``):
 
@@ -49,7 +52,7 @@ from nurturelab.funnel import POSITIVE_RESPONSES, outcomes
 from nurturelab.schema import ACTIVITY_NAMES
 from nurturelab.segments import segments
 
-__all__ = ["BehaviourFeatures", "feature_names", "label", "snapshot"]
+__all__ = ["BehaviourFeatures", "feature_names", "label", "open_leads", "snapshot"]
 
 _DAY = pd.Timedelta(days=1)
 _LEAD_NEEDS = ("lead_id", "created_at", "source", "fit", "intent")
@@ -199,6 +202,44 @@ def snapshot(
     return result
 
 
+def open_leads(leads: pd.DataFrame, events: pd.DataFrame, *, as_of: Any,
+               status: pd.DataFrame | None = None) -> pd.Index:
+    """The leads open at ``as_of``: created by then and neither won nor lost by then.
+
+    This is the population every scorer works on: the leads a rep could still work.
+    ``nurturelab score fit`` learns from and is tested on them (through :func:`label`),
+    ``score apply`` ranks them, ``thresholds`` chooses a cut on them and the monthly audit
+    checks them. A lead lost by ``as_of`` is not open (nobody works it), even if it is won
+    later; a lead created after ``as_of`` is not there yet.
+
+    Parameters
+    ----------
+    leads, events : DataFrame
+        Validated tables; only events at or before ``as_of`` count.
+    as_of : timestamp-like
+        Naive values are read as UTC.
+    status : DataFrame, optional
+        :func:`nurturelab.funnel.outcomes` at ``as_of``, when the caller has it already.
+
+    Returns
+    -------
+    Index of ``lead_id``, in the order of ``leads``.
+
+    Examples
+    --------
+    >>> leads = pd.DataFrame({"lead_id": ["a", "b", "c", "d"],
+    ...     "created_at": pd.to_datetime(["2026-01-01"] * 3 + ["2026-02-01"], utc=True)})
+    >>> events = pd.DataFrame({"lead_id": ["a", "b"], "type": "stage", "name": ["won", "lost"],
+    ...     "ts": pd.to_datetime(["2026-01-05", "2026-01-06"], utc=True)})
+    >>> list(open_leads(leads, events, as_of="2026-01-10"))
+    ['c']
+    """
+    at = utc_timestamp(as_of, "as_of")
+    out = outcomes(leads, events, as_of=at) if status is None else status
+    created = (out["created_at"] <= at).to_numpy()
+    return out.index[created & out["status"].astype(object).eq("open").to_numpy()]
+
+
 def label(
     leads: pd.DataFrame,
     events: pd.DataFrame,
@@ -219,8 +260,9 @@ def label(
 
     Returns
     -------
-    Series of bool named ``converted``, indexed by ``lead_id``: one entry per lead created by
-    ``as_of`` and not converted by then, in the order of ``leads``. A :class:`UserWarning` says
+    Series of bool named ``converted``, indexed by ``lead_id``: one entry per lead open at
+    ``as_of`` (:func:`open_leads`: created by then, neither won nor lost), in the order of
+    ``leads``. A :class:`UserWarning` says
     so when the events end before the horizon does (late conversions would be missed).
 
     Examples
@@ -231,6 +273,13 @@ def label(
     ...     "ts": pd.to_datetime(["2026-01-05", "2026-01-20", "2026-03-01"], utc=True)})
     >>> label(leads, events, as_of="2026-01-10", horizon_days=30).to_dict()
     {'b': True, 'c': False}
+
+    A lead lost by the snapshot is not open, so it is not labelled:
+
+    >>> lost = pd.DataFrame({"lead_id": ["c"], "type": "stage", "name": "lost",
+    ...     "ts": pd.to_datetime(["2026-01-08"], utc=True)})
+    >>> label(leads, pd.concat([events, lost]), as_of="2026-01-10", horizon_days=30).to_dict()
+    {'b': True}
     """
     need_columns(leads, ("lead_id", "created_at"), "leads")
     need_columns(events, _EVENT_NEEDS, "events")
@@ -245,9 +294,7 @@ def label(
                       f"{end}; conversions after the end of the data count as not converted",
                       UserWarning, stacklevel=2)
     out = outcomes(leads, events, as_of=end)
-    created = out["created_at"] <= at
-    open_at = ~(out["converted_at"] <= at)
-    y = out.loc[created & open_at, "converted"].astype(bool)
+    y = out.loc[open_leads(leads, events, as_of=at), "converted"].astype(bool)
     y.name = "converted"
     return y
 

@@ -18,10 +18,9 @@ from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
 from nurturelab.checks import is_number, need_columns, utc_timestamp
-from nurturelab.funnel import outcomes
 from nurturelab.plots import axes
 from nurturelab.result import Result
-from nurturelab.scoring.features import snapshot
+from nurturelab.scoring.features import open_leads, snapshot
 from nurturelab.scoring.models import (
     LeadScoreModel,
     TemporalSplit,
@@ -71,10 +70,17 @@ def compare_points(
     return out
 
 
+def _points_score(leads: pd.DataFrame, events: pd.DataFrame, rules: PointRules,
+                  split: TemporalSplit, *, as_of: Any) -> np.ndarray:
+    """Behaviour points of the holdout leads, scored at the test snapshot."""
+    return scores(leads, events, rules, as_of=as_of)["score"].reindex(
+        split.X_test.index).to_numpy(float)
+
+
 def _points_auc(leads: pd.DataFrame, events: pd.DataFrame, rules: PointRules,
                 split: TemporalSplit, *, as_of: Any) -> float:
     """Holdout AUC of behaviour points scored at the test snapshot."""
-    score = scores(leads, events, rules, as_of=as_of)["score"].reindex(split.X_test.index)
+    score = _points_score(leads, events, rules, split, as_of=as_of)
     return float(roc_auc_score(split.y_test.to_numpy(), score))
 
 
@@ -110,6 +116,9 @@ class ScoreFit(Result):
     notes : tuple of str
         What could not be done (no learned points when no event raises the odds), and on a
         table the columns dropped before fitting and those that may leak the outcome.
+    points_test : ndarray of shape (n_test,), optional
+        The default points' scores of the holdout leads (an export's fit): what
+        :func:`nurturelab.scoring.quality.check_fit` compares the model with, lead by lead.
     """
 
     model: LeadScoreModel
@@ -122,6 +131,7 @@ class ScoreFit(Result):
     params: dict[str, Any]
     design: str
     notes: tuple[str, ...] = ()
+    points_test: np.ndarray | None = None
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -269,7 +279,8 @@ def fit_on_export(
     design = (f"Trained on {len(split.y_train):,d} open leads at {train_at:%Y-%m-%d}, tested "
               f"on {len(y):,d} at {test_at:%Y-%m-%d} (converted within {horizon:g} days)")
     return ScoreFit(model, split.X_test, y, p, metrics, _auc_table(aucs, len(y)), points,
-                    params, design, notes)
+                    params, design, notes,
+                    points_test=_points_score(leads, events, DEFAULT_RULES, split, as_of=test_at))
 
 
 def fit_on_table(
@@ -368,9 +379,7 @@ def score_open_leads(
     """
     need_columns(events, ("ts",), "events")
     at = utc_timestamp(as_of if as_of is not None else events["ts"].max(), "as_of")
-    status = outcomes(leads, events, as_of=at)["status"].astype(str)
-    X = snapshot(leads, events, as_of=at)
-    X = X[status.reindex(X.index).eq("open").to_numpy()]
+    X = snapshot(leads, events, as_of=at).loc[open_leads(leads, events, as_of=at)]
     p = model.predict_proba(X)[:, 1] if len(X) else np.array([], dtype=float)
     out = pd.DataFrame({"p_convert": p}, index=X.index)
     out["points"] = scores(leads, events, rules, as_of=at)["score"].reindex(out.index)

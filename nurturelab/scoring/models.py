@@ -56,6 +56,7 @@ from sklearn.utils.validation import (
 
 from nurturelab._util import rate_ci
 from nurturelab.schema import ACTIVITY_NAMES
+from nurturelab.scoring.auc import auc_interval
 from nurturelab.scoring.features import label, snapshot
 from nurturelab.scoring.points import PointRule, PointRules
 
@@ -401,7 +402,7 @@ def _yp(y_true: Any, p: Any) -> tuple[np.ndarray, np.ndarray]:
     return y, p
 
 
-def evaluate(y_true: Any, p: Any) -> dict[str, float]:
+def evaluate(y_true: Any, p: Any, *, alpha: float = 0.05) -> dict[str, float]:
     """Discrimination and calibration of predicted probabilities.
 
     Parameters
@@ -410,28 +411,41 @@ def evaluate(y_true: Any, p: Any) -> dict[str, float]:
         Outcomes, bool or 0/1.
     p : array-like of shape (n_samples,)
         Predicted probabilities of the positive class.
+    alpha : float, default 0.05
+        The AUC interval is ``100 * (1 - alpha)`` %.
 
     Returns
     -------
-    dict with ``n``, ``base_rate``, ``auc`` (ROC), ``pr_auc`` (average precision), ``brier``,
-    ``brier_base`` (Brier of predicting the base rate for everyone: a useful model is below
-    it), ``brier_skill`` (``1 - brier / brier_base``) and ``log_loss``.
+    dict with ``n``, ``base_rate``, ``auc`` (ROC) with ``auc_se``, ``auc_low`` and ``auc_high``
+    (DeLong's standard error and interval: :func:`nurturelab.scoring.auc.auc_interval`),
+    ``pr_auc`` (average precision), ``brier``, ``brier_base``, ``brier_skill`` and ``log_loss``.
+    The AUC figures are NaN when only one outcome occurs.
+
+    ``brier_base`` is the Brier score of predicting the base rate of these same leads for every
+    one of them, ``base_rate * (1 - base_rate)``: the best any constant prediction could do here
+    (in hindsight, so a strict reference). ``brier_skill = 1 - brier / brier_base``: 1 is
+    perfect, 0 is no better than that constant, below 0 is worse (the probabilities mislead,
+    whatever the ranking).
 
     Examples
     --------
     >>> r = evaluate([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
-    >>> r["auc"], round(r["brier"], 6)
-    (0.75, 0.158125)
+    >>> r["auc"], round(r["brier"], 6), r["brier_base"], round(r["brier_skill"], 4)
+    (0.75, 0.158125, 0.25, 0.3675)
     """
     y, p = _yp(y_true, p)
     base = float(y.mean())
     brier = float(brier_score_loss(y, p))
     brier_base = base * (1 - base)
     two = len(np.unique(y)) == 2
+    ci = auc_interval(y, p, alpha=alpha) if two else None
     return {
         "n": len(y),
         "base_rate": base,
         "auc": float(roc_auc_score(y, p)) if two else np.nan,
+        "auc_se": ci.se if ci else np.nan,
+        "auc_low": ci.low if ci else np.nan,
+        "auc_high": ci.high if ci else np.nan,
         "pr_auc": float(average_precision_score(y, p)) if two else np.nan,
         "brier": brier,
         "brier_base": brier_base,
@@ -527,7 +541,8 @@ def temporal_split(
 ) -> TemporalSplit:
     """Training set at ``train_until``, test set at the later ``test_from``.
 
-    Each set holds the leads open (created and not converted) at its snapshot, their
+    Each set holds the leads open at its snapshot (created by then, neither won nor lost:
+    :func:`~nurturelab.scoring.features.open_leads`), their
     :func:`~nurturelab.scoring.features.snapshot` features, and whether they converted within
     ``horizon_days`` after it (:func:`~nurturelab.scoring.features.label`). The training labels
     must be known by the test snapshot: ``train_until + horizon_days <= test_from``. A lead

@@ -13,7 +13,8 @@ and picks one by one of three rules.
   snapshot (neither won nor lost: the ones a rep would work), scored by a model or by points,
   judged on conversion within the next ``horizon_days``. ``nurturelab thresholds`` calls it.
 * :class:`RecordedThreshold` — a chosen threshold as it is recorded on a model version (the
-  tags ``nurturelab thresholds`` writes) and read back by the monthly audit.
+  tags ``nurturelab thresholds`` writes, one record per rule) and read back by the monthly
+  audit (the capacity one by default).
 * :func:`score_leads` — the score a scorer (a fitted classifier, point rules or a callable)
   gives leads at a time: what a threshold is applied to.
 
@@ -32,7 +33,6 @@ import numpy as np
 import pandas as pd
 
 from nurturelab.checks import is_number, utc_timestamp
-from nurturelab.funnel import outcomes
 from nurturelab.plots import axes
 from nurturelab.result import Result
 from nurturelab.schema import require_loaded
@@ -219,6 +219,10 @@ class ThresholdChoice(Result):
         The snapshot the leads were scored at (:func:`choose_threshold_for_export`).
     n_leads, n_converted : int, optional
         Leads scored, and those of them that converted.
+    notes : tuple of str
+        What the choice means beyond its figures: a threshold that flags every lead (a
+        capacity larger than the whole pool, a target precision at or below the base rate)
+        says so here.
     """
 
     threshold: float
@@ -231,6 +235,7 @@ class ThresholdChoice(Result):
     as_of: pd.Timestamp | None = None
     n_leads: int | None = None
     n_converted: int | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -252,7 +257,7 @@ class ThresholdChoice(Result):
         if self.n_leads is not None:
             at = f" at {self.as_of:%Y-%m-%d}" if self.as_of is not None else ""
             lines.append(f"{self.n_leads:,d} leads scored{at}, {self.n_converted:,d} converted")
-        return lines
+        return lines + [f"note: {n}" for n in self.notes]
 
     def plot(self, ax=None):
         """Precision, recall and expected value against threshold, the choice marked.
@@ -312,6 +317,25 @@ def _pick(table: pd.DataFrame, by: str, capacity_per_day, target_precision, owne
     return int(np.argmax(table["expected_value"].to_numpy()))  # ties: the lowest threshold
 
 
+def _notes(row: pd.Series, by: str, n: int, positives: int, days: float,
+           capacity_per_day: Any, target_precision: Any, deal_value: float,
+           cost_per_lead: float) -> tuple[str, ...]:
+    """What a choice that flags every lead means, in words (empty otherwise)."""
+    if int(row["flagged"]) < n:
+        return ()
+    if by == "capacity":
+        return (f"the capacity ({float(capacity_per_day):g} leads a day) is at least the whole "
+                f"pool: all {n:,d} leads come to {n / days:.3g} a day over {days:g} days, so "
+                f"the threshold flags every lead and ranks none out. Give the leads a day the "
+                f"team can actually work, or choose by precision or value.",)
+    if by == "precision":
+        return (f"target_precision {float(target_precision):g} is at or below the conversion "
+                f"of all {n:,d} leads ({positives / n:.1%}): the threshold flags every lead. "
+                f"Raise the target to choose among them.",)
+    return (f"at deal_value {deal_value:g} and cost_per_lead {cost_per_lead:g} working every "
+            f"lead is worth the most: the threshold flags every lead.",)
+
+
 def _quantile(values: np.ndarray, q: float) -> float:
     """Quantile of the defined (non-NaN) resampled values; NaN when there are none."""
     values = values[~np.isnan(values)]
@@ -359,6 +383,8 @@ def choose_threshold(
     Returns
     -------
     ThresholdChoice
+        A choice that flags every lead (e.g. a capacity at least the whole pool) says so in
+        its ``notes``.
 
     Raises
     ------
@@ -377,6 +403,9 @@ def choose_threshold(
     >>> choose_threshold(y, score, days=3, by="precision", target_precision=0.75,
     ...                  thresholds=score).threshold
     3.0
+    >>> everyone = choose_threshold(y, score, days=3, by="capacity", capacity_per_day=50)
+    >>> everyone.notes[0][:63]
+    'the capacity (50 leads a day) is at least the whole pool: all 6'
     """
     owner = "choose_threshold"
     if by not in RULES:
@@ -416,10 +445,12 @@ def choose_threshold(
         },
         index=pd.Index(MEASURES, name="measure"),
     )
+    notes = _notes(row, by, len(s), int(yb.sum()), float(days), capacity_per_day,
+                   target_precision, float(deal_value), float(cost_per_lead))
     return ThresholdChoice(threshold=t, rule=by, row=row, ci=ci, table=table, days=float(days),
                            capacity_per_day=(None if capacity_per_day is None
                                              else float(capacity_per_day)),
-                           n_leads=len(s), n_converted=int(yb.sum()))
+                           n_leads=len(s), n_converted=int(yb.sum()), notes=notes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -549,9 +580,7 @@ alpha, seed
     h = _number(horizon_days, "horizon_days", owner, positive=True)
     at = (events["ts"].max() - pd.Timedelta(days=h) if as_of is None
           else utc_timestamp(as_of, "as_of"))
-    y = label(leads, events, as_of=at, horizon_days=h)
-    status = outcomes(leads, events, as_of=at)["status"].astype(str)
-    y = y[status.reindex(y.index).eq("open").to_numpy()]
+    y = label(leads, events, as_of=at, horizon_days=h)  # the open leads (features.open_leads)
     if not len(y):
         raise ValueError(f"No lead is open (created, neither won nor lost) at {at:%Y-%m-%d}; "
                          f"the export's leads were created from "
@@ -568,12 +597,41 @@ alpha, seed
 # --------------------------------------------------------------------------------------------
 # The threshold recorded on a model version
 # --------------------------------------------------------------------------------------------
-_TAGS = {"threshold": "threshold", "rule": "threshold.rule", "precision": "threshold.precision",
-         "precision_low": "threshold.precision_low",
-         "precision_high": "threshold.precision_high",
-         "capacity_per_day": "threshold.capacity_per_day", "days": "threshold.days",
-         "as_of": "threshold.as_of"}
+# One record per criterion, ``threshold.<rule>.<field>``: choosing by value does not replace the
+# threshold chosen for capacity. Versions tagged before kept one record, under the flat keys of
+# _LEGACY_TAGS; they are still read.
+_FIELDS = ("threshold", "precision", "precision_low", "precision_high", "capacity_per_day",
+           "days", "as_of")
+_LEGACY_TAGS = {"threshold": "threshold", "rule": "threshold.rule",
+                "precision": "threshold.precision", "precision_low": "threshold.precision_low",
+                "precision_high": "threshold.precision_high",
+                "capacity_per_day": "threshold.capacity_per_day", "days": "threshold.days",
+                "as_of": "threshold.as_of"}
 _TEXT_FIELDS = ("rule", "as_of", "version")
+PREFERENCE = ("capacity", "precision", "value")  # which record the audit reads by default
+
+
+def _tag_key(rule: str, name: str) -> str:
+    return f"threshold.{rule}.{name}"
+
+
+def _read(tags: Mapping[str, Any], keys: Mapping[str, str]) -> dict[str, Any]:
+    """The fields whose tags are there and parse (numbers), or are not empty (text)."""
+    values: dict[str, Any] = {}
+    for name, key in keys.items():
+        if key not in tags:
+            continue
+        if name in _TEXT_FIELDS:
+            if str(tags[key]):  # written as "" when there was none
+                values[name] = str(tags[key])
+            continue
+        try:
+            number = float(tags[key])
+        except (TypeError, ValueError):
+            continue
+        if np.isfinite(number):
+            values[name] = number
+    return values
 
 
 @dataclass(frozen=True)
@@ -581,8 +639,9 @@ class RecordedThreshold:
     """A threshold as recorded on a model version: what it was chosen for.
 
     ``nurturelab thresholds`` writes it as tags (:meth:`to_tags`) on the version an alias
-    points at; ``nurturelab audit`` reads it back (:meth:`from_tags`) and holds the month to
-    it (:func:`nurturelab.scoring.audit.audit_month`).
+    points at, one record per rule (capacity, precision, value: choosing by value keeps the
+    capacity threshold); ``nurturelab audit`` reads one back (:meth:`from_tags`, the capacity
+    one by default) and holds the month to it (:func:`nurturelab.scoring.audit.audit_month`).
 
     Attributes
     ----------
@@ -603,10 +662,16 @@ class RecordedThreshold:
 
     Examples
     --------
-    >>> rec = RecordedThreshold.from_tags({"threshold": "0.12", "threshold.days": "30",
-    ...                                    "threshold.precision": "0.4", "other": "x"})
-    >>> rec.threshold, rec.days, rec.set_for
-    (0.12, 30.0, 0.4)
+    >>> tags = {"threshold.value.threshold": "0.3", "threshold.value.days": "30",
+    ...         "threshold.capacity.threshold": "0.12", "threshold.capacity.days": "30",
+    ...         "threshold.capacity.precision": "0.4", "other": "x"}
+    >>> sorted(RecordedThreshold.all_from_tags(tags))
+    ['capacity', 'value']
+    >>> rec = RecordedThreshold.from_tags(tags)  # the capacity one, when there is one
+    >>> rec.rule, rec.threshold, rec.days, rec.set_for
+    ('capacity', 0.12, 30.0, 0.4)
+    >>> RecordedThreshold.from_tags(tags, rule="value").threshold
+    0.3
     >>> RecordedThreshold(threshold=0.1, days=-3)
     Traceback (most recent call last):
     ...
@@ -643,31 +708,47 @@ Got -3 instead.
             object.__setattr__(self, f.name, float(value))
 
     @classmethod
-    def from_tags(cls, tags: Mapping[str, Any], *,
-                  version: str | None = None) -> RecordedThreshold | None:
-        """Read the ``threshold*`` tags of a model version; None when no threshold is recorded.
+    def all_from_tags(cls, tags: Mapping[str, Any], *,
+                      version: str | None = None) -> dict[str, RecordedThreshold]:
+        """Every threshold recorded in a model version's tags, by the rule that chose it
+        (``{"capacity": ..., "value": ...}``; empty when none is recorded).
 
-        Numbers that do not parse (an empty capacity when the rule was not capacity) are left
-        out; other tags are ignored.
+        One record per criterion (``threshold.<rule>.<field>`` tags). A version tagged before
+        kept a single record under flat ``threshold*`` tags: it is read under its rule, unless
+        a newer record for that rule is there. Numbers that do not parse (an empty capacity
+        when the rule was not capacity) are left out; other tags are ignored.
         """
         tags = dict(tags or {})
-        values: dict[str, Any] = {}
-        for name, key in _TAGS.items():
-            if key not in tags:
-                continue
-            if name in _TEXT_FIELDS:
-                if str(tags[key]):  # written as "" when there was none
-                    values[name] = str(tags[key])
-                continue
-            try:
-                number = float(tags[key])
-            except (TypeError, ValueError):
-                continue
-            if np.isfinite(number):
-                values[name] = number
-        if "threshold" not in values:
-            return None
-        return cls(**values, version=None if version is None else str(version))
+        version = None if version is None else str(version)
+        out: dict[str, RecordedThreshold] = {}
+        rules = sorted({k.split(".")[1] for k in tags
+                        if k.startswith("threshold.") and k.count(".") == 2
+                        and k.endswith(".threshold")})
+        for rule in rules:
+            values = _read(tags, {name: _tag_key(rule, name) for name in _FIELDS})
+            if "threshold" in values:
+                out[rule] = cls(**values, rule=rule, version=version)
+        legacy = _read(tags, _LEGACY_TAGS)
+        if "threshold" in legacy:
+            key = legacy.get("rule") or "unknown"
+            out.setdefault(key, cls(**legacy, version=version))
+        return out
+
+    @classmethod
+    def from_tags(cls, tags: Mapping[str, Any], *, version: str | None = None,
+                  rule: str | None = None) -> RecordedThreshold | None:
+        """The threshold recorded for ``rule`` in a model version's tags; without ``rule`` the
+        one the audit holds a month to: chosen by capacity if one is recorded (what the team
+        works, and what the audit's capacity check needs), else by precision, else by value.
+        None when there is none (:meth:`all_from_tags` has them all).
+        """
+        found = cls.all_from_tags(tags, version=version)
+        if rule is not None:
+            return found.get(rule)
+        for name in (*PREFERENCE, *sorted(found)):
+            if name in found:
+                return found[name]
+        return None
 
     @classmethod
     def from_choice(cls, choice: ThresholdChoice) -> RecordedThreshold:
@@ -685,9 +766,14 @@ Got -3 instead.
                    as_of=None if choice.as_of is None else choice.as_of.isoformat())
 
     def to_tags(self) -> dict[str, Any]:
-        """The model-version tags (``threshold``, ``threshold.rule``, ...); None as ``""``."""
-        return {key: "" if getattr(self, name) is None else getattr(self, name)
-                for name, key in _TAGS.items()}
+        """The model-version tags of this criterion, ``threshold.<rule>.threshold``,
+        ``threshold.<rule>.precision`` ...; None as ``""``. Recording a threshold chosen by
+        another rule leaves this one in place."""
+        if self.rule not in RULES:
+            raise ValueError(f"A RecordedThreshold is recorded under the rule that chose it, "
+                             f"one of {RULES}. Got rule={self.rule!r}; set it.")
+        return {_tag_key(self.rule, name): "" if getattr(self, name) is None
+                else getattr(self, name) for name in _FIELDS}
 
     @property
     def set_for(self) -> float | tuple[float, float, float] | None:

@@ -16,7 +16,7 @@ import pandas as pd
 from nurturelab.checks import is_number, utc_timestamp
 from nurturelab.funnel import outcomes
 from nurturelab.schema import require_loaded
-from nurturelab.scoring.features import snapshot
+from nurturelab.scoring.features import open_leads, snapshot
 from nurturelab.scoring.thresholds import score_leads, scorer_kind
 
 __all__ = ["ROW_COLUMNS", "month_bounds", "monthly_snapshot_times", "scored_snapshots",
@@ -155,9 +155,7 @@ def scored_snapshots(
     for t in pd.DatetimeIndex([utc_timestamp(x, "times") for x in times]).unique().sort_values():
         if t > until:
             continue
-        status = outcomes(leads, ev, as_of=t)
-        open_ids = status.index[(status["created_at"] <= t).to_numpy()
-                                & status["status"].astype(object).eq("open").to_numpy()]
+        open_ids = open_leads(leads, ev, as_of=t)
         if not len(open_ids):
             continue
         X = snapshot(leads, ev, as_of=t).loc[open_ids]
