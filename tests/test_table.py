@@ -421,3 +421,17 @@ def test_the_sample_table_without_a_map_notes_its_placeholders(monkeypatch, caps
         "placeholder(s), read as value(s) of their own; declare them in the table map's "
         "placeholders, as missing ({Specialization: {missing: ['Select']}}) or as a level of "
         "their own ({level: [...]})"]
+
+
+def test_a_header_naming_a_column_twice_is_refused(tmp_path):
+    """pandas would read the second 'Source' as 'Source.1', a feature nobody asked for."""
+    path = tmp_path / "t.csv"
+    path.write_text("id,Source,Source,converted\nL1,web,ads,1\nL2,ads,web,0\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"t.csv: line 1, the header names \['Source'\] more "
+                                         r"than once \(columns \[2, 3\]\)"):
+        read_lead_table(path, id_column="id")
+    renamed = tmp_path / "r.csv"
+    renamed.write_text("id,Source,Origin,converted\nL1,web,ads,1\nL2,ads,web,0\n",
+                       encoding="utf-8")
+    with pytest.raises(ValueError, match=r"give \['Source'\] a name the file already has"):
+        read_lead_table(renamed, columns={"Source": "Origin"}, id_column="id")

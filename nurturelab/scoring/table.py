@@ -456,6 +456,17 @@ def _warn_undeclared(X: pd.DataFrame, spec: TableColumns, path: Path) -> None:
             f"({{level: [...]}})"), stacklevel=3)
 
 
+def _refuse_repeated_header(path: Path) -> None:
+    """A CSV header naming a column twice is refused (pandas would read ``A`` and ``A.1``)."""
+    header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    names = [str(v) for v in header.iloc[0]] if len(header) else []
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        where = [i + 1 for i, n in enumerate(names) if n in twice]
+        raise ValueError(f"{path}: line 1, the header names {twice} more than once (columns "
+                         f"{where}); give each column a name of its own")
+
+
 def read_lead_table(
     path: str | Path,
     table_map: TableColumns | None = None,
@@ -551,6 +562,7 @@ def read_lead_table(
         df = pd.read_parquet(path).reset_index(drop=True)
         locate = _Rows(path, csv_file=False)
     else:  # a blank cell is missing; "NA", "null", "None"... are values until declared
+        _refuse_repeated_header(path)
         df = pd.read_csv(path, keep_default_na=False, na_values=[""])
         locate = _Rows(path, csv_file=True)
     missing = [old for _, old in spec.columns if old not in df.columns]
@@ -558,6 +570,10 @@ def read_lead_table(
         raise KeyError(f"{path}: the table map's 'columns' name {missing}, which the file "
                        f"lacks; {_hints(missing, df, {})}")
     df = df.rename(columns=spec.rename)
+    twice = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
+    if twice:
+        raise ValueError(f"{path}: the table map's 'columns' give {twice} a name the file "
+                         "already has; give each a name of its own")
     target = spec.target
     if target not in df.columns:
         raise KeyError(f"{path}: no target column {target!r}; map it with columns="
