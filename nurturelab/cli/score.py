@@ -56,10 +56,12 @@ def _fit(args: argparse.Namespace):
                  "drop": None if args.drop is None else tuple(args.drop)}
         spec = dataclasses.replace(spec, **{k: v for k, v in flags.items() if v is not None})
         X, y = table.read_lead_table(args.table, spec)
-        return fit.fit_on_table(X, y, kind=args.kind, source=Path(args.table).name)
+        return fit.fit_on_table(X, y, kind=args.kind, source=Path(args.table).name,
+                                n_threads=args.threads)
     leads, events = load_export(args)
     return fit.fit_on_export(leads, events, kind=args.kind, horizon_days=args.horizon_days,
-                                train_until=args.train_until, test_from=args.test_from)
+                             train_until=args.train_until, test_from=args.test_from,
+                             n_threads=args.threads)
 
 
 def cmd_score_fit(args: argparse.Namespace) -> int:
@@ -113,7 +115,12 @@ def _fit_args(q: argparse.ArgumentParser) -> None:
                    help="training snapshot (default: test snapshot - horizon)")
     q.add_argument("--test-from", type=timestamp, default=None,
                    help="test snapshot (default: last event - horizon)")
-    q.add_argument("--kind", choices=["logistic", "hgb"], default="logistic")
+    q.add_argument("--kind", choices=["auto", "logistic", "hgb"], default="auto",
+                   help="logistic regression, gradient boosting, or auto (default): both "
+                        "cross-validated on the training data, the one of lower Brier kept")
+    q.add_argument("--threads", type=positive_int, default=None,
+                   help="BLAS/OpenMP threads for the fit (default: one per 10,000 rows, at "
+                        "most the cores available; 1 is fastest on a busy machine)")
     q.add_argument("--alias", default="challenger",
                    help="registry alias for the new version (default challenger)")
     q.add_argument("--table", default=None,
