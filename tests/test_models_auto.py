@@ -184,7 +184,8 @@ def test_fits_and_predictions_run_within_the_thread_limit(kind, monkeypatch):
 
 def test_default_threads_follow_the_rows_and_the_cores(monkeypatch):
     monkeypatch.setattr(models, "available_cores", lambda: 8)
-    assert [default_threads(n) for n in (1, 19_999, 20_000, 35_000, 10**7)] == [1, 1, 2, 3, 8]
+    assert models.ROWS_PER_THREAD == 50_000
+    assert [default_threads(n) for n in (1, 99_999, 100_000, 175_000, 10**7)] == [1, 1, 2, 3, 8]
     monkeypatch.setattr(models, "available_cores", lambda: 2)
     assert default_threads(10**7) == 2
 

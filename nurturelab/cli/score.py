@@ -119,7 +119,7 @@ def _fit_args(q: argparse.ArgumentParser) -> None:
                    help="logistic regression, gradient boosting, or auto (default): both "
                         "cross-validated on the training data, the one of lower Brier kept")
     q.add_argument("--threads", type=positive_int, default=None,
-                   help="BLAS/OpenMP threads for the fit (default: one per 10,000 rows, at "
+                   help="BLAS/OpenMP threads for the fit (default: one per 50,000 rows, at "
                         "most the cores available; 1 is fastest on a busy machine)")
     q.add_argument("--alias", default="challenger",
                    help="registry alias for the new version (default challenger)")

@@ -308,7 +308,7 @@ def fit_on_export(
     random_state : int, default 0
         Seed of the model's folds and boosting, and of the permutation importance.
     n_threads : int, optional
-        The model's thread limit (default: one thread per 10,000 rows, at most the cores
+        The model's thread limit (default: one thread per 50,000 rows, at most the cores
         available).
 
     Returns

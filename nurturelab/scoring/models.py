@@ -9,7 +9,7 @@ whole pipeline is wrapped in :class:`~sklearn.calibration.CalibratedClassifierCV
 probabilities can be read as conversion rates. By default (``kind="auto"``) it cross-validates
 the logistic and the gradient-boosting model on the training data and keeps the one with the
 lower Brier score (:func:`cross_validate_kinds`). Fits and predictions run with the BLAS and
-OpenMP thread pools limited to ``n_threads`` (by default one thread per 10,000 rows, at most
+OpenMP thread pools limited to ``n_threads`` (by default one thread per 50,000 rows, at most
 the cores this process may use: :func:`default_threads`).
 
 The metrics are pure functions of ``y`` and ``p``: :func:`evaluate`, :func:`calibration_table`,
@@ -212,11 +212,12 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-ROWS_PER_THREAD = 10_000
-"""Rows of work per thread when ``n_threads`` is None: a fit or prediction on fewer rows runs
-on one thread. Threads pay on large tables only: on this project's 2-core machine, otherwise
-idle, a second thread took boosting 0.19 -> 0.16 s on 5,000 rows but 1.41 -> 0.89 s on 100,000;
-with the other core busy it made small fits 5-25 times slower (``bench_score_kind.py``)."""
+ROWS_PER_THREAD = 50_000
+"""Rows of work per thread when ``n_threads`` is None: fits and predictions on fewer rows run
+on one thread. On this project's 2-core machine (``benchmarks/bench_score_kind.py``) a second
+thread saved boosting 7% of its wall time on 40,000 rows for 60% more CPU time, and about a
+third on 100,000; when the other core was busy with other work, two threads made fits on a few
+thousand rows 2 to 20 times slower, in wall and CPU time."""
 
 _CONTROLLER: list[ThreadpoolController] = []
 
