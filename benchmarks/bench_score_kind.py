@@ -2,6 +2,7 @@
 
     python benchmarks/bench_score_kind.py                       # olist, 3 simulated worlds
     python benchmarks/bench_score_kind.py --repeats 1 --seeds 1 --timing-repeats 1 --timing-rows
+    python benchmarks/bench_score_kind.py --timing-repeats 0 --timing-rows   # the scores only
 
 Tables:
 
@@ -129,15 +130,15 @@ def as_native_categories(X_train: pd.DataFrame, X_test: pd.DataFrame) -> tuple[p
 
 
 def fit_predict(name: str, X_tr: pd.DataFrame, y_tr: np.ndarray,
-                X_te: pd.DataFrame) -> tuple[np.ndarray, str]:
-    """Holdout probabilities of one model, and the kind it fitted."""
+                X_te: pd.DataFrame) -> tuple[np.ndarray, LeadScoreModel | str]:
+    """Holdout probabilities of one model, and the model (its name for the baseline)."""
     if name == "plain_hgb":  # under the thread limit the LeadScoreModels use by default
         A, B = as_native_categories(X_tr, X_te)
         m = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=0)
         with threadpool_limits(default_threads(len(A))):
             return m.fit(A, y_tr).predict_proba(B)[:, 1], "plain_hgb"
     m = LeadScoreModel(kind=name).fit(X_tr, y_tr)
-    return m.predict_proba(X_te)[:, 1], m.kind_
+    return m.predict_proba(X_te)[:, 1], m
 
 
 def timed(fn: Callable, *args):
@@ -162,14 +163,18 @@ def no_thread_limit() -> Iterator[None]:
 # the comparison
 # --------------------------------------------------------------------------------------------
 def compare(title: str, splits: list[Split]) -> None:
-    rows = []
+    rows, choices = [], []
     for i, (X_tr, y_tr, X_te, y_te) in enumerate(splits):
         for name in MODELS:
-            (p, kind), wall, cpu = timed(fit_predict, name, X_tr, y_tr, X_te)
+            (p, model), wall, cpu = timed(fit_predict, name, X_tr, y_tr, X_te)
             r = evaluate(y_te, p)
-            rows.append({"model": name, "split": i, "kind": kind, "auc": r["auc"],
-                         "brier": r["brier"], "brier_base": r["brier_base"], "wall": wall,
-                         "cpu": cpu})
+            rows.append({"model": name, "split": i, "kind": getattr(model, "kind_", model),
+                         "auc": r["auc"], "brier": r["brier"], "brier_base": r["brier_base"],
+                         "wall": wall, "cpu": cpu})
+            if name == "auto":  # the paired fold differences behind its choice
+                f = model.cv_folds_.pivot(index="split", columns="kind", values="brier")
+                d = f["hgb"] - f["logistic"]
+                choices.append((i, model.kind_, d.mean(), d.std(ddof=1) / np.sqrt(len(d))))
     t = pd.DataFrame(rows)
     base = t[t["model"] == "plain_hgb"].set_index("split")
     t["d_auc"] = t["auc"] - t["split"].map(base["auc"])
@@ -191,6 +196,11 @@ def compare(title: str, splits: list[Split]) -> None:
           f"{t['brier_base'].mean():.5f}")
     print(out.to_string(float_format=lambda v: f"{v:.4f}"))
     print(f"auto chose: {chosen}")
+    brier = t.pivot(index="split", columns="model", values="brier")
+    for i, kind, d, se in choices:
+        print(f"  split {i}: kept {kind:8s} CV Brier hgb - logistic {d:+.5f} (standard error "
+              f"{se:.5f}, {d / se:+.1f} SE); holdout hgb - logistic "
+              f"{brier.loc[i, 'hgb'] - brier.loc[i, 'logistic']:+.5f}")
     best = out.loc[["logistic", "hgb"], "brier"].idxmin()
     print(f"auto's mean holdout Brier {out.loc['auto', 'brier']:.5f} vs the better kind's "
           f"({best}) {out.loc[best, 'brier']:.5f}: difference "
@@ -210,6 +220,8 @@ def _fit_under(setting: str, kind: str, X: pd.DataFrame, y: np.ndarray) -> None:
 
 def threads(title: str, X: pd.DataFrame, y: np.ndarray, kinds: tuple[str, ...],
             repeats: int) -> None:
+    if repeats < 1:
+        return
     cores = available_cores()
     label = {"no limit": "libraries' defaults (no limit)",
              "cores": f"n_threads={cores} (the cores available)",
@@ -241,7 +253,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5, help="olist holdouts (default 5)")
     ap.add_argument("--seeds", type=int, default=3, help="simulated worlds (default 3)")
     ap.add_argument("--leads", type=int, default=8000, help="leads per world (default 8000)")
-    ap.add_argument("--timing-repeats", type=int, default=3)
+    ap.add_argument("--timing-repeats", type=int, default=3,
+                    help="runs of each thread setting (default 3; 0: no thread timings)")
     ap.add_argument("--timing-rows", type=int, nargs="*", default=[40_000, 100_000],
                     help="rows of the larger tables timed alone (default 40000 100000; none: "
                          "give the flag alone)")

@@ -215,9 +215,9 @@ def available_cores() -> int:
 ROWS_PER_THREAD = 50_000
 """Rows of work per thread when ``n_threads`` is None: fits and predictions on fewer rows run
 on one thread. On this project's 2-core machine (``benchmarks/bench_score_kind.py``) a second
-thread saved boosting 7% of its wall time on 40,000 rows for 60% more CPU time, and about a
-third on 100,000; when the other core was busy with other work, two threads made fits on a few
-thousand rows 2 to 20 times slower, in wall and CPU time."""
+thread saved boosting 7-18% of its wall time on 40,000 rows for 40-60% more CPU time, and
+about a fifth on 100,000; on a few thousand rows it saved nothing, and when the other core was
+busy with other work it made such fits 2 to 20 times slower, in wall and CPU time."""
 
 _CONTROLLER: list[ThreadpoolController] = []
 
