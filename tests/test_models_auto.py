@@ -280,3 +280,18 @@ def test_clean_categories_cleans_each_distinct_value_as_each_value():
     assert got[:4, 1].tolist() == ["1", "True", "1.0", "1"]  # 1, True and 1.0 kept apart
     assert got[5, 1] == "True" and pd.isna(got[7, 1]) and pd.isna(got[8, 1])
     assert pd.isna(got[:, 3]).all()
+
+
+def test_score_fit_on_too_few_conversions_to_cross_validate_says_so():
+    rng = np.random.default_rng(9)
+    X = pd.DataFrame({"visits": rng.poisson(2, 60).astype(float)})
+    y = pd.Series(np.r_[np.ones(3, bool), np.zeros(57, bool)], name="converted")
+    fixed = fit_on_table(X, y, kind="logistic", source="tiny.csv")  # 2 conversions to train on
+    assert fixed.cv["n_splits"].tolist() == [0] and fixed.cv["auc_mean"].isna().all()
+    assert "Not cross-validated on the training data: a class is too rare" in fixed.to_text()
+    cv_metrics = {k: v for k, v in fixed.run_metrics().items() if k.startswith("cv_")}
+    assert cv_metrics and all(np.isnan(v) for v in cv_metrics.values())  # log_metrics skips NaN
+    with pytest.warns(UserWarning, match="Fitted the logistic model, without a comparison"):
+        auto = fit_on_table(X, y, source="tiny.csv")
+    assert auto.model.kind_ == "logistic" and "Not cross-validated" in auto.to_text()
+    assert_result_protocol(auto)

@@ -25,6 +25,7 @@ from nurturelab.scoring.features import snapshot
 from nurturelab.scoring.models import (
     LeadScoreModel,
     TemporalSplit,
+    _empty_cv_table,
     calibration_table,
     cross_validate_kinds,
     evaluate,
@@ -162,7 +163,10 @@ class ScoreFit(Result):
         """The header and the summary table, then the cross-validation on the training data,
         the calibration on the holdout by decile and the features that matter most."""
         parts = [super().to_text(decimals)]
-        if len(self.cv):
+        if len(self.cv) and not self.cv["n_splits"].max():
+            parts += ["", "Not cross-validated on the training data: a class is too rare there "
+                          "to fit and calibrate a model within each split's training part."]
+        elif len(self.cv):
             parts += ["", f"Cross-validated on the training data ({self.cv['n_splits'].max()} "
                           f"splits; mean and standard deviation over them):",
                       format_table(self.cv, max(decimals, 4))]
@@ -270,9 +274,15 @@ def _explained(model: LeadScoreModel, X_train: pd.DataFrame, y_train: np.ndarray
                X_test: pd.DataFrame, y_test: np.ndarray,
                random_state: int | None) -> dict[str, pd.DataFrame]:
     """A :class:`ScoreFit`'s ``cv`` (the model's own with kind 'auto', else its kind's,
-    over the same splits) and ``importance`` (on the holdout)."""
-    cv = (model.cv_results_ if hasattr(model, "cv_results_")
-          else cross_validate_kinds(model, X_train, y_train, kinds=(model.kind_,)))
+    over the same splits; no figures when a class is too rare in the training parts to
+    calibrate within them) and ``importance`` (on the holdout)."""
+    if hasattr(model, "cv_results_"):
+        cv = model.cv_results_
+    else:
+        try:
+            cv = cross_validate_kinds(model, X_train, y_train, kinds=(model.kind_,))
+        except ValueError:  # the model itself could be fitted: keep it, without the figures
+            cv = _empty_cv_table((model.kind_,))
     return {"cv": cv, "importance": feature_importance(model, X_test, y_test,
                                                        random_state=random_state)}
 
@@ -343,10 +353,10 @@ def fit_on_export(
     metrics = evaluate(y, p)
     aucs, points, notes = _points_beside(leads, events, split, as_of=test_at)
     aucs["model"] = metrics["auc"]
-    params = {"kind": kind, "kind_chosen": model.kind_, "horizon_days": horizon,
-              "train_until": train_at.isoformat(),
+    params = {"kind": kind, "horizon_days": horizon, "train_until": train_at.isoformat(),
               "test_from": test_at.isoformat(), "train_leads": len(split.y_train),
               "test_leads": len(y), "validation": "temporal"}
+    params["kind_chosen"] = model.kind_
     design = (f"Trained on {len(split.y_train):,d} open leads at {train_at:%Y-%m-%d}, tested "
               f"on {len(y):,d} at {test_at:%Y-%m-%d} (converted within {horizon:g} days)")
     return ScoreFit(model, split.X_test, y, p, metrics, _auc_table(aucs, len(y)), points,
@@ -414,9 +424,9 @@ def fit_on_table(
     model.fit(X_tr, y_tr.to_numpy())
     p = model.predict_proba(X_te)[:, 1]
     metrics = evaluate(y_te.to_numpy(), p)
-    params = {"kind": kind, "kind_chosen": model.kind_, "table": source, "target": y.name,
-              "train_leads": len(y_tr),
+    params = {"kind": kind, "table": source, "target": y.name, "train_leads": len(y_tr),
               "test_leads": len(y_te), "validation": "stratified"}
+    params["kind_chosen"] = model.kind_
     design = (f"Trained on {len(y_tr):,d} leads of {source}, tested on a stratified holdout of "
               f"{len(y_te):,d} (no event times, so no later window to test on)")
     return ScoreFit(model, X_te, y_te.to_numpy(), p, metrics,
