@@ -343,11 +343,14 @@ def test_fit_on_export_is_the_temporal_split_and_the_comparison(world, split, fi
     assert s.loc["default_points", ["pr_auc", "brier"]].isna().all()
     assert fit.params["train_until"] == "2026-02-01T00:00:00+00:00"
     assert fit.params["test_leads"] == len(split.y_test) and fit.notes == ()
-    assert repr(fit).startswith(f"<ScoreFit: logistic model, temporal holdout of "
-                                f"{len(split.y_test):,d} leads: AUC 0.")
+    kind = fit.model.kind_
+    assert fit.params["kind"] == "auto" and fit.params["kind_chosen"] == kind
+    assert repr(fit).startswith(f"<ScoreFit: {kind} model (chosen by cross-validation), "
+                                f"temporal holdout of {len(split.y_test):,d} leads: AUC 0.")
     assert f"tested on {len(split.y_test):,d} at 2026-03-05" in fit.to_text()
     assert_result_protocol(fit)
-    assert set(fit.run_tables()) == {"calibration", "lift", "learned_points"}
+    assert set(fit.run_tables()) == {"calibration", "lift", "learned_points", "cv",
+                                     "importance"}
     assert fit.run_metrics()["auc.default_points"] == table.loc["default_points", "auc"]
 
 
@@ -386,7 +389,7 @@ def test_fit_on_export_notes_when_no_event_raises_the_odds(world, monkeypatch):
                         horizon_days=HORIZON)
     assert fit.notes == ("no learned points to compare: No coefficient is positive",)
     assert list(fit.summary.index) == ["default_points", "model"] and fit.points.empty
-    assert set(fit.run_tables()) == {"calibration", "lift"}
+    assert set(fit.run_tables()) == {"calibration", "lift", "cv", "importance"}
 
 
 def test_fit_on_table_is_a_stratified_holdout(real_shaped):
@@ -395,8 +398,9 @@ def test_fit_on_table_is_a_stratified_holdout(real_shaped):
     assert len(fit.y_test) == 150 and fit.y_test.mean() == pytest.approx(y.mean(), abs=0.01)
     assert list(fit.summary.index) == ["model"]
     assert fit.summary.loc["model", "auc"] == fit.metrics["auc"] > 0.7
-    assert fit.params == {"kind": "logistic", "table": "crm.csv", "target": "converted",
-                          "train_leads": 450, "test_leads": 150, "validation": "stratified"}
+    assert fit.params == {"kind": "auto", "kind_chosen": fit.model.kind_, "table": "crm.csv",
+                          "target": "converted", "train_leads": 450, "test_leads": 150,
+                          "validation": "stratified"}
     assert "stratified holdout of 150" in fit.to_text()
     assert_result_protocol(fit)
     with pytest.raises(ValueError, match="crm.csv: 'converted' has a single value"):

@@ -68,8 +68,15 @@ def test_log_score_fit_logs_the_run_and_registers_the_model():
     assert run.data.params["validation"] == "stratified" and run.data.params["table"] == "crm.csv"
     assert run.data.metrics["auc"] == pytest.approx(fit.metrics["auc"])
     assert run.data.metrics["auc.model"] == pytest.approx(fit.metrics["auc"])
+    assert run.data.params["kind"] == "auto" and run.data.params["kind_chosen"] in {"logistic",
+                                                                                   "hgb"}
+    for kind in ("logistic", "hgb"):  # the cross-validation of both kinds on the training rows
+        assert run.data.metrics[f"cv_auc.{kind}"] == pytest.approx(fit.cv.loc[kind, "auc_mean"])
+    assert run.data.metrics["importance.opens_30d"] == pytest.approx(
+        fit.importance.loc["opens_30d", "importance_mean"])
     tables = {a.path for a in client.list_artifacts(run_id, "tables")}
-    assert tables == {"tables/calibration.csv", "tables/lift.csv"}
+    assert tables == {"tables/calibration.csv", "tables/lift.csv", "tables/cv.csv",
+                      "tables/importance.csv"}
     assert tracking.model_aliases() == {"champion": version}
     loaded = tracking.load_model("champion")
     np.testing.assert_allclose(loaded.predict_proba(fit.X_test)[:, 1], fit.p_test)

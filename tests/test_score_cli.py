@@ -19,6 +19,12 @@ def export(tmp_path_factory):
     return folder
 
 
+EXPLAINED = ("Cross-validated on the training data (3 splits",
+             "kind 'auto' kept ",
+             "Calibration on the holdout, by decile of prediction",
+             "Features that matter most (")
+
+
 def _files(folder):
     return ["--leads", str(folder / "leads.parquet"), "--events", str(folder / "events.parquet")]
 
@@ -29,6 +35,8 @@ def test_fit_registers_then_apply_scores_open_leads(export, tmp_path, capsys):
     auc = float(re.search(r"model\s+([0-9.]+)", out).group(1))
     assert auc > 0.6  # behaviour carries signal in the simulated world
     assert "alias 'champion'" in out
+    for section in EXPLAINED:
+        assert section in out
     target = tmp_path / "scores.csv"
     assert main(["score", "apply", *_files(export), "--out", str(target), "--top", "3"]) == 0
     scored = pd.read_csv(target, index_col="lead_id")
@@ -77,6 +85,23 @@ def test_fit_on_a_lead_level_table_through_a_table_map(tmp_path, capsys):
     auc = float(re.search(r"\nmodel\s+([0-9.]+)", out).group(1))
     assert auc > 0.75 and "alias 'challenger'" in out
     assert "stratified holdout of 375" in out
+    for section in EXPLAINED:  # a table is explained as an export is
+        assert section in out
+    importance = out.split("Features that matter most")[1]
+    assert importance.splitlines()[3].split()[0] == "Total"  # time on the website leads
+
+
+def test_fit_with_a_fixed_kind_and_threads(tmp_path, capsys):
+    table = tmp_path / "crm.csv"
+    _crm_table(600).to_csv(table, index=False)
+    assert main(["score", "fit", "--table", str(table), "--target", "Converted", "--id",
+                 "Prospect ID", "--kind", "logistic", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("<ScoreFit: logistic model, stratified holdout")
+    assert "kind 'auto' kept" not in out and "Cross-validated on the training data" in out
+    with pytest.raises(SystemExit):
+        main(["score", "fit", "--table", str(table), "--threads", "0"])
+    assert "--threads: must be a whole number >= 1" in capsys.readouterr().err
 
 
 def test_table_flags_override_the_table_map(tmp_path, capsys):

@@ -72,13 +72,15 @@ def _fit(args: argparse.Namespace):
         for w in caught:  # the reader's notes are printed with the fit's; others pass on
             if not issubclass(w.category, table.TableWarning):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        result = fit.fit_on_table(X, y, kind=args.kind, source=Path(args.table).name)
+        result = fit.fit_on_table(X, y, kind=args.kind, source=Path(args.table).name,
+                                  n_threads=args.threads)
         result.notes = (*(str(w.message) for w in caught
                           if issubclass(w.category, table.TableWarning)), *result.notes)
         return result
     leads, events = load_export(args)
     return fit.fit_on_export(leads, events, kind=args.kind, horizon_days=args.horizon_days,
-                                train_until=args.train_until, test_from=args.test_from)
+                             train_until=args.train_until, test_from=args.test_from,
+                             n_threads=args.threads)
 
 
 def cmd_score_fit(args: argparse.Namespace) -> int:
@@ -170,7 +172,12 @@ def _fit_args(q: argparse.ArgumentParser) -> None:
                    help="training snapshot (default: test snapshot - horizon)")
     q.add_argument("--test-from", type=timestamp, default=None,
                    help="test snapshot (default: last event - horizon)")
-    q.add_argument("--kind", choices=["logistic", "hgb"], default="logistic")
+    q.add_argument("--kind", choices=["auto", "logistic", "hgb"], default="auto",
+                   help="logistic regression, gradient boosting, or auto (default): both "
+                        "cross-validated on the training data, the one of lower Brier kept")
+    q.add_argument("--threads", type=positive_int, default=None,
+                   help="BLAS/OpenMP threads for the fit (default: one per 50,000 rows, at "
+                        "most the cores available; 1 is fastest on a busy machine)")
     q.add_argument("--alias", default="challenger",
                    help="registry alias for the new version (default challenger)")
     q.add_argument("--force", action="store_true",

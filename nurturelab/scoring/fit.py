@@ -9,7 +9,7 @@ points) and :func:`fit_on_table` (a lead-level table from
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -19,13 +19,16 @@ from sklearn.metrics import roc_auc_score
 
 from nurturelab.checks import is_number, need_columns, utc_timestamp
 from nurturelab.plots import axes
-from nurturelab.result import Result
+from nurturelab.result import Result, format_table
 from nurturelab.scoring.features import open_leads, snapshot
 from nurturelab.scoring.models import (
     LeadScoreModel,
     TemporalSplit,
     calibration_table,
+    cross_validate_kinds,
+    empty_cv_table,
     evaluate,
+    feature_importance,
     fit_points,
     lift_table,
     temporal_split,
@@ -36,6 +39,9 @@ from nurturelab.scoring.table import leakage_warnings
 from nurturelab.tracking import personal_columns
 
 __all__ = ["ScoreFit", "compare_points", "fit_on_export", "fit_on_table", "score_open_leads"]
+
+TOP_FEATURES = 10
+"""Features :class:`ScoreFit` prints and logs as metrics (all are in its ``importance``)."""
 
 def compare_points(
     leads: pd.DataFrame,
@@ -119,6 +125,15 @@ class ScoreFit(Result):
     points_test : ndarray of shape (n_test,), optional
         The default points' scores of the holdout leads (an export's fit): what
         :func:`nurturelab.scoring.quality.check_fit` compares the model with, lead by lead.
+    cv : DataFrame
+        The model's cross-validation on the training data
+        (:func:`~nurturelab.scoring.models.cross_validate_kinds`): AUC, Brier and log loss,
+        mean and standard deviation over the splits, by ``kind`` (both kinds when the model's
+        kind is ``'auto'``, which chose the one of lower mean Brier).
+    importance : DataFrame
+        :func:`~nurturelab.scoring.models.feature_importance` on the holdout: the drop in AUC
+        when each input column is shuffled (mean and standard deviation over 5 shuffles),
+        most important first.
     """
 
     model: LeadScoreModel
@@ -132,6 +147,8 @@ class ScoreFit(Result):
     design: str
     notes: tuple[str, ...] = ()
     points_test: np.ndarray | None = None
+    cv: pd.DataFrame = field(default_factory=pd.DataFrame)
+    importance: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -144,10 +161,43 @@ class ScoreFit(Result):
             table.loc["model", name] = self.metrics[name]
         return table
 
+    def _kind(self) -> str:
+        """The kind fitted (what ``kind='auto'`` chose)."""
+        return getattr(self.model, "kind_", self.model.kind)
+
     def _describe(self) -> str:
         m = self.metrics
-        return (f"{self.model.kind} model, {self.params['validation']} holdout of "
+        chosen = " (chosen by cross-validation)" if self.model.kind == "auto" else ""
+        return (f"{self._kind()} model{chosen}, {self.params['validation']} holdout of "
                 f"{int(m['n']):,d} leads: AUC {m['auc']:.3f}, Brier skill {m['brier_skill']:.3f}")
+
+    def to_text(self, decimals: int = 3) -> str:
+        """The header and the summary table, then the cross-validation on the training data,
+        the calibration on the holdout by decile and the features that matter most."""
+        parts = [super().to_text(decimals)]
+        if len(self.cv) and not self.cv["n_splits"].max():
+            parts += ["", "Not cross-validated on the training data: a class is too rare there "
+                          "to fit and calibrate a model within each split's training part."]
+        elif len(self.cv):
+            parts += ["", f"Cross-validated on the training data ({self.cv['n_splits'].max()} "
+                          f"splits; mean and standard deviation over them):",
+                      format_table(self.cv, max(decimals, 4))]
+            if self.model.kind == "auto" and len(self.cv) > 1:
+                brier = self.cv["brier_mean"]
+                others = ", ".join(f"{k} {v:.5f}" for k, v in brier.items()
+                                   if k != self._kind())
+                parts.append(f"kind 'auto' kept {self._kind()}: mean Brier "
+                             f"{brier[self._kind()]:.5f}, against {others}")
+        parts += ["", "Calibration on the holdout, by decile of prediction (Wilson 95% "
+                      "interval of the observed rate):",
+                  format_table(self.calibration(), max(decimals, 4))]
+        if len(self.importance):
+            top = self.importance.head(TOP_FEATURES)
+            parts += ["", f"Features that matter most ({len(top)} of {len(self.importance)}; "
+                          "permutation importance on the holdout: the drop in AUC when the "
+                          "column is shuffled):",
+                      format_table(top, decimals)]
+        return "\n".join(parts)
 
     def _header(self) -> list[str]:
         m = self.metrics
@@ -162,7 +212,7 @@ class ScoreFit(Result):
         t = self.calibration()
         ax.errorbar(t["expected"], t["observed"],
                     yerr=[t["observed"] - t["ci_low"], t["ci_high"] - t["observed"]],
-                    fmt="o-", capsize=3, label=f"{self.model.kind} model")
+                    fmt="o-", capsize=3, label=f"{self._kind()} model")
         top = float(max(t["ci_high"].max(), t["expected"].max()))
         ax.plot([0, top], [0, top], color="grey", ls="--", lw=1, label="perfect calibration")
         ax.set_xlabel("expected (mean prediction)")
@@ -180,15 +230,34 @@ class ScoreFit(Result):
         return lift_table(self.y_test, self.p_test, n=n)
 
     def run_metrics(self) -> dict[str, float]:
-        """The metrics an MLflow run of this fit logs: :attr:`metrics` and ``auc.<scorer>``."""
-        return {**self.metrics, **{f"auc.{k}": float(v)
-                                   for k, v in self.comparison["auc"].items()}}
+        """The metrics an MLflow run of this fit logs: :attr:`metrics`, ``auc.<scorer>``, the
+        cross-validation (``cv_auc.<kind>``, ``cv_auc_std.<kind>``, and so for ``brier`` and
+        ``log_loss``) and the importance of the top features (``importance.<feature>``)."""
+        out = {**self.metrics, **{f"auc.{k}": float(v)
+                                  for k, v in self.comparison["auc"].items()}}
+        for kind, row in self.cv.iterrows():
+            for name in ("auc", "brier", "log_loss"):
+                out[f"cv_{name}.{kind}"] = float(row[f"{name}_mean"])
+                out[f"cv_{name}_std.{kind}"] = float(row[f"{name}_std"])
+        for feature, row in self.importance.head(TOP_FEATURES).iterrows():
+            out[f"importance.{feature}"] = float(row["importance_mean"])
+        return out
 
     def run_tables(self) -> dict[str, pd.DataFrame]:
-        """The tables an MLflow run of this fit logs: calibration, lift, learned points."""
+        """The tables an MLflow run of this fit logs: calibration, lift, learned points, the
+        cross-validation (``cv``) and the importance of every feature (``importance``: one
+        column per feature, rows ``importance_mean`` and ``importance_std``; features as
+        columns because a column of feature names such as "Lead Source" reads, to the
+        personal-data check of :func:`nurturelab.tracking.log_table`, like people's names)."""
         tables = {"calibration": self.calibration(), "lift": self.lift()}
         if len(self.points):
             tables["learned_points"] = self.points
+        if len(self.cv):
+            tables["cv"] = self.cv
+        if len(self.importance):
+            wide = self.importance.T
+            wide.index.name = "statistic"
+            tables["importance"] = wide
         return tables
 
 
@@ -213,15 +282,33 @@ def _points_beside(leads: pd.DataFrame, events: pd.DataFrame, split: TemporalSpl
     return aucs, points, ()
 
 
+def _explained(model: LeadScoreModel, X_train: pd.DataFrame, y_train: np.ndarray,
+               X_test: pd.DataFrame, y_test: np.ndarray,
+               random_state: int | None) -> dict[str, pd.DataFrame]:
+    """A :class:`ScoreFit`'s ``cv`` (the model's own with kind 'auto', else its kind's,
+    over the same splits; no figures when a class is too rare in the training parts to
+    calibrate within them) and ``importance`` (on the holdout)."""
+    if hasattr(model, "cv_results_"):
+        cv = model.cv_results_
+    else:
+        try:
+            cv = cross_validate_kinds(model, X_train, y_train, kinds=(model.kind_,))
+        except ValueError:  # the model itself could be fitted: keep it, without the figures
+            cv = empty_cv_table((model.kind_,))
+    return {"cv": cv, "importance": feature_importance(model, X_test, y_test,
+                                                       random_state=random_state)}
+
+
 def fit_on_export(
     leads: pd.DataFrame,
     events: pd.DataFrame,
     *,
-    kind: Literal["logistic", "hgb"] = "logistic",
+    kind: Literal["auto", "logistic", "hgb"] = "auto",
     horizon_days: float = 30.0,
     train_until: Any = None,
     test_from: Any = None,
     random_state: int | None = 0,
+    n_threads: int | None = None,
 ) -> ScoreFit:
     """Fit a :class:`LeadScoreModel` at one snapshot of an export and judge it at a later one.
 
@@ -233,13 +320,18 @@ def fit_on_export(
     ----------
     leads, events : DataFrame
         Validated contract tables (:func:`nurturelab.schema.read_export`).
-    kind : {'logistic', 'hgb'}, default 'logistic'
+    kind : {'auto', 'logistic', 'hgb'}, default 'auto'
+        The :class:`LeadScoreModel`'s: 'auto' cross-validates both on the training snapshot
+        and keeps the one of lower mean Brier.
     horizon_days : float, default 30
     train_until, test_from : timestamp-like, optional
         The snapshots; by default ``test_from`` is the last event minus the horizon and
         ``train_until`` is ``test_from`` minus the horizon, so that every label is known.
     random_state : int, default 0
-        Seed of the model's folds and boosting.
+        Seed of the model's folds and boosting, and of the permutation importance.
+    n_threads : int, optional
+        The model's thread limit (default: one thread per 50,000 rows, at most the cores
+        available).
 
     Returns
     -------
@@ -266,7 +358,7 @@ def fit_on_export(
         raise ValueError(f"the training ({train_at:%Y-%m-%d}) or test ({test_at:%Y-%m-%d}) "
                          f"snapshot has no conversions within {horizon:g} days; choose other "
                          "snapshots ('train_until', 'test_from') or a longer 'horizon_days'")
-    model = LeadScoreModel(kind=kind, random_state=random_state)
+    model = LeadScoreModel(kind=kind, random_state=random_state, n_threads=n_threads)
     model.fit(split.X_train, split.y_train.to_numpy())
     p = model.predict_proba(split.X_test)[:, 1]
     y = split.y_test.to_numpy()
@@ -276,21 +368,25 @@ def fit_on_export(
     params = {"kind": kind, "horizon_days": horizon, "train_until": train_at.isoformat(),
               "test_from": test_at.isoformat(), "train_leads": len(split.y_train),
               "test_leads": len(y), "validation": "temporal"}
+    params["kind_chosen"] = model.kind_
     design = (f"Trained on {len(split.y_train):,d} open leads at {train_at:%Y-%m-%d}, tested "
               f"on {len(y):,d} at {test_at:%Y-%m-%d} (converted within {horizon:g} days)")
     return ScoreFit(model, split.X_test, y, p, metrics, _auc_table(aucs, len(y)), points,
                     params, design, notes,
-                    points_test=_points_score(leads, events, DEFAULT_RULES, split, as_of=test_at))
+                    points_test=_points_score(leads, events, DEFAULT_RULES, split, as_of=test_at),
+                    **_explained(model, split.X_train, split.y_train.to_numpy(), split.X_test,
+                                 y, random_state))
 
 
 def fit_on_table(
     X: pd.DataFrame,
     y: Any,
     *,
-    kind: Literal["logistic", "hgb"] = "logistic",
+    kind: Literal["auto", "logistic", "hgb"] = "auto",
     test_size: float = 0.25,
     random_state: int | None = 0,
     source: str = "the table",
+    n_threads: int | None = None,
 ) -> ScoreFit:
     """Fit a :class:`LeadScoreModel` on a lead-level table and judge it on a stratified
     holdout (such a table carries no event times, so there is no later window to test on).
@@ -299,13 +395,16 @@ def fit_on_table(
     ----------
     X, y : DataFrame and Series
         As :func:`read_lead_table` returns them.
-    kind : {'logistic', 'hgb'}, default 'logistic'
+    kind : {'auto', 'logistic', 'hgb'}, default 'auto'
+        As for :func:`fit_on_export` (cross-validated on the training rows).
     test_size : float, default 0.25
         Share of the rows held out.
     random_state : int, default 0
         Seed of the holdout and of the model.
     source : str
         The table's name, for the description and the run's parameters.
+    n_threads : int, optional
+        The model's thread limit.
 
     Returns
     -------
@@ -337,16 +436,20 @@ def fit_on_table(
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_size, stratify=y,
                                               random_state=random_state)
     notes += leakage_warnings(X_tr, y_tr, random_state=random_state)
-    model = LeadScoreModel(kind=kind, random_state=random_state).fit(X_tr, y_tr.to_numpy())
+    model = LeadScoreModel(kind=kind, random_state=random_state, n_threads=n_threads)
+    model.fit(X_tr, y_tr.to_numpy())
     p = model.predict_proba(X_te)[:, 1]
     metrics = evaluate(y_te.to_numpy(), p)
     params = {"kind": kind, "table": source, "target": y.name, "train_leads": len(y_tr),
               "test_leads": len(y_te), "validation": "stratified"}
+    params["kind_chosen"] = model.kind_
     design = (f"Trained on {len(y_tr):,d} leads of {source}, tested on a stratified holdout of "
               f"{len(y_te):,d} (no event times, so no later window to test on)")
     return ScoreFit(model, X_te, y_te.to_numpy(), p, metrics,
                     _auc_table({"model": metrics["auc"]}, len(y_te)), pd.DataFrame(), params,
-                    design, notes)
+                    design, notes,
+                    **_explained(model, X_tr, y_tr.to_numpy(), X_te, y_te.to_numpy(),
+                                 random_state))
 
 
 def score_open_leads(

@@ -9,7 +9,11 @@ values as they are (only ``None``, ``NaN`` and ``pd.NA`` are missing: ``"Select"
 :func:`nurturelab.scoring.table.read_lead_table` declares it missing; models fitted before
 issue 14 read such placeholders as missing, and still do); the whole pipeline is wrapped in
 :class:`~sklearn.calibration.CalibratedClassifierCV` so that its probabilities can be read as
-conversion rates.
+conversion rates. By default (``kind="auto"``) it cross-validates the logistic and the
+gradient-boosting model on the training data and keeps the one with the lower Brier score
+(:func:`cross_validate_kinds`). Fits and predictions run with the BLAS and OpenMP thread pools
+limited to ``n_threads`` (by default one thread per 50,000 rows, at most the cores this process
+may use: :func:`default_threads`).
 
 The metrics are pure functions of ``y`` and ``p``: :func:`evaluate`, :func:`calibration_table`,
 :func:`lift_table`. :func:`temporal_split` builds a training set at one snapshot and a test
@@ -25,6 +29,8 @@ their :class:`~nurturelab.scoring.fit.ScoreFit` result) and :mod:`nurturelab.sco
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
@@ -47,12 +53,14 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
+    _check_sample_weight,
     check_array,
     check_consistent_length,
     check_is_fitted,
     column_or_1d,
     validate_data,
 )
+from threadpoolctl import ThreadpoolController
 
 from nurturelab._util import rate_ci
 from nurturelab.schema import ACTIVITY_NAMES
@@ -61,11 +69,17 @@ from nurturelab.scoring.features import label, snapshot
 from nurturelab.scoring.points import PointRule, PointRules
 
 __all__ = [
+    "CANDIDATE_KINDS",
     "PLACEHOLDERS",
     "LeadScoreModel",
     "TemporalSplit",
+    "ROWS_PER_THREAD",
+    "available_cores",
     "calibration_table",
+    "cross_validate_kinds",
+    "default_threads",
     "evaluate",
+    "feature_importance",
     "fit_points",
     "learned_points",
     "lift_table",
@@ -81,7 +95,9 @@ did. A model fitted now reads values as they are; placeholders are declared per 
 table map (:class:`nurturelab.scoring.table.TableColumns`), and
 :data:`nurturelab.scoring.table.COMMON_PLACEHOLDERS` is the list its reader warns about."""
 
-_KINDS = ("logistic", "hgb")
+_KINDS = ("auto", "logistic", "hgb")
+CANDIDATE_KINDS = ("logistic", "hgb")
+"""The kinds ``kind="auto"`` chooses among, in the order ties are broken."""
 _CALIBRATIONS = ("isotonic", "sigmoid")
 
 
@@ -92,31 +108,56 @@ def _as_float(X: Any) -> np.ndarray:
     return np.asarray(pd.DataFrame(X).astype(float))
 
 
+def _by_distinct_value(X: Any, clean) -> np.ndarray:
+    """Object array of ``clean(value)`` for every cell of ``X``, worked out once per distinct
+    value in a column of text (most of the cost of a prediction otherwise: permutation
+    importance predicts once per column and repeat), value by value in a column mixing types
+    (``pd.factorize`` would merge ``1`` and ``True``); a missing value is ``clean(np.nan)``."""
+    df = pd.DataFrame(X)
+    out = np.empty(df.shape, dtype=object)
+    for j in range(df.shape[1]):
+        values = df.iloc[:, j].astype(object).to_numpy()
+        if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+            codes, uniques = pd.factorize(values)  # a missing value gets code -1
+            out[:, j] = np.array([*map(clean, uniques), clean(np.nan)], dtype=object)[codes]
+        else:
+            out[:, j] = [clean(v) for v in values]
+    return out
+
+
+def _as_is(v: Any) -> Any:
+    """A category value as it is (other values as their text), ``np.nan`` when missing."""
+    if isinstance(v, str):
+        return v
+    return np.nan if pd.isna(v) else str(v)
+
+
 def _categories(X: Any) -> np.ndarray:
     """Object array of the values as they are (text unchanged, other values as text), with
     missing values (None, NaN, NA) as ``np.nan``.
 
     >>> _categories(pd.DataFrame({"c": ["Select", " it ", None, 3]})).ravel().tolist()
     ['Select', ' it ', nan, '3']
+    >>> _categories(pd.DataFrame({"c": ["b", None, "b"]})).ravel().tolist()
+    ['b', nan, 'b']
     """
-    df = pd.DataFrame(X).astype(object)
-    missing = df.isna().to_numpy()
-    text = df.map(lambda v: v if isinstance(v, str) else str(v)).to_numpy(dtype=object)
-    text[missing] = np.nan
-    return text
+    return _by_distinct_value(X, _as_is)
+
+
+def _clean_value(v: Any) -> Any:
+    """A category value stripped, or ``np.nan`` for a placeholder or a missing value; other
+    values (a number in a text column) as their text."""
+    if isinstance(v, str):
+        text = v.strip()
+        return np.nan if text.lower() in PLACEHOLDERS else text
+    return np.nan if pd.isna(v) else str(v)
 
 
 def _clean_categories(X: Any) -> np.ndarray:
     """Object array of stripped strings, with :data:`PLACEHOLDERS` and missing values as
     ``np.nan``: how models fitted before issue 14 read categories (their pickles call this
-    function by name, so it stays as it was; new fits use :func:`_categories`)."""
-    df = pd.DataFrame(X).astype(object)
-    out = df.where(df.notna(), np.nan)
-    text = out.map(lambda v: v.strip() if isinstance(v, str) else v)
-    is_placeholder = text.map(lambda v: isinstance(v, str) and v.lower() in PLACEHOLDERS)
-    text = text.mask(is_placeholder.to_numpy(), np.nan)
-    text = text.map(lambda v: v if isinstance(v, str) else np.nan if pd.isna(v) else str(v))
-    return text.to_numpy(dtype=object)
+    function by name, so it reads them as it did; new fits use :func:`_categories`)."""
+    return _by_distinct_value(X, _clean_value)
 
 
 def _preprocessor(numeric: list, categorical: list, scale: bool) -> ColumnTransformer:
@@ -186,6 +227,58 @@ class _WeightedPipeline(Pipeline):
 
 
 # --------------------------------------------------------------------------------------------
+# Threads
+# --------------------------------------------------------------------------------------------
+def available_cores() -> int:
+    """The number of cores this process may run on: its CPU affinity
+    (:func:`os.sched_getaffinity`) where the system reports one, else :func:`os.cpu_count`.
+
+    Examples
+    --------
+    >>> available_cores() >= 1
+    True
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS and Windows have no sched_getaffinity
+        return os.cpu_count() or 1
+
+
+ROWS_PER_THREAD = 50_000
+"""Rows of work per thread when ``n_threads`` is None: fits and predictions on fewer rows run
+on one thread. On this project's 2-core machine (``benchmarks/bench_score_kind.py``) a second
+thread saved boosting 7-18% of its wall time on 40,000 rows for 40-60% more CPU time, and
+about a fifth on 100,000; on a few thousand rows it saved nothing, and when the other core was
+busy with other work it made such fits 2 to 20 times slower, in wall and CPU time."""
+
+_CONTROLLER: list[ThreadpoolController] = []
+
+
+def default_threads(n_rows: int) -> int:
+    """Threads for a fit or prediction on ``n_rows`` rows when ``n_threads`` is None: one per
+    :data:`ROWS_PER_THREAD` rows, at least one, at most :func:`available_cores`.
+
+    Examples
+    --------
+    >>> default_threads(5_000)
+    1
+    """
+    return max(1, min(available_cores(), int(n_rows) // ROWS_PER_THREAD))
+
+
+def _limit_threads(n_threads: int):
+    """A context in which the BLAS and OpenMP thread pools use at most ``n_threads`` threads.
+
+    The thread pools are looked up once per process (a lookup takes milliseconds, a limit on
+    a known controller microseconds, and predict_proba is called in loops): the libraries are
+    loaded by then, since this module imports scikit-learn's linear models and boosting.
+    """
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=n_threads)
+
+
+# --------------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------------
 class LeadScoreModel(ClassifierMixin, BaseEstimator):
@@ -193,8 +286,18 @@ class LeadScoreModel(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    kind : {'logistic', 'hgb'}, default 'logistic'
-        L2 logistic regression on standardised features, or histogram gradient boosting.
+    kind : {'auto', 'logistic', 'hgb'}, default 'auto'
+        L2 logistic regression on standardised features, histogram gradient boosting, or
+        ``'auto'``: both are cross-validated on the training data over the same splits (the
+        ones ``cv`` makes, below; each split's model calibrated within its own training part,
+        see :func:`cross_validate_kinds`), and the one of lower mean Brier score is kept and
+        refitted on all the training data (``cv_results_`` and ``kind_`` say what was compared
+        and chosen). Brier, because it is a strictly proper score of the probabilities
+        themselves, rewarding both ranking and calibration (the two uses of a lead score), and
+        bounded: a converting lead that isotonic calibration put at 0 costs Brier 1/n but log
+        loss 34.5/n, so a handful of such leads would decide a choice by log loss. Ties go to
+        the higher mean AUC, then to the logistic model. A fit costs about (splits + 1) fits
+        of each kind.
     calibration : {'isotonic', 'sigmoid'}, default 'isotonic'
         Method of :class:`~sklearn.calibration.CalibratedClassifierCV`.
     cv : int, cross-validation splitter or iterable of (train, test) pairs, default 3
@@ -214,11 +317,28 @@ class LeadScoreModel(ClassifierMixin, BaseEstimator):
         Every training part must hold both classes.
     random_state : int, default 0
         Seed of the folds (for an int ``cv``) and of the boosting.
+    n_threads : int, optional
+        Threads the BLAS and OpenMP pools may use in :meth:`fit` and :meth:`predict_proba`
+        (through :mod:`threadpoolctl`). By default one per :data:`ROWS_PER_THREAD` rows, at
+        most the cores this process may run on (:func:`default_threads`,
+        :func:`available_cores`); give 1 on a machine whose cores are busy with other work.
+        The results do not depend on it.
 
     Attributes
     ----------
     model_ : CalibratedClassifierCV
         The fitted calibrated pipeline.
+    kind_ : str
+        The kind fitted: ``kind``, or the one ``kind='auto'`` chose.
+    cv_results_ : DataFrame
+        Only with ``kind='auto'``: the cross-validation of both kinds on the training data,
+        indexed by ``kind``, as :func:`cross_validate_kinds` returns it (mean and standard
+        deviation over the splits of AUC, Brier and log loss). When a kind cannot be fitted
+        on some split's training part (fewer than 2 of a class to calibrate on there), the
+        logistic model is fitted with a warning and this table holds no figures
+        (``n_splits`` 0).
+    cv_folds_ : DataFrame
+        Only with ``kind='auto'``: every kind's figures on every split.
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
     feature_names_in_ : ndarray of str
@@ -234,20 +354,24 @@ class LeadScoreModel(ClassifierMixin, BaseEstimator):
     >>> m = LeadScoreModel().fit(X, y)
     >>> m.categorical_features_, m.predict_proba(X).shape
     (['persona'], (60, 2))
+    >>> m.kind_, list(m.cv_results_.index)
+    ('logistic', ['logistic', 'hgb'])
     """
 
     def __init__(
         self,
         *,
-        kind: Literal["logistic", "hgb"] = "logistic",
+        kind: Literal["auto", "logistic", "hgb"] = "auto",
         calibration: Literal["isotonic", "sigmoid"] = "isotonic",
         cv: Any = 3,
         random_state: int | None = 0,
+        n_threads: int | None = None,
     ):
         self.kind = kind
         self.calibration = calibration
         self.cv = cv
         self.random_state = random_state
+        self.n_threads = n_threads
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -263,6 +387,11 @@ class LeadScoreModel(ClassifierMixin, BaseEstimator):
         if self.calibration not in _CALIBRATIONS:
             raise ValueError(f"The 'calibration' parameter of LeadScoreModel must be a str "
                              f"among {set(_CALIBRATIONS)}. Got {self.calibration!r} instead.")
+        n = self.n_threads
+        if n is not None and not (isinstance(n, int | np.integer)
+                                  and not isinstance(n, bool | np.bool_) and n >= 1):
+            raise ValueError("The 'n_threads' parameter of LeadScoreModel must be an int >= 1 "
+                             f"or None (the cores available). Got {n!r} instead.")
         cv = self.cv
         is_int = isinstance(cv, int | np.integer) and not isinstance(cv, bool | np.bool_)
         is_splitter = hasattr(cv, "split") and hasattr(cv, "get_n_splits")
@@ -338,6 +467,44 @@ class LeadScoreModel(ClassifierMixin, BaseEstimator):
         """
         self._check_params()
         df = self._frame(X, reset=True)
+        y = self._target(df, y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, df)
+        splits = self._splits(df, y, groups)
+        numeric, categorical = _column_kinds(df)
+        self.numeric_features_ = numeric
+        self.categorical_features_ = categorical
+        with _limit_threads(self._threads(len(df))):
+            if self.kind == "auto":
+                try:
+                    self.cv_results_, self.cv_folds_ = _cv_table(
+                        self, df, y, splits, CANDIDATE_KINDS, sample_weight, groups)
+                    self.kind_ = _best_kind(self.cv_results_)
+                except _CannotCompare as exc:
+                    warnings.warn(f"{exc} Fitted the logistic model, without a comparison.",
+                                  UserWarning, stacklevel=2)
+                    self.cv_results_ = empty_cv_table(CANDIDATE_KINDS)
+                    self.cv_folds_ = pd.DataFrame(columns=_FOLD_COLUMNS)
+                    self.kind_ = "logistic"
+            else:
+                for name in ("cv_results_", "cv_folds_"):  # from an earlier fit, kind='auto'
+                    self.__dict__.pop(name, None)
+                self.kind_ = self.kind
+            if self.kind_ == "logistic":
+                clf = LogisticRegression(max_iter=2000)
+            else:
+                clf = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.06,
+                                                     max_leaf_nodes=15, l2_regularization=1.0,
+                                                     random_state=self.random_state)
+            prep = _preprocessor(numeric, categorical, scale=self.kind_ == "logistic")
+            pipe = _WeightedPipeline([("prep", prep), ("clf", clf)])
+            self.model_ = CalibratedClassifierCV(pipe, method=self.calibration, cv=splits)
+            fit_params = {} if sample_weight is None else {"sample_weight": sample_weight}
+            self.model_.fit(df, y, **fit_params)
+        return self
+
+    def _target(self, df: pd.DataFrame, y: Any) -> np.ndarray:
+        """``y`` checked as class labels of ``df``'s rows; sets ``classes_``."""
         if y is None:
             raise ValueError("LeadScoreModel requires y to be passed, but the target y is None.")
         y = column_or_1d(check_array(y, ensure_2d=False, dtype=None, input_name="y"), warn=True)
@@ -348,27 +515,40 @@ class LeadScoreModel(ClassifierMixin, BaseEstimator):
             raise ValueError(f"LeadScoreModel needs two classes in y; got one class only "
                              f"({self.classes_.tolist()}). Widen the horizon or the snapshot "
                              "window so that some leads convert.")
-        splits = self._splits(df, y, groups)
-        numeric, categorical = _column_kinds(df)
-        self.numeric_features_ = numeric
-        self.categorical_features_ = categorical
-        if self.kind == "logistic":
-            clf = LogisticRegression(max_iter=2000)
-        else:
-            clf = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.06,
-                                                 max_leaf_nodes=15, l2_regularization=1.0,
-                                                 random_state=self.random_state)
-        prep = _preprocessor(numeric, categorical, scale=self.kind == "logistic")
-        pipe = _WeightedPipeline([("prep", prep), ("clf", clf)])
-        self.model_ = CalibratedClassifierCV(pipe, method=self.calibration, cv=splits)
-        fit_params = {} if sample_weight is None else {"sample_weight": sample_weight}
-        self.model_.fit(df, y, **fit_params)
-        return self
+        return y
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Calibrated class probabilities, shape (n_samples, n_classes)."""
         check_is_fitted(self, "model_")
-        return self.model_.predict_proba(self._frame(X, reset=False))
+        df = self._frame(X, reset=False)
+        with _limit_threads(self._threads(len(df))):
+            return self.model_.predict_proba(df)
+
+    # MLflow saves the model with skops, trusting only nurturelab, scikit-learn, numpy and
+    # builtins types (nurturelab.tracking): the fitted tables travel as plain lists.
+    _FRAMES = ("cv_results_", "cv_folds_")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(super().__getstate__())  # a copy: the object keeps its DataFrames
+        for name in self._FRAMES:
+            frame = state.get(name)
+            if isinstance(frame, pd.DataFrame):
+                state[name] = {"index": frame.index.tolist(), "index_name": frame.index.name,
+                               "columns": frame.to_dict(orient="list")}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        for name in self._FRAMES:
+            table = state.get(name)
+            if isinstance(table, dict):
+                state[name] = pd.DataFrame(table["columns"], index=pd.Index(
+                    table["index"], name=table["index_name"]))
+        super().__setstate__(state)
+
+    def _threads(self, n_rows: int) -> int:
+        """The thread limit of a fit or prediction on ``n_rows`` rows."""
+        return self.n_threads if self.n_threads is not None else default_threads(n_rows)
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each sample."""
@@ -378,10 +558,256 @@ class LeadScoreModel(ClassifierMixin, BaseEstimator):
     def __repr__(self, N_CHAR_MAX: int = 700) -> str:
         base = super().__repr__(N_CHAR_MAX)
         if hasattr(self, "model_"):
+            chosen = (f", {self.kind_} chosen by cross-validation" if self.kind == "auto"
+                      else "")
             return (f"{base} fitted on {self.n_features_in_} feature(s) "
                     f"({len(self.numeric_features_)} numeric, "
-                    f"{len(self.categorical_features_)} categorical)")
+                    f"{len(self.categorical_features_)} categorical){chosen}")
         return base
+
+
+# --------------------------------------------------------------------------------------------
+# Choosing the kind by cross-validation
+# --------------------------------------------------------------------------------------------
+class _CannotCompare(ValueError):
+    """A kind could not be fitted on the training part of a split (too few of a class)."""
+
+
+def _inner_cv(cv: Any, splits: list, train: np.ndarray, n: int) -> Any:
+    """The model's ``cv`` as it applies to the training part ``train`` of one of its splits:
+    an int or a splitter as it is (the splitter then splits that part, with its groups);
+    explicit (train, test) pairs restricted to that part and renumbered, empty ones dropped,
+    or, when none is left (two pairs that partition the rows), as many stratified folds of the
+    part as there are pairs."""
+    if isinstance(cv, int | np.integer) or (hasattr(cv, "split")
+                                            and hasattr(cv, "get_n_splits")):
+        return cv
+    position = np.full(n, -1)
+    position[train] = np.arange(len(train))
+    pairs = []
+    for a, b in splits:
+        a, b = position[a], position[b]
+        a, b = a[a >= 0], b[b >= 0]
+        if len(a) and len(b):
+            pairs.append((a, b))
+    return pairs or len(splits)
+
+
+def _fold_scores(y: np.ndarray, proba: np.ndarray, classes: np.ndarray,
+                 weight: np.ndarray | None) -> dict[str, float]:
+    """AUC, Brier and log loss of ``proba`` (columns in the order of ``classes``) on ``y``;
+    AUC is NaN when a class is absent. For two classes these are :func:`evaluate`'s figures
+    (Brier of the second class's probability); for more, AUC is one-vs-rest and Brier sums
+    the squared errors over the classes."""
+    onehot = y[:, None] == classes[None, :]
+    mass = onehot.sum(axis=0) if weight is None else (onehot * weight[:, None]).sum(axis=0)
+    present = int((mass > 0).sum())  # classes a weighted score can see
+    if len(classes) == 2:
+        auc = (float(roc_auc_score(onehot[:, 1], proba[:, 1], sample_weight=weight))
+               if present == 2 else np.nan)
+        brier = float(np.average((proba[:, 1] - onehot[:, 1]) ** 2, weights=weight))
+    else:
+        auc = (float(roc_auc_score(y, proba, multi_class="ovr", labels=classes,
+                                   sample_weight=weight))
+               if present == len(classes) else np.nan)
+        brier = float(np.average(((proba - onehot) ** 2).sum(axis=1), weights=weight))
+    p_seen = np.clip(proba[onehot], 1e-15, 1 - 1e-15)
+    return {"auc": auc, "brier": brier, "log_loss": float(-np.average(np.log(p_seen),
+                                                                        weights=weight))}
+
+
+def _cv_table(model: LeadScoreModel, df: pd.DataFrame, y: np.ndarray, splits: list,
+              kinds: Sequence[str], sample_weight: Any,
+              groups: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every kind cross-validated over ``splits``: the table and the folds of
+    :func:`cross_validate_kinds`."""
+    params = model.get_params(deep=False)  # not clone: a generator cv cannot be deep-copied
+    weight = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    group = None if groups is None else np.asarray(groups)
+    classes = np.unique(y)
+    rows = []
+    for kind in kinds:
+        for i, (train, test) in enumerate(splits):
+            part = type(model)(**{**params, "kind": kind,
+                                  "cv": _inner_cv(model.cv, splits, train, len(y))})
+            try:
+                part.fit(df.iloc[train], y[train],
+                         sample_weight=None if weight is None else weight[train],
+                         groups=None if group is None else group[train])
+            except ValueError as exc:
+                raise _CannotCompare(
+                    f"LeadScoreModel cross-validates the {kind} model on the training part of "
+                    f"each split, calibrating it there with the same 'cv'; on split {i} "
+                    f"({len(train)} training rows) it could not: {exc} Give kind='logistic' or "
+                    "kind='hgb' to fit without the comparison, or fewer splits.") from exc
+            proba = np.zeros((len(test), len(classes)))
+            proba[:, np.searchsorted(classes, part.classes_)] = part.predict_proba(
+                df.iloc[test])
+            rows.append({"kind": kind, "split": i, "n": len(test),
+                         **_fold_scores(y[test], proba, classes,
+                                        None if weight is None else weight[test])})
+    folds = pd.DataFrame(rows)
+    by_kind = folds.groupby("kind", sort=False)
+    table = pd.DataFrame(index=pd.Index(list(kinds), name="kind"))
+    for name in ("auc", "brier", "log_loss"):
+        table[f"{name}_mean"] = by_kind[name].mean()
+        table[f"{name}_std"] = by_kind[name].std(ddof=1)
+    table["n_splits"] = by_kind.size()
+    return table, folds
+
+
+_FOLD_COLUMNS = ["kind", "split", "n", "auc", "brier", "log_loss"]
+
+
+def empty_cv_table(kinds: Sequence[str]) -> pd.DataFrame:
+    """The shape of :func:`cross_validate_kinds`'s table, with no split scored."""
+    table = pd.DataFrame(np.nan, index=pd.Index(list(kinds), name="kind"),
+                         columns=[f"{m}_{s}" for m in ("auc", "brier", "log_loss")
+                                  for s in ("mean", "std")])
+    table["n_splits"] = 0
+    return table
+
+
+def _best_kind(table: pd.DataFrame) -> str:
+    """The kind of lowest mean Brier; ties to the higher mean AUC, then to the first kind."""
+    order = list(table.index)
+
+    def key(kind: str) -> tuple[float, float, int]:
+        auc = table.at[kind, "auc_mean"]
+        return (table.at[kind, "brier_mean"], -auc if np.isfinite(auc) else np.inf,
+                order.index(kind))
+
+    return min(order, key=key)
+
+
+def cross_validate_kinds(
+    model: LeadScoreModel,
+    X: Any,
+    y: Any,
+    *,
+    kinds: Sequence[str] = CANDIDATE_KINDS,
+    sample_weight: Any = None,
+    groups: Any = None,
+    return_folds: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
+    """Cross-validate a :class:`LeadScoreModel` of each kind on ``(X, y)``: what
+    ``kind='auto'`` compares.
+
+    The splits are the model's own (its ``cv``, ``random_state`` and ``groups``, as for the
+    calibration); every kind is fitted on each split's training part, calibrated within that
+    part with the same ``cv`` (an int or a splitter as given, explicit pairs restricted to the
+    part), and scored on the split's test part. The same splits serve every kind, so the
+    differences between kinds are paired.
+
+    Parameters
+    ----------
+    model : LeadScoreModel
+        Supplies ``calibration``, ``cv``, ``random_state`` and ``n_threads``; its ``kind`` and
+        any fitted state are ignored.
+    X : DataFrame or array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    kinds : sequence of {'logistic', 'hgb'}, default ('logistic', 'hgb')
+    sample_weight : array-like of shape (n_samples,), optional
+        Used in the fits and to weight the scores.
+    groups : array-like of shape (n_samples,), optional
+        For a group splitter as ``cv``.
+    return_folds : bool, default False
+        Also return every split's figures.
+
+    Returns
+    -------
+    table : DataFrame
+        Indexed by ``kind``, with ``auc_mean``, ``auc_std``, ``brier_mean``, ``brier_std``,
+        ``log_loss_mean``, ``log_loss_std`` (mean and standard deviation, ddof=1, over the
+        splits; AUC over the splits holding both classes) and ``n_splits``.
+    folds : DataFrame
+        Only with ``return_folds``: one row per kind and split (``kind``, ``split``, ``n``,
+        ``auc``, ``brier``, ``log_loss``).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"visits": rng.poisson(2, 300)})
+    >>> y = rng.random(300) < 1 / (1 + np.exp(2 - X["visits"]))
+    >>> t = cross_validate_kinds(LeadScoreModel(), X, y)
+    >>> t.index.tolist(), t["n_splits"].tolist()
+    (['logistic', 'hgb'], [3, 3])
+    >>> bool(t.loc["logistic", "brier_mean"] < t.loc["hgb", "brier_mean"])
+    True
+    """
+    kinds = list(kinds)
+    bad = [k for k in kinds if k not in CANDIDATE_KINDS]
+    if bad or not kinds:
+        raise ValueError(f"The 'kinds' parameter of cross_validate_kinds must be a non-empty "
+                         f"list among {list(CANDIDATE_KINDS)}. Got {kinds!r} instead.")
+    est = type(model)(**model.get_params(deep=False))
+    est._check_params()
+    df = est._frame(X, reset=True)
+    y = est._target(df, y)
+    if sample_weight is not None:
+        sample_weight = _check_sample_weight(sample_weight, df)
+    splits = est._splits(df, y, groups)
+    with _limit_threads(est._threads(len(df))):
+        table, folds = _cv_table(est, df, y, splits, kinds, sample_weight, groups)
+    return (table, folds) if return_folds else table
+
+
+def feature_importance(
+    model: Any,
+    X: pd.DataFrame,
+    y: Any,
+    *,
+    n_repeats: int = 5,
+    random_state: int | None = 0,
+) -> pd.DataFrame:
+    """Permutation importance of each column of ``X``: how much the model's AUC on ``(X, y)``
+    drops when that column's values are shuffled among the rows
+    (:func:`sklearn.inspection.permutation_importance`, ``scoring="roc_auc"``).
+
+    Computed on the input columns (``persona``, not its one-hot parts), so that it names what a
+    user can look at; on a holdout, so that it measures what generalises. A column the model
+    uses through another that carries the same information shows little importance alone.
+
+    Parameters
+    ----------
+    model : fitted binary classifier with ``predict_proba``
+    X : DataFrame of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+        Outcomes, both classes present.
+    n_repeats : int, default 5
+        Shuffles per column.
+    random_state : int, default 0
+        Seed of the shuffles.
+
+    Returns
+    -------
+    DataFrame indexed by ``feature`` with ``importance_mean`` and ``importance_std`` (over the
+    repeats) of the drop in AUC, most important first (ties in column order).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"visits": rng.poisson(2, 400), "noise": rng.random(400)})
+    >>> y = rng.random(400) < 1 / (1 + np.exp(2 - X["visits"]))
+    >>> m = LeadScoreModel(kind="logistic").fit(X, y)
+    >>> feature_importance(m, X, y).index.tolist()
+    ['visits', 'noise']
+    """
+    from sklearn.inspection import permutation_importance
+
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(f"feature_importance needs X as a DataFrame (it names the columns). "
+                        f"Got {type(X).__name__} instead.")
+    y = np.asarray(y)
+    if len(np.unique(y)) != 2:
+        raise ValueError("feature_importance measures the drop in AUC and needs both classes "
+                         f"in y; got {np.unique(y).tolist()}.")
+    r = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=n_repeats,
+                               random_state=random_state)
+    table = pd.DataFrame({"importance_mean": r.importances_mean,
+                          "importance_std": r.importances_std},
+                         index=pd.Index([str(c) for c in X.columns], name="feature"))
+    return table.sort_values("importance_mean", ascending=False, kind="stable")
 
 
 # --------------------------------------------------------------------------------------------
