@@ -107,7 +107,7 @@ def _noise_fit():
     rng = np.random.default_rng(1)
     X = pd.DataFrame({"a": rng.normal(size=95), "b": rng.choice(["x", "y", "z"], 95)})
     y = pd.Series(rng.random(95) < 0.05, name="converted")
-    return fit_on_table(X, y, source="noise.csv")
+    return fit_on_table(X, y, source="noise.csv", kind="logistic")  # the kind
 
 
 def test_a_model_that_fails_its_check_is_logged_in_a_failed_run_and_not_registered():

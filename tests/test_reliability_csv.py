@@ -46,7 +46,7 @@ def test_score_apply_out_escapes_lead_attributes(tmp_path, monkeypatch):
         def predict_proba(self, X):
             return np.full((len(X), 2), 0.5)
 
-    monkeypatch.setattr(tracking, "load_model", lambda alias: Half())
+    monkeypatch.setattr(tracking, "load_model", lambda alias, **kw: Half())
     out = tmp_path / "scores.csv"
     assert main(["score", "apply", "--leads", str(tmp_path / "leads.parquet"), "--events",
                  str(tmp_path / "events.parquet"), "--out", str(out)]) == 0
