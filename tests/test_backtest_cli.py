@@ -61,7 +61,7 @@ def _run_id(out: str) -> str:
 def test_a_scenario_that_holds_passes_exits_0_and_logs_a_finished_run(files, tmp_path, capsys):
     page = tmp_path / "own.html"
     rc = _run(["backtest", files["own"], *files["export"], "--holdout-from", HOLDOUT,
-               "--replications", "4", "--seed", "1", "--out", str(page)])
+               "--replications", "12", "--seed", "1", "--out", str(page)])
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "PASS:" in out and re.search(r"speed_median_min\s+speed", out)
@@ -69,7 +69,7 @@ def test_a_scenario_that_holds_passes_exits_0_and_logs_a_finished_run(files, tmp
     assert run.info.status == "FINISHED"
     assert run.data.tags["job"] == "backtest" and run.data.tags["backtest_status"] == "pass"
     p = run.data.params
-    assert p["scenario"] == "own_world" and p["replications"] == "4" and p["seed"] == "1"
+    assert p["scenario"] == "own_world" and p["replications"] == "12" and p["seed"] == "1"
     assert p["holdout_from"].startswith("2026-03-16") and p["leads_file"] == "leads.parquet"
     m = run.data.metrics
     assert {"speed_median_min", "speed_median_min.z", "kpis_failed"} <= set(m)

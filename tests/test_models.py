@@ -429,6 +429,21 @@ def test_score_open_leads_ranks_the_open_leads_by_the_model(world, export_fit):
     assert early.empty and list(early.columns) == ["p_convert", "points"]
 
 
+def test_a_model_fitted_on_a_lead_table_is_refused_by_score_open_leads(world):
+    """Regression (a new user's review): a table model promoted to champion made score apply
+    fail with scikit-learn's feature-name error; now the message says what happened."""
+    leads, events = world
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"Lead Source": rng.choice(["ads", "web"], 300),
+                      "Visits": rng.poisson(3, 300)})
+    y = pd.Series(rng.random(300) < 0.3 + 0.2 * (X["Lead Source"] == "ads"), name="converted")
+    table_model = fit_on_table(X, y, kind="logistic").model
+    with pytest.raises(ValueError, match=r"trained on columns the export's features .* do not "
+                                         r"have: \['Lead Source', 'Visits'\]\. It was fitted "
+                                         r"on a lead table"):
+        score_open_leads(leads, events, table_model)
+
+
 # --------------------------------------------------------------------------------------------
 # the table map and lead-level tables
 # --------------------------------------------------------------------------------------------

@@ -127,8 +127,9 @@ def register(sub) -> None:
     au = sub.add_parser("audit", help="the monthly scoring audit: drift, discrimination, "
                         "calibration, threshold, decay, stuck leads; an HTML report")
     au.add_argument("--month", type=_month, required=True, help="the month audited, YYYY-MM")
-    au.add_argument("--model", default="champion",
-                    help="registry alias of the model audited (default champion)")
+    au.add_argument("--alias", "--model", dest="model", default="champion",
+                    help="registry alias of the model audited (default champion; --model is "
+                         "the older spelling)")
     add_model_name_arg(au)
     au.add_argument("--points", nargs="?", const="", default=None, metavar="RULES.yaml",
                     help="audit behaviour points instead of a model (default rules, or a file)")

@@ -483,6 +483,16 @@ def score_open_leads(
     need_columns(events, ("ts",), "events")
     at = utc_timestamp(as_of if as_of is not None else events["ts"].max(), "as_of")
     X = snapshot(leads, events, as_of=at).loc[open_leads(leads, events, as_of=at)]
+    trained_on = getattr(model, "feature_names_in_", None)
+    lacking = [] if trained_on is None else [c for c in trained_on if c not in X.columns]
+    if lacking:
+        raise ValueError(
+            f"score_open_leads: the model was trained on columns the export's features "
+            f"(nurturelab.scoring.features.snapshot) do not have: {lacking[:6]}"
+            f"{' and more' if len(lacking) > 6 else ''}. It was fitted on a lead table "
+            "(score fit --table), which scores rows of such a table, not an export's leads: "
+            "give table models a --model-name of their own, and score exports with a model "
+            "fitted on an export (score fit --leads ... --events ...)")
     p = model.predict_proba(X)[:, 1] if len(X) else np.array([], dtype=float)
     out = pd.DataFrame({"p_convert": p}, index=X.index)
     out["points"] = scores(leads, events, rules, as_of=at)["score"].reindex(out.index)

@@ -365,7 +365,8 @@ def _hints(names: Sequence[str], df: pd.DataFrame, renamed: Mapping[str, str]) -
         hints.append(f"{_cut(repr(name))}: did you mean {' or '.join(map(repr, close))}?"
                      if close else f"{_cut(repr(name))}: no column is close")
     more = f" and {len(df.columns) - 15} more" if len(df.columns) > 15 else ""
-    return (f"{'; '.join(hints)}. The file has "
+    text = "; ".join(hints)
+    return (f"{text}{'' if text.endswith('?') else '.'} The file has "
             f"{[_cut(c, 40) for c in list(df.columns)[:15]]}{more}")
 
 

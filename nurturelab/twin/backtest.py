@@ -16,11 +16,14 @@ that a world that is right passes all K together in about 1 - alpha of back-test
 rounding: a share's floor is the binomial sd at the export's denominator (at the scenario's
 mean), a time's is that of timestamps recorded to the minute (1/sqrt(12) minute), rep
 utilisation's one rep minute of the time on shift. Each KPI passes when the export's value lies
-inside its interval; :attr:`Backtest.passed` when none fails. Each KPI's plain 95% range over
-the replications is reported too. A KPI the export cannot give (no touches, no durations, a
-stage it never records: :func:`nurturelab.twin.kpis.recorded` of the whole export) or the
-scenario produces in fewer than two replications is ``unavailable``, with the reason, and does
-not count in K.
+inside its interval. A share's (or utilisation's) interval that spans every possible value,
+0 to 1, cannot fail (too few replications make the t quantile large: 11.5 with 4 of them over
+35 KPIs): such a KPI is marked ``can_fail`` False, and a back-test with one is inconclusive,
+not a pass. :attr:`Backtest.passed` holds when no KPI fails and every available one could
+have. Each KPI's plain 95% range over the replications is reported too. A KPI the export
+cannot give (no touches, no durations, a stage it never records:
+:func:`nurturelab.twin.kpis.recorded` of the whole export) or the scenario produces in fewer
+than two replications is ``unavailable``, with the reason, and does not count in K.
 """
 
 from __future__ import annotations
@@ -61,7 +64,8 @@ class Backtest(Result):
         interval for a new draw, family-wise), ``range_low``/``range_high`` (the plain 95%
         range of the replications), ``z`` (the export's standardised distance from the
         scenario), ``t_crit`` (the distance beyond which it fails), ``status`` (pass, fail or
-        unavailable) and ``reason``. Also ``summary``.
+        unavailable), ``can_fail`` (False where the interval spans every possible value) and
+        ``reason``. Also ``summary``.
     draws : DataFrame
         The KPI values of every replication (one column each).
     scenario : str
@@ -96,8 +100,23 @@ class Backtest(Result):
 
     @property
     def passed(self) -> bool:
-        """Whether no available KPI fails."""
-        return not bool(self.table["status"].eq("fail").any())
+        """Whether no available KPI fails and every one of them could have."""
+        return not (self.table["status"].eq("fail").any() or self.cannot_fail)
+
+    @property
+    def cannot_fail(self) -> list[str]:
+        """The available KPIs whose interval spans every possible value (too few
+        replications), in table order."""
+        t = self.table
+        return t.index[t["status"].ne("unavailable") & ~t["can_fail"].astype(bool)].tolist()
+
+    @property
+    def outcome(self) -> str:
+        """``'pass'``, ``'fail'`` (a KPI outside its interval) or ``'inconclusive'`` (none
+        outside, but some could not have been)."""
+        if self.table["status"].eq("fail").any():
+            return "fail"
+        return "inconclusive" if self.cannot_fail else "pass"
 
     @property
     def failed(self) -> list[str]:
@@ -111,14 +130,20 @@ class Backtest(Result):
         text = (f"{counts.get('pass', 0)} of {counts.get('pass', 0) + counts.get('fail', 0)} "
                 f"KPIs inside the scenario's intervals, {counts.get('unavailable', 0)} "
                 "unavailable")
-        if self.passed:
+        if self.outcome == "pass":
             return f"PASS: {text}"
+        if self.outcome == "inconclusive":
+            crit = float(self.table["t_crit"].max())
+            return (f"INCONCLUSIVE: {text}, but {len(self.cannot_fail)} of them could not fail "
+                    f"(intervals spanning 0 to 1 with {self.replications} replications, t up "
+                    f"to {crit:.1f}): {', '.join(self.cannot_fail)}; run more replications "
+                    "(20 or more)")
         return f"FAIL: {text}; outside: {', '.join(self.failed)}"
 
     def _describe(self) -> str:
         return (f"{self.scenario!r} against {self.leads:,d} held-out leads "
                 f"({self.holdout_from:%Y-%m-%d} to {self.until:%Y-%m-%d}), "
-                f"{self.replications} replications: {'pass' if self.passed else 'fail'}")
+                f"{self.replications} replications: {self.outcome}")
 
     def _header(self) -> list[str]:
         return [repr(self), self.verdict, *(f"note: {n}" for n in self.notes)]
@@ -437,13 +462,15 @@ def _compare(exported: pd.DataFrame, draws: pd.DataFrame, alpha: float) -> pd.Da
     half = crit * spread
     status = np.where(~ok, "unavailable",
                       np.where((value - mean).abs() <= half, "pass", "fail"))
+    bounded = exported["kind"].isin(["share", "utilisation"])
+    can_fail = ok & ~(bounded & (mean - half <= 0) & (mean + half >= 1))
     return pd.DataFrame({
         "group": exported["group"], "kind": exported["kind"], "export": value,
         "n": exported["n"], "runs": runs, "sim_mean": mean.where(runs.ge(1)),
         "sim_sd": sd.where(ok), "sd_used": sd_used, "ci_low": (mean - half).where(ok),
         "ci_high": (mean + half).where(ok), "range_low": low.where(ok),
         "range_high": high.where(ok), "z": ((value - mean) / spread).where(ok),
-        "t_crit": crit, "status": status, "reason": reason,
+        "t_crit": crit, "status": status, "can_fail": can_fail, "reason": reason,
     }, index=exported.index)
 
 
@@ -454,8 +481,8 @@ def publish_backtest(result: Backtest, path: str | Path, *, track: bool = True,
     The run (``backtest:<scenario>``, tagged ``job=backtest`` and ``backtest_status``) holds
     ``params``, the export's value and the standardised distance of every available KPI as
     metrics (``<kpi>`` and ``<kpi>.z``), the KPI table, the replications' values and the page.
-    A back-test that fails ends its run FAILED (:func:`nurturelab.tracking.run` marks a run
-    left by an exception so).
+    A back-test that fails, or is inconclusive, ends its run FAILED
+    (:func:`nurturelab.tracking.run` marks a run left by an exception so).
 
     Returns
     -------
@@ -467,7 +494,7 @@ def publish_backtest(result: Backtest, path: str | Path, *, track: bool = True,
         return None
     from nurturelab import tracking
 
-    status = "pass" if result.passed else "fail"
+    status = result.outcome
     t = result.table
     metrics = {**{k: v for k, v in t["export"].items() if t.loc[k, "status"] != "unavailable"},
                **{f"{k}.z": v for k, v in t["z"].items()},
