@@ -27,6 +27,8 @@ like Ctrl-C: the runs are marked KILLED and partial output is marked).
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import signal
 import sys
 
@@ -78,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     from nurturelab.tracking import StoreError
 
     args = build_parser().parse_args(argv)
+    # the store's own progress lines ("Creating initial MLflow database tables") are not the
+    # command's: MLflow reads its level when first imported, and keeps it after
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     try:
         previous, installed = signal.signal(signal.SIGTERM, _terminate), True
     except ValueError:  # not the main thread: SIGTERM keeps its handler

@@ -224,8 +224,15 @@ def _pin_progression(fit, model, base):
 
 
 def _loose_note(est: float, se: float, kept: float | None) -> str:
-    return (f"not pinned down by this export (estimate {est:.3g}, standard error {se:.3g}): "
+    return (f"not pinned down by this export (fitted {est:.3g}, standard error {se:.3g}): "
             f"the twin keeps the base value" + ("" if kept is None else f" {kept:.3g}"))
+
+
+def _loose_row(name: str, fitted: float, se: float, kept: float | None, n: int) -> dict:
+    """A coefficient the export cannot pin down: the value the twin uses (the base world's)
+    as the estimate, no interval, and the fitted value in the note."""
+    return row(name, fitted if kept is None else kept, n=n, status="assumed",
+               note=_loose_note(fitted, se, kept))
 
 
 def _response_rows(fit, model, loose=()) -> list[dict]:
@@ -252,8 +259,7 @@ def _response_rows(fit, model, loose=()) -> list[dict]:
                  else None if kind in ("base", "opt_out_base")
                  else _world_value(World(response=model), name))
         if key in loose:
-            rows.append(row(name, est, lo, hi, n=fit.n_touches, status="assumed",
-                            note=_loose_note(r["estimate"], r["std_err"], world)))
+            rows.append(_loose_row(name, est, r["std_err"], world, fit.n_touches))
             continue
         if world is not None and not math.isclose(world, est, rel_tol=1e-6, abs_tol=1e-9):
             note = (f"the world uses {world:.4g} (the speed curve is kept non-increasing and "
@@ -292,9 +298,7 @@ def _progression_rows(fit, model=None, loose=()) -> list[dict]:
             name = f"progression.{transition}.{param}"
         if key in loose:
             kept = _world_value(World(progression=model), name)
-            rows.append(row(name, r["estimate"], r["ci_low"], r["ci_high"], n=int(r["n"]),
-                            status="assumed",
-                            note=_loose_note(r["estimate"], r["std_err"], kept)))
+            rows.append(_loose_row(name, r["estimate"], r["std_err"], kept, int(r["n"])))
             continue
         rows.append(row(name, r["estimate"], r["ci_low"], r["ci_high"], n=int(r["n"])))
     return rows
