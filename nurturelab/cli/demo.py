@@ -89,7 +89,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    d = sub.add_parser("demo", help="the main job: funnel, segments and weekly report, logged")
+    text = "the main job: funnel, segments and weekly report, logged"
+    d = sub.add_parser("demo", help=text,
+                       description=f"{text[0].upper()}{text[1:]} (on data/ unless --leads).")
     d.add_argument("--leads", type=positive_int, default=None,
                    help=f"make a fresh sample of N leads instead of reading data/ "
                         f"(default {SAMPLE_LEADS})")

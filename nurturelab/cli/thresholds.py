@@ -131,7 +131,10 @@ def register(sub) -> None:
     th.add_argument("--leads", required=True, help="leads file")
     th.add_argument("--events", required=True, help="events file")
     th.add_argument("--columns", default=None, help="column map (YAML)")
-    th.add_argument("--by", choices=["capacity", "precision", "value"], required=True)
+    th.add_argument("--by", choices=["capacity", "precision", "value"], required=True,
+                    help="the criterion: leads a day the team can call (--capacity), a "
+                         "target precision (--precision) or the most expected value "
+                         "(--deal-value, --cost)")
     th.add_argument("--capacity", type=float, default=None,
                     help="leads the team can work a day (for --by capacity)")
     th.add_argument("--precision", type=float, default=None,

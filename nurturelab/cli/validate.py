@@ -48,6 +48,8 @@ def register(sub) -> None:
 
     s = sub.add_parser("sample", help="write the deterministic sample export as CSV")
     s.add_argument("--out", default=str(paths.data_dir()), help="folder (default: data/)")
-    s.add_argument("--leads", type=positive_int, default=SAMPLE_LEADS)
-    s.add_argument("--seed", type=int, default=SAMPLE_SEED)
+    s.add_argument("--leads", type=positive_int, default=SAMPLE_LEADS,
+                   help=f"leads in the sample (default {SAMPLE_LEADS})")
+    s.add_argument("--seed", type=int, default=SAMPLE_SEED,
+                   help=f"the sample's seed (default {SAMPLE_SEED})")
     s.set_defaults(func=cmd_sample)
