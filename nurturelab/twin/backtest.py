@@ -19,7 +19,9 @@ utilisation's one rep minute of the time on shift. Each KPI passes when the expo
 inside its interval. A share's (or utilisation's) interval that spans every possible value,
 0 to 1, cannot fail (too few replications make the t quantile large: 11.5 with 4 of them over
 35 KPIs): such a KPI is marked ``can_fail`` False, and a back-test with one is inconclusive,
-not a pass. :attr:`Backtest.passed` holds when no KPI fails and every available one could
+not a pass. A share with so few leads behind it that its interval would span 0 to 1 even with
+the replications advised (:data:`REPLICATIONS_ADVISED`, 20) is ``unavailable``: too few leads
+to judge. :attr:`Backtest.passed` holds when no KPI fails and every available one could
 have. Each KPI's plain 95% range over the replications is reported too. A KPI the export
 cannot give (no touches, no durations, a stage it never records:
 :func:`nurturelab.twin.kpis.recorded` of the whole export) or the scenario produces in fewer
@@ -137,7 +139,7 @@ class Backtest(Result):
             return (f"INCONCLUSIVE: {text}, but {len(self.cannot_fail)} of them could not fail "
                     f"(intervals spanning 0 to 1 with {self.replications} replications, t up "
                     f"to {crit:.1f}): {', '.join(self.cannot_fail)}; run more replications "
-                    "(20 or more)")
+                    f"({REPLICATIONS_ADVISED} or more)")
         return f"FAIL: {text}; outside: {', '.join(self.failed)}"
 
     def _describe(self) -> str:
@@ -342,9 +344,9 @@ def backtest(scenario: Scenario | World, leads: pd.DataFrame, events: pd.DataFra
     >>> world = World(leads=600, arrivals=Arrivals(per_day={"web_form": 30}), tail_days=5)
     >>> export = simulate(world, seed=3)
     >>> bt = backtest(world, export.leads, export.events, holdout_from="2026-01-19",
-    ...               replications=4, warmup_days=7)
+    ...               replications=12, warmup_days=7)
     >>> bt.passed, [round(float(bt.table.loc["within_5min", c]), 3) for c in ("export", "sim_mean")]
-    (True, [0.685, 0.685])
+    (True, [0.685, 0.684])
     >>> bt.table.loc["converted_30d", "reason"]
     'export: no lead was followed for 30 days'
     """
@@ -427,6 +429,11 @@ def _replications(world: World, replay: Replay, steps: list[int], seed: int, rep
     return draws
 
 
+REPLICATIONS_ADVISED = 20
+"""The replications a back-test should have: the verdict of one with fewer may be
+inconclusive, and a KPI that could not fail even with these is unavailable."""
+
+
 def _floor(kind: str, mean: float, n: float) -> float:
     """The least spread a KPI is given: see the module docstring."""
     if kind == "share":
@@ -447,7 +454,6 @@ def _compare(exported: pd.DataFrame, draws: pd.DataFrame, alpha: float) -> pd.Da
     high = draws.quantile(0.975, axis=1)
     value = exported["value"]
     ok = value.notna() & runs.ge(2)
-    k = int(ok.sum())
     reason = pd.Series("", index=exported.index, dtype=object)
     reason[value.isna()] = "export: " + exported["reason"][value.isna()]
     scarce = value.notna() & ~ok
@@ -455,6 +461,17 @@ def _compare(exported: pd.DataFrame, draws: pd.DataFrame, alpha: float) -> pd.Da
                       for r in runs[scarce]]
     floor = pd.Series([_floor(kd, m, n) if o else math.nan for kd, m, n, o in zip(
         exported["kind"], mean, exported["n"], ok, strict=True)], index=exported.index)
+    # a share with so few leads behind it that its interval would span 0 to 1 even with the
+    # replications advised (or more, if more were run) cannot be judged
+    bounded = exported["kind"].isin(["share", "utilisation"])
+    r_ref = max(REPLICATIONS_ADVISED, draws.shape[1])
+    best = (stats.t.ppf(1 - alpha / (2 * max(int(ok.sum()), 1)), r_ref - 1)
+            * np.maximum(sd.fillna(0.0), floor) * math.sqrt(1 + 1 / r_ref))
+    hopeless = ok & bounded & (mean - best <= 0) & (mean + best >= 1)
+    reason[hopeless] = [f"too few leads ({n:,.0f}) to judge: even with {r_ref} replications "
+                        "its interval would span 0 to 1" for n in exported["n"][hopeless]]
+    ok &= ~hopeless
+    k = int(ok.sum())
     sd_used = np.maximum(sd.fillna(0.0), floor).where(ok)
     crit = pd.Series(stats.t.ppf(1 - alpha / (2 * max(k, 1)), np.maximum(runs - 1, 1)),
                      index=exported.index).where(ok)
@@ -462,7 +479,6 @@ def _compare(exported: pd.DataFrame, draws: pd.DataFrame, alpha: float) -> pd.Da
     half = crit * spread
     status = np.where(~ok, "unavailable",
                       np.where((value - mean).abs() <= half, "pass", "fail"))
-    bounded = exported["kind"].isin(["share", "utilisation"])
     can_fail = ok & ~(bounded & (mean - half <= 0) & (mean + half >= 1))
     return pd.DataFrame({
         "group": exported["group"], "kind": exported["kind"], "export": value,
