@@ -16,3 +16,43 @@ def _private_mlflow_store(tmp_path_factory, monkeypatch):
 
     while mlflow.active_run() is not None:
         mlflow.end_run()
+
+
+# --------------------------------------------------------------------------------------------
+# The result-protocol coverage check across pytest-xdist workers (tests/test_zz_result_coverage)
+# --------------------------------------------------------------------------------------------
+_WHOLE_SUITE = "test_zz_result_coverage.py::test_every_result_class_was_checked"
+
+
+def pytest_sessionfinish(session):
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a worker: send the controller what it checked
+        import resultcheck
+
+        workeroutput["result_checked"] = sorted(resultcheck.checked_names())
+        workeroutput["whole_suite"] = any(item.nodeid.endswith(_WHOLE_SUITE)
+                                          for item in session.items)
+        return
+    reports = getattr(session.config, "_result_reports", None)
+    if not reports or not any(whole for _, whole in reports):
+        return  # not under xdist, or the coverage test was not selected
+    import resultcheck
+
+    checked = set().union(*(set(names) for names, _ in reports))
+    missing = resultcheck.unchecked_result_classes(checked)
+    if missing:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = f"result classes no test checks with assert_result_protocol: {missing}"
+        if reporter is not None:
+            reporter.write_line(f"FAILED {_WHOLE_SUITE} (across workers): {message}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """xdist's controller: collect each worker's checked result classes."""
+    out = getattr(node, "workeroutput", {})
+    if "result_checked" in out:
+        reports = getattr(node.config, "_result_reports", [])
+        reports.append((out["result_checked"], out["whole_suite"]))
+        node.config._result_reports = reports

@@ -49,3 +49,32 @@ def assert_result_protocol(obj, **plot_kwargs) -> None:
     finally:
         plt.close("all")
     CHECKED.add(type(obj))
+
+
+def _name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def checked_names() -> set[str]:
+    """The dotted names of the classes :func:`assert_result_protocol` has passed here."""
+    return {_name(c) for c in CHECKED}
+
+
+def unchecked_result_classes(checked: set[str]) -> list[str]:
+    """Every Result subclass of the package whose dotted name is not in ``checked``."""
+    import importlib
+    import pkgutil
+
+    import nurturelab
+
+    for m in pkgutil.walk_packages(nurturelab.__path__, prefix="nurturelab."):
+        if not m.name.endswith("__main__"):
+            importlib.import_module(m.name)
+    ours, todo = set(), [Result]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            if sub not in ours:
+                ours.add(sub)
+                todo.append(sub)
+    return sorted(_name(c) for c in ours
+                  if c.__module__.startswith("nurturelab.") and _name(c) not in checked)
