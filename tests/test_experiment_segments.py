@@ -290,7 +290,7 @@ def test_segments_of_the_segments_module_several_columns_and_arms():
 def test_result_protocol(effects):
     assert_result_protocol(effects)
     text = effects.to_text()
-    assert "Interaction ('b' x source, likelihood ratio, logistic)" in text
+    assert "Interaction ('b' x source: is the odds ratio the same in every segment?" in text
     assert repr(effects).startswith("<SegmentEffects: converted by source: 5 segments")
 
 

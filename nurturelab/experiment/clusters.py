@@ -209,11 +209,12 @@ class ClusterComparison(Result):
                                                s["diff_high"].to_numpy(dtype=float) - d],
                         fmt="o", color=color, capsize=4, label=analysis)
         ax.set_yticks(y0, [str(a) for a in arms])
+        ax.set_ylim(-0.6, len(arms) - 0.4)
         ax.axvline(0, color="#555555", ls=":", lw=1)
         ax.set_xlabel(f"difference in {self.metric} rate, arm - {self.control} "
                       f"({100 * (1 - self.alpha):g}% interval)")
         ax.set_title(f"Randomised by {self.cluster}")
-        ax.legend()
+        ax.legend(loc="best", fontsize=8)
         return ax
 
 

@@ -300,9 +300,10 @@ class SegmentEffects(Result):
                 lines.append(f"Interaction ({arm!r} x {self.segment}): fewer than two judged "
                              "segments, not tested.")
             else:
-                lines.append(f"Interaction ({arm!r} x {self.segment}, likelihood ratio, logistic):"
-                             f" chi2 = {r['statistic']:.3g} on {int(r['df'])} df, "
-                             f"p = {r['p_value']:.3g} over {int(r['segments'])} segments.")
+                lines.append(f"Interaction ({arm!r} x {self.segment}: is the odds ratio the same "
+                             f"in every segment? likelihood ratio, logistic): chi2 = "
+                             f"{r['statistic']:.3g} on {int(r['df'])} df, p = "
+                             f"{r['p_value']:.3g} over {int(r['segments'])} segments.")
         if self.too_small:
             lines.append(f"Too small to judge (fewer than {self.min_leads} leads in an arm): "
                          f"{', '.join(map(str, self.too_small))}.")
