@@ -25,6 +25,14 @@ module                                       public names
                                              :func:`replication_seeds`,
                                              :func:`arms_from_scenarios`,
                                              :func:`log_experiment`, :func:`ab_export`
+:mod:`~nurturelab.experiment.segments`       :func:`by_segment` and its
+                                             :class:`SegmentEffects`,
+                                             :func:`benjamini_hochberg`,
+                                             :func:`interaction_test`
+:mod:`~nurturelab.experiment.clusters`       :func:`cluster_compare` and its
+                                             :class:`ClusterComparison`,
+                                             :func:`cluster_robust_diff` (randomised by
+                                             rep or account)
 ============================================ ================================================
 
 Everything but the simulated experiments is a pure function over DataFrames or summary counts;
@@ -49,7 +57,14 @@ from nurturelab.experiment.analysis import (
     lead_table,
 )
 from nurturelab.experiment.assignment import assign_hash, assign_random
+from nurturelab.experiment.clusters import ClusterComparison, cluster_compare, cluster_robust_diff
 from nurturelab.experiment.design import mde, power, sample_size
+from nurturelab.experiment.segments import (
+    SegmentEffects,
+    benjamini_hochberg,
+    by_segment,
+    interaction_test,
+)
 from nurturelab.experiment.sequential import monitor, weekly_looks
 from nurturelab.experiment.simulated import (
     COUNTS,
@@ -73,16 +88,23 @@ __all__ = [
     "COUNTS",
     "METRICS",
     "SURVIVAL_HORIZONS",
+    "ClusterComparison",
     "ExperimentResult",
     "SRMResult",
+    "SegmentEffects",
     "SimExperiment",
     "ab_export",
     "analyze",
     "arms_from_scenarios",
     "assign_hash",
     "assign_random",
+    "benjamini_hochberg",
+    "by_segment",
+    "cluster_compare",
+    "cluster_robust_diff",
     "compare_proportions",
     "holm",
+    "interaction_test",
     "lead_table",
     "log_experiment",
     "mde",
