@@ -24,7 +24,7 @@ HOME = {"assignment": ["assign_hash", "assign_random"],
         "statistics": ["SRMResult", "compare_proportions", "holm", "prob_beat_control",
                        "srm_check"],
         "analysis": ["METRICS", "SURVIVAL_HORIZONS", "ExperimentResult", "analyze", "lead_table"],
-        "sequential": ["monitor", "weekly_looks"],
+        "sequential": ["GroupSequentialDesign", "monitor", "spending_boundaries", "weekly_looks"],
         "simulated": [*FORMER_SWEEP, "arms_from_scenarios"]}
 # modules above experiment (or beside it) that it must never import
 ABOVE = ("nurturelab.cli", "nurturelab.report", "nurturelab.policy", "nurturelab.sweep")
