@@ -364,16 +364,18 @@ def test_under_the_null_every_design_keeps_its_type_one_error(study):
     lo, hi = bounds(0.05, REPS)
     assert lo <= null["fixed"] <= hi, null  # one planned look (measured 0.0499)
     assert null["naive_any"] > 0.12, null  # peeking at the naive p-value: measured 0.194
-    assert lo <= null["obf"] <= hi, null  # measured 0.0497: alpha
-    assert lo <= null["pocock"] <= hi, null  # measured 0.0506
+    # the group-sequential designs spend all of alpha, no more (up to the normal approximation
+    # of the binomial counts, hence the looser floor)
+    assert 0.045 <= null["obf"] <= hi, null  # measured 0.0497
+    assert 0.045 <= null["pocock"] <= hi, null  # measured 0.0506
     assert null["msprt_first"] <= hi and null["msprt_horizon"] <= hi, null  # measured 0.010, 0.009
 
 
 def test_power_by_look_ten_msprt_tuned_to_first_look_or_horizon_against_obf_and_pocock(study):
     effect = study["effect"]
     assert 0.118 < study["p_t"] < 0.121
-    lo, hi = bounds(0.51, REPS)
-    assert lo <= effect["fixed"] <= hi, effect  # the scenario: measured 0.506
+    # the scenario (0.51 is the power by the normal approximation on Cohen's h)
+    assert abs(effect["fixed"] - 0.51) < 0.015, effect  # measured 0.506
     # the statement: tuned to the first look the msprt stops in about 15% of runs
     assert 0.12 <= effect["msprt_first"] <= 0.19, effect  # measured 0.159
     # tuned to the horizon it stops more often (the same runs: a paired comparison)

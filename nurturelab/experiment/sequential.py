@@ -553,7 +553,8 @@ def monitor(
         holds the ``tau`` used. obf/pocock: ``diff, naive_p, information, z, boundary, stop,
         decision`` (``"continue"``, ``"reject"`` from the first crossing on, ``"do not
         reject"`` at a final look that did not cross); ``attrs["design"]`` holds the
-        :class:`GroupSequentialDesign` of the looks taken (draw it with ``.plot()``).
+        :class:`GroupSequentialDesign` of the looks taken (None before any look has a z;
+        draw it with ``.plot(observed=...)``, the z of the rows whose ``boundary`` is set).
 
     Examples
     --------
