@@ -24,8 +24,10 @@ HOME = {"assignment": ["assign_hash", "assign_random"],
         "statistics": ["SRMResult", "compare_proportions", "holm", "prob_beat_control",
                        "srm_check"],
         "analysis": ["METRICS", "SURVIVAL_HORIZONS", "ExperimentResult", "analyze", "lead_table"],
-        "sequential": ["monitor", "weekly_looks"],
-        "simulated": [*FORMER_SWEEP, "arms_from_scenarios"]}
+        "sequential": ["GroupSequentialDesign", "monitor", "spending_boundaries", "weekly_looks"],
+        "simulated": [*FORMER_SWEEP, "arms_from_scenarios"],
+        "segments": ["SegmentEffects", "benjamini_hochberg", "by_segment", "interaction_test"],
+        "clusters": ["ClusterComparison", "cluster_compare", "cluster_robust_diff"]}
 # modules above experiment (or beside it) that it must never import
 ABOVE = ("nurturelab.cli", "nurturelab.report", "nurturelab.policy", "nurturelab.sweep")
 

@@ -19,7 +19,10 @@ module                                       public names
 :mod:`~nurturelab.experiment.analysis`       :func:`lead_table`, :func:`analyze` and its
                                              :class:`ExperimentResult`, :data:`METRICS`
 :mod:`~nurturelab.experiment.sequential`     :func:`monitor` (always-valid p-values and
-                                             confidence sequences), :func:`weekly_looks`
+                                             confidence sequences, or group-sequential
+                                             boundaries), :func:`weekly_looks`,
+                                             :func:`spending_boundaries` and its
+                                             :class:`GroupSequentialDesign`
 :mod:`~nurturelab.experiment.simulated`      :func:`run_experiment` and its
                                              :class:`SimExperiment`, :func:`sweep`,
                                              :func:`replication_seeds`,
@@ -65,7 +68,12 @@ from nurturelab.experiment.segments import (
     by_segment,
     interaction_test,
 )
-from nurturelab.experiment.sequential import monitor, weekly_looks
+from nurturelab.experiment.sequential import (
+    GroupSequentialDesign,
+    monitor,
+    spending_boundaries,
+    weekly_looks,
+)
 from nurturelab.experiment.simulated import (
     COUNTS,
     SimExperiment,
@@ -90,6 +98,7 @@ __all__ = [
     "SURVIVAL_HORIZONS",
     "ClusterComparison",
     "ExperimentResult",
+    "GroupSequentialDesign",
     "SRMResult",
     "SegmentEffects",
     "SimExperiment",
@@ -114,6 +123,7 @@ __all__ = [
     "replication_seeds",
     "run_experiment",
     "sample_size",
+    "spending_boundaries",
     "srm_check",
     "sweep",
     "weekly_looks",
