@@ -8,6 +8,8 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 # JupyterLab refuses to start as root (containers, CI) unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# Test processes (pytest-xdist): one per core by default; TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= auto
 
 .PHONY: demo test lab ui bench sample clean browser
 
@@ -21,7 +23,8 @@ demo: $(STAMP)  ## the main job on the embedded sample, logged to mlruns/
 
 test: $(STAMP)  ## lint, unit and statistical tests, doctests, notebooks (nbval)
 	$(BIN)/ruff check nurturelab tests
-	MPLBACKEND=Agg $(BIN)/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env
+	MPLBACKEND=Agg $(BIN)/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
+	  -n $(TEST_WORKERS) --dist loadfile
 
 lab: $(STAMP)  ## JupyterLab on 127.0.0.1 only
 	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser --notebook-dir=notebooks $(ROOT_FLAG)

@@ -86,7 +86,8 @@ def test_make_lab_binds_to_localhost_draws_inline_and_runs_as_root():
 
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    out = subprocess.run(["make", "-n", "-s", "lab", "STAMP=Makefile"], cwd=ROOT,
+    # -o: take the environment as made (a dry run must never install anything)
+    out = subprocess.run(["make", "-n", "-s", "-o", ".venv/.installed", "lab"], cwd=ROOT,
                          capture_output=True, text=True, check=True,
                          env={k: v for k, v in os.environ.items() if k != "MPLBACKEND"}).stdout
     line = next(x for x in out.splitlines() if "jupyter lab" in x)
