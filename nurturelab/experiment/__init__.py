@@ -18,6 +18,12 @@ module                                       public names
                                              :func:`srm_check` and its :class:`SRMResult`
 :mod:`~nurturelab.experiment.analysis`       :func:`lead_table`, :func:`analyze` and its
                                              :class:`ExperimentResult`, :data:`METRICS`
+:mod:`~nurturelab.experiment.continuous`     :func:`lead_values`, :func:`compare_means`,
+                                             :func:`compare_ratios` (delta method) and their
+                                             :class:`ArmComparison`
+:mod:`~nurturelab.experiment.adjustment`     :func:`adjusted_difference` (Lin's regression
+                                             adjustment, HC2), :func:`cuped`,
+                                             :func:`covariate_matrix`
 :mod:`~nurturelab.experiment.sequential`     :func:`monitor` (always-valid p-values and
                                              confidence sequences), :func:`weekly_looks`
 :mod:`~nurturelab.experiment.simulated`      :func:`run_experiment` and its
@@ -41,6 +47,13 @@ Examples
 <SRMResult: a=10,200, b=9,800; chi2=8, p=0.00468, mismatch=False>
 """
 
+from nurturelab.experiment.adjustment import (
+    adjusted_difference,
+    adjusted_difference_rows,
+    covariate_matrix,
+    cuped,
+    cuped_rows,
+)
 from nurturelab.experiment.analysis import (
     METRICS,
     SURVIVAL_HORIZONS,
@@ -49,6 +62,14 @@ from nurturelab.experiment.analysis import (
     lead_table,
 )
 from nurturelab.experiment.assignment import assign_hash, assign_random
+from nurturelab.experiment.continuous import (
+    ArmComparison,
+    compare_means,
+    compare_means_rows,
+    compare_ratios,
+    compare_ratios_rows,
+    lead_values,
+)
 from nurturelab.experiment.design import mde, power, sample_size
 from nurturelab.experiment.sequential import monitor, weekly_looks
 from nurturelab.experiment.simulated import (
@@ -73,17 +94,28 @@ __all__ = [
     "COUNTS",
     "METRICS",
     "SURVIVAL_HORIZONS",
+    "ArmComparison",
     "ExperimentResult",
     "SRMResult",
     "SimExperiment",
     "ab_export",
+    "adjusted_difference",
+    "adjusted_difference_rows",
     "analyze",
     "arms_from_scenarios",
     "assign_hash",
     "assign_random",
+    "compare_means",
+    "compare_means_rows",
     "compare_proportions",
+    "compare_ratios",
+    "compare_ratios_rows",
+    "covariate_matrix",
+    "cuped",
+    "cuped_rows",
     "holm",
     "lead_table",
+    "lead_values",
     "log_experiment",
     "mde",
     "monitor",
