@@ -94,7 +94,9 @@ def log_lift(m_t: float, v_t: float, m_c: float, v_c: float, z: float) -> tuple[
         return lift, math.nan, math.nan
     log_ratio = math.log(m_t / m_c)
     se = math.sqrt(v_t / m_t ** 2 + v_c / m_c ** 2)
-    return lift, math.expm1(log_ratio - z * se), math.expm1(log_ratio + z * se)
+    with np.errstate(over="ignore"):  # a mean near 0 can put the upper end past any float
+        lo, hi = np.expm1([log_ratio - z * se, log_ratio + z * se])
+    return lift, float(lo), float(hi)
 
 
 def z_comparison(m_t: float, v_t: float, m_c: float, v_c: float, z: float,
