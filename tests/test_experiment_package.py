@@ -27,7 +27,11 @@ HOME = {"assignment": ["assign_hash", "assign_random"],
         "sequential": ["GroupSequentialDesign", "monitor", "spending_boundaries", "weekly_looks"],
         "simulated": [*FORMER_SWEEP, "arms_from_scenarios"],
         "segments": ["SegmentEffects", "benjamini_hochberg", "by_segment", "interaction_test"],
-        "clusters": ["ClusterComparison", "cluster_compare", "cluster_robust_diff"]}
+        "clusters": ["ClusterComparison", "cluster_compare", "cluster_robust_diff"],
+        "continuous": ["ArmComparison", "compare_means", "compare_means_rows", "compare_ratios",
+                       "compare_ratios_rows", "lead_values"],
+        "adjustment": ["adjusted_difference", "adjusted_difference_rows", "covariate_matrix",
+                       "cuped", "cuped_rows"]}
 # modules above experiment (or beside it) that it must never import
 ABOVE = ("nurturelab.cli", "nurturelab.report", "nurturelab.policy", "nurturelab.sweep")
 

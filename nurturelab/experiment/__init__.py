@@ -18,6 +18,12 @@ module                                       public names
                                              :func:`srm_check` and its :class:`SRMResult`
 :mod:`~nurturelab.experiment.analysis`       :func:`lead_table`, :func:`analyze` and its
                                              :class:`ExperimentResult`, :data:`METRICS`
+:mod:`~nurturelab.experiment.continuous`     :func:`lead_values`, :func:`compare_means`,
+                                             :func:`compare_ratios` (delta method) and their
+                                             :class:`ArmComparison`
+:mod:`~nurturelab.experiment.adjustment`     :func:`adjusted_difference` (Lin's regression
+                                             adjustment, HC2), :func:`cuped`,
+                                             :func:`covariate_matrix`
 :mod:`~nurturelab.experiment.sequential`     :func:`monitor` (always-valid p-values and
                                              confidence sequences, or group-sequential
                                              boundaries), :func:`weekly_looks`,
@@ -52,6 +58,13 @@ Examples
 <SRMResult: a=10,200, b=9,800; chi2=8, p=0.00468, mismatch=False>
 """
 
+from nurturelab.experiment.adjustment import (
+    adjusted_difference,
+    adjusted_difference_rows,
+    covariate_matrix,
+    cuped,
+    cuped_rows,
+)
 from nurturelab.experiment.analysis import (
     METRICS,
     SURVIVAL_HORIZONS,
@@ -61,6 +74,14 @@ from nurturelab.experiment.analysis import (
 )
 from nurturelab.experiment.assignment import assign_hash, assign_random
 from nurturelab.experiment.clusters import ClusterComparison, cluster_compare, cluster_robust_diff
+from nurturelab.experiment.continuous import (
+    ArmComparison,
+    compare_means,
+    compare_means_rows,
+    compare_ratios,
+    compare_ratios_rows,
+    lead_values,
+)
 from nurturelab.experiment.design import mde, power, sample_size
 from nurturelab.experiment.segments import (
     SegmentEffects,
@@ -96,6 +117,7 @@ __all__ = [
     "COUNTS",
     "METRICS",
     "SURVIVAL_HORIZONS",
+    "ArmComparison",
     "ClusterComparison",
     "ExperimentResult",
     "GroupSequentialDesign",
@@ -103,6 +125,8 @@ __all__ = [
     "SegmentEffects",
     "SimExperiment",
     "ab_export",
+    "adjusted_difference",
+    "adjusted_difference_rows",
     "analyze",
     "arms_from_scenarios",
     "assign_hash",
@@ -111,10 +135,18 @@ __all__ = [
     "by_segment",
     "cluster_compare",
     "cluster_robust_diff",
+    "compare_means",
+    "compare_means_rows",
     "compare_proportions",
+    "compare_ratios",
+    "compare_ratios_rows",
+    "covariate_matrix",
+    "cuped",
+    "cuped_rows",
     "holm",
     "interaction_test",
     "lead_table",
+    "lead_values",
     "log_experiment",
     "mde",
     "monitor",
