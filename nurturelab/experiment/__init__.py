@@ -13,8 +13,11 @@ module                                       public names
                                              SHA-256, for leads assigned as they arrive)
 :mod:`~nurturelab.experiment.design`         :func:`sample_size`, :func:`power`, :func:`mde`
                                              (two-sided two-proportion test, Cohen's *h*)
-:mod:`~nurturelab.experiment.statistics`     :func:`compare_proportions`,
-                                             :func:`prob_beat_control`, :func:`holm`,
+:mod:`~nurturelab.experiment.statistics`     :func:`compare_proportions` (score test and
+                                             intervals), :func:`score_interval`,
+                                             :func:`holm`, :func:`holm_levels`,
+                                             :func:`omnibus` and its :class:`OmnibusResult`,
+                                             :func:`decide`, :func:`prob_beat_control`,
                                              :func:`srm_check` and its :class:`SRMResult`
 :mod:`~nurturelab.experiment.analysis`       :func:`lead_table`, :func:`analyze` and its
                                              :class:`ExperimentResult`, :data:`METRICS`
@@ -62,10 +65,15 @@ from nurturelab.experiment.simulated import (
     sweep,
 )
 from nurturelab.experiment.statistics import (
+    OmnibusResult,
     SRMResult,
     compare_proportions,
+    decide,
     holm,
+    holm_levels,
+    omnibus,
     prob_beat_control,
+    score_interval,
     srm_check,
 )
 
@@ -74,6 +82,7 @@ __all__ = [
     "METRICS",
     "SURVIVAL_HORIZONS",
     "ExperimentResult",
+    "OmnibusResult",
     "SRMResult",
     "SimExperiment",
     "ab_export",
@@ -82,16 +91,20 @@ __all__ = [
     "assign_hash",
     "assign_random",
     "compare_proportions",
+    "decide",
     "holm",
+    "holm_levels",
     "lead_table",
     "log_experiment",
     "mde",
     "monitor",
+    "omnibus",
     "power",
     "prob_beat_control",
     "replication_seeds",
     "run_experiment",
     "sample_size",
+    "score_interval",
     "srm_check",
     "sweep",
     "weekly_looks",
