@@ -46,6 +46,7 @@ bench: $(STAMP)  ## speed and memory against a bare SimPy loop (add ARGS=--full 
 	$(BIN)/python benchmarks/bench_twin.py
 	$(BIN)/python benchmarks/bench_validate.py
 	$(BIN)/python benchmarks/bench_score_kind.py
+	$(BIN)/python benchmarks/bench_experiment.py
 
 browser:  ## Debian's chromium for the headless render test (CI runs it before `make test`)
 	@command -v chromium >/dev/null 2>&1 || { \

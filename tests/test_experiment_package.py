@@ -21,7 +21,8 @@ FORMER_SWEEP = ["COUNTS", "SimExperiment", "ab_export", "log_experiment", "repli
                 "run_experiment", "sweep"]
 HOME = {"assignment": ["assign_hash", "assign_random"],
         "design": ["mde", "power", "sample_size"],
-        "statistics": ["SRMResult", "compare_proportions", "holm", "prob_beat_control",
+        "statistics": ["OmnibusResult", "SRMResult", "compare_proportions", "decide", "holm",
+                       "holm_levels", "omnibus", "prob_beat_control", "score_interval",
                        "srm_check"],
         "analysis": ["METRICS", "SURVIVAL_HORIZONS", "ExperimentResult", "analyze", "lead_table"],
         "sequential": ["GroupSequentialDesign", "monitor", "spending_boundaries", "weekly_looks"],

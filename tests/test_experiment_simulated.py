@@ -53,7 +53,8 @@ def test_sim_experiment_summary_is_the_paired_t_analysis(exp):
     s = exp.summary
     assert list(s.index) == [(m, a) for m in METRICS for a in ("a", "b", "c")]
     assert list(s.columns) == ["replications", "mean", "ci_low", "ci_high", "diff", "diff_low",
-                               "diff_high", "p_value", "p_holm", "significant"]
+                               "diff_high", "p_value", "p_holm", "significant", "diff_low_holm",
+                               "diff_high_holm", "decision"]
     for m in METRICS:
         wide = runs.pivot(index="replication", columns="arm", values=m)
         lo, hi = stats.t.interval(0.95, 5, loc=wide["b"].mean(), scale=stats.sem(wide["b"]))

@@ -118,16 +118,20 @@ def _runs():
 
 def test_cli_compare_two_files_is_a_parent_run_with_a_child_per_arm_and_replication(capsys):
     files = [str(SIMS / "speed_to_lead.yaml"), str(SIMS / "spacing.yaml")]
-    assert main(["compare", *files, "--replications", "2", "--leads", "100"]) == 0
+    assert main(["compare", *files, "--replications", "2", "--leads", "100",
+                 "--threshold", "0.005"]) == 0
     out = capsys.readouterr().out
     assert "speed_to_lead" in out and "spacing" in out and "p_holm" in out
-    # the experiment prints as its one-line repr over a clean table, no object dump
+    # the experiment prints as a clean table under the "Comparing" line: no repr, no object dump
     lines = out.splitlines()
-    head = lines.index("<SimExperiment: 2 arms x 2 replications, control 'speed_to_lead', "
-                       "common random numbers>")
-    assert lines[head + 2].split() == ["mean", "ci_low", "ci_high", "diff", "diff_low",
-                                       "diff_high", "p_holm"]
-    assert lines[head + 4].split()[:2] == ["contact_rate", "speed_to_lead"]
+    assert "<SimExperiment" not in out
+    head = [k for k, line in enumerate(lines) if line.split() == [
+        "mean", "ci_low", "ci_high", "diff", "diff_low", "diff_high", "p_holm"]][0]
+    assert lines[head - 1] == "" and lines[head - 2].startswith("Comparing 2 arms")
+    assert lines[head + 2].split()[:2] == ["contact_rate", "speed_to_lead"]
+    assert "practical thresholds: conversion_rate 0.005" in out
+    assert re.search(r"^  conversion_rate, spacing: .+ \(threshold 0.005\)$", out, re.M)
+    assert "  speed_median_min, spacing: " in out and "significance only" in out
     assert "object at 0x" not in out and "SimExperiment(" not in out
     run_id = re.search(r"MLflow run ([0-9a-f]{32})", out).group(1)
     runs = _runs()

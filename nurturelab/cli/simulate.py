@@ -61,7 +61,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from nurturelab.experiment import arms_from_scenarios, log_experiment, run_experiment
+    from nurturelab.experiment import (
+        SimExperiment,
+        arms_from_scenarios,
+        log_experiment,
+        run_experiment,
+    )
     from nurturelab.scenario import read_scenario
 
     try:
@@ -74,6 +79,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"error: --control must be one of the arms {list(arms)}. Got {args.control!r}.",
               file=sys.stderr)
         return EXIT_INVALID
+    known = SimExperiment.__dataclass_fields__["metrics"].default
+    unknown = sorted({m for m, _ in args.threshold or []} - set(known))
+    if unknown:
+        print(f"error: --threshold names metrics that compare does not analyse: {unknown}; "
+              f"they are {list(known)}.", file=sys.stderr)
+        return EXIT_INVALID
     name = scenarios[0].name if len(scenarios) == 1 else " vs ".join(arms)
     seed = scenarios[0].seed if args.seed is None else args.seed
     sizes = sorted({w.leads for w in arms.values()})
@@ -85,8 +96,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     exp = run_experiment(arms, control=args.control, replications=args.replications, seed=seed,
                          n_jobs=args.jobs, measure_variance_reduction=args.variance_reduction,
                          progress=lambda done, tot: bar("runs", done, tot) if total > 4 else None)
+    exp.thresholds = dict(args.threshold or []) or None
     print()
-    print(exp)
+    print(exp.to_text(header=False))
     if not args.no_track:
         backend_for_files()
         run_id = log_experiment(exp, name, params={"leads": ",".join(map(str, sizes)),
@@ -120,5 +132,23 @@ def register(sub) -> None:
     c.add_argument("--control", default=None, help="the control arm (default: the first)")
     c.add_argument("--variance-reduction", action="store_true",
                    help="also run independent streams and report the variance reduction")
+    c.add_argument("--threshold", type=_threshold, action="append", metavar="[METRIC=]VALUE",
+                   help="the smallest difference that would matter, on the metric's scale "
+                        "(0.005: half a point of conversion_rate, the default metric); the "
+                        "decisions say whether an arm is better by at least that. Repeat for "
+                        "other metrics (speed_median_min=2). Without it: significance only")
     c.add_argument("--no-track", action="store_true", help="do not log an MLflow run")
     c.set_defaults(func=cmd_compare)
+
+
+def _threshold(text: str) -> tuple[str, float]:
+    """``--threshold``'s value: ``VALUE`` (for conversion_rate) or ``METRIC=VALUE``."""
+    metric, _, value = text.rpartition("=")
+    try:
+        v = float(value)
+    except ValueError:
+        v = float("nan")
+    if not (v > 0 and v != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive number, or METRIC=NUMBER such as "
+                                         f"conversion_rate=0.005. Got {text!r}")
+    return (metric or "conversion_rate"), v

@@ -13,8 +13,11 @@ module                                       public names
                                              SHA-256, for leads assigned as they arrive)
 :mod:`~nurturelab.experiment.design`         :func:`sample_size`, :func:`power`, :func:`mde`
                                              (two-sided two-proportion test, Cohen's *h*)
-:mod:`~nurturelab.experiment.statistics`     :func:`compare_proportions`,
-                                             :func:`prob_beat_control`, :func:`holm`,
+:mod:`~nurturelab.experiment.statistics`     :func:`compare_proportions` (score test and
+                                             intervals), :func:`score_interval`,
+                                             :func:`holm`, :func:`holm_levels`,
+                                             :func:`omnibus` and its :class:`OmnibusResult`,
+                                             :func:`decide`, :func:`prob_beat_control`,
                                              :func:`srm_check` and its :class:`SRMResult`
 :mod:`~nurturelab.experiment.analysis`       :func:`lead_table`, :func:`analyze` and its
                                              :class:`ExperimentResult`, :data:`METRICS`
@@ -106,10 +109,15 @@ from nurturelab.experiment.simulated import (
     sweep,
 )
 from nurturelab.experiment.statistics import (
+    OmnibusResult,
     SRMResult,
     compare_proportions,
+    decide,
     holm,
+    holm_levels,
+    omnibus,
     prob_beat_control,
+    score_interval,
     srm_check,
 )
 
@@ -121,6 +129,7 @@ __all__ = [
     "ClusterComparison",
     "ExperimentResult",
     "GroupSequentialDesign",
+    "OmnibusResult",
     "SRMResult",
     "SegmentEffects",
     "SimExperiment",
@@ -143,18 +152,22 @@ __all__ = [
     "covariate_matrix",
     "cuped",
     "cuped_rows",
+    "decide",
     "holm",
+    "holm_levels",
     "interaction_test",
     "lead_table",
     "lead_values",
     "log_experiment",
     "mde",
     "monitor",
+    "omnibus",
     "power",
     "prob_beat_control",
     "replication_seeds",
     "run_experiment",
     "sample_size",
+    "score_interval",
     "spending_boundaries",
     "srm_check",
     "sweep",

@@ -2,10 +2,11 @@
 
 :func:`lead_table` turns the ``leads`` and ``events`` tables of :mod:`nurturelab.schema` into one
 row per lead with its arm and outcomes; :func:`analyze` compares every treatment arm with the
-control on every metric (Newcombe and log-ratio intervals, z or Fisher p-values, Holm across
-arms, Bayesian probability to beat control, Kaplan-Meier time to conversion) and checks the
-sample ratio (:func:`~nurturelab.experiment.srm_check`). The result is an
-:class:`ExperimentResult`.
+control on every metric (the Miettinen-Nurminen score test with the intervals that invert it,
+Holm across arms with intervals at Holm's levels, a decision against a practical threshold, the
+Bayesian probability to beat control; with three or more arms the chi-square test of
+homogeneity; Kaplan-Meier time to conversion) and checks the sample ratio
+(:func:`~nurturelab.experiment.srm_check`). The result is an :class:`ExperimentResult`.
 """
 
 from __future__ import annotations
@@ -21,13 +22,18 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
-from nurturelab.checks import need_columns
-from nurturelab.experiment._args import bool_column, probability
+from nurturelab.checks import is_number, need_columns
+from nurturelab.experiment._args import bool_column, probability, whole_number
 from nurturelab.experiment.statistics import (
+    OmnibusResult,
     SRMResult,
     compare_proportions,
+    decide,
     holm,
+    holm_levels,
+    omnibus,
     prob_beat_control,
+    score_interval,
     srm_check,
 )
 from nurturelab.funnel import DEFAULT_FUNNEL, POSITIVE_RESPONSES, Funnel, outcomes
@@ -42,8 +48,9 @@ METRICS = ("contacted", "replied", "qualified", "converted")
 SURVIVAL_HORIZONS = (30, 60, 90)
 """Days at which :func:`analyze` reads the Kaplan-Meier cumulative conversion."""
 
-_COMPARISON_COLUMNS = ("diff", "diff_low", "diff_high", "lift", "lift_low", "lift_high",
-                       "p_value", "p_holm", "test", "significant", "prob_beat_control")
+_COMPARISON_COLUMNS = ("diff", "diff_low", "diff_high", "diff_low_holm", "diff_high_holm",
+                       "lift", "lift_low", "lift_high", "statistic", "p_value", "p_holm",
+                       "method", "significant", "prob_beat_control", "decision")
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,7 +172,8 @@ def _wrap(text: str, width: int = 100, indent: str = "") -> str:
                       for line in text.splitlines())
 
 
-def _validity_note(result_arms: int, srm: SRMResult, has_survival: bool) -> str:
+def _validity_note(result_arms: int, srm: SRMResult, has_survival: bool,
+                   thresholds: Mapping[str, float] | None = None) -> str:
     lines = [
         "Fixed-horizon statistics: the p-values and intervals above are valid only for one "
         "analysis at the sample size planned in advance (see sample_size). Looking at them "
@@ -176,13 +184,21 @@ def _validity_note(result_arms: int, srm: SRMResult, has_survival: bool) -> str:
     if result_arms > 2:
         lines.append(
             f"p_holm corrects for the {result_arms - 1} treatment arms within each metric "
-            "(Holm); the metrics are not corrected against each other, so name one primary "
-            "metric before the test and read the others as secondary."
+            "(Holm), and diff_low_holm/diff_high_holm are the intervals at the level Holm "
+            "tested each arm at, so an arm is significant exactly when its Holm interval "
+            "excludes 0; the decisions use those intervals. Read the omnibus test first: it "
+            "asks whether any arm differs at all. The metrics are not corrected against each "
+            "other, so name one primary metric before the test and read the others as secondary."
         )
     else:
         lines.append("The metrics are not corrected against each other: name one primary "
                      "metric before the test and read the others as secondary.")
     lines.append("prob_beat_control is a Bayesian description (uniform prior), not a test.")
+    if not thresholds:
+        lines.append("No practical threshold was given: the decisions rest on significance "
+                     "alone, and a significant difference may be too small to matter. Pass "
+                     "threshold= (the smallest difference that would matter, e.g. 0.005 for "
+                     "half a point) to decide against it.")
     if has_survival:
         lines.append(
             "Time to conversion counts leads that have not converted yet as censored; recent "
@@ -201,8 +217,12 @@ class ExperimentResult(Result):
     ----------
     table : DataFrame
         One row per (metric, arm): ``n, successes, rate, rate_low, rate_high`` (Wilson) and, for
-        treatment arms, ``diff, diff_low, diff_high, lift, lift_low, lift_high, p_value,
-        p_holm, test, significant, prob_beat_control``. Also :attr:`summary`.
+        treatment arms, ``diff, diff_low, diff_high`` (score interval), ``diff_low_holm,
+        diff_high_holm`` (the score interval at the level Holm tested the arm at),
+        ``lift, lift_low, lift_high``, ``statistic`` (the score test's z), ``p_value``,
+        ``p_holm``, ``method`` (``"score"``), ``significant`` (``p_holm < alpha``),
+        ``prob_beat_control`` and ``decision`` (:func:`decide`, from the Holm interval and the
+        metric's threshold). Also :attr:`summary`.
     srm : SRMResult
     survival : DataFrame
         Per arm: ``n, events, median_days`` (Kaplan-Meier median time to conversion; ``inf``
@@ -218,6 +238,12 @@ class ExperimentResult(Result):
         Log-rank test across all arms (NaN without survival columns).
     km : dict of str -> lifelines.KaplanMeierFitter
         The fitted curves, for :meth:`plot_survival`.
+    omnibus : dict of str -> OmnibusResult
+        Per metric, the chi-square test of homogeneity across all arms (three or more arms;
+        empty with two, where it would repeat the comparison).
+    thresholds : dict of str -> float
+        The practical threshold of each metric that has one (empty: decisions on significance
+        alone).
     """
 
     table: pd.DataFrame
@@ -228,6 +254,8 @@ class ExperimentResult(Result):
     validity: str
     logrank_p: float = math.nan
     km: dict[str, Any] = field(default_factory=dict)
+    omnibus: dict[str, OmnibusResult] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -276,31 +304,39 @@ class ExperimentResult(Result):
             return f"{fmt(r[name])} [{fmt(r[name + '_low'])}, {fmt(r[name + '_high'])}]"
 
         treated = arm != self.control
-        if not treated:
-            decision = "control"
-        elif r["n"] > 0:
-            decision = ("significant: " + ("higher" if r["diff"] > 0 else "lower")
-                        if bool(r["significant"]) else "no significant difference")
-        else:
-            decision = "-"
-        return {
+        row = {
             "metric": metric,
             "arm": arm,
             "n": f"{int(r['n']):,d}",
             "rate": interval("rate", pct),
             "diff (pts)": interval("diff", pts) if treated else "",
+        }
+        if len(self.arms) > 2:
+            row["Holm CI (pts)"] = (f"[{pts(r['diff_low_holm'])}, {pts(r['diff_high_holm'])}]"
+                                    if treated else "")
+        row.update({
             "lift (%)": interval("lift", pts) if treated else "",
+            "z": f"{r['statistic']:+.2f}" if treated else "",
             "p": f"{r['p_value']:.3g}" if treated else "",
             "p_holm": f"{r['p_holm']:.3g}" if treated else "",
             "P(beat)": f"{r['prob_beat_control']:.3f}" if treated else "",
-            "decision": decision,
-        }
+            "decision": r["decision"] if treated else "control",
+        })
+        return row
 
     def to_text(self, decimals: int = 3) -> str:
         """The header, the decision table, the sample ratio check, time to conversion (with
         ``decimals`` places) and the validity note, as :meth:`print_summary` prints them."""
-        parts = [*self._header(), "", self.decision_table().to_string(), "",
-                 _wrap(self.srm.message)]
+        if self.thresholds:
+            given = ", ".join(f"{m} {t:g}" for m, t in self.thresholds.items())
+            decided = f"Decisions against the practical thresholds: {given}."
+        else:
+            decided = ("No practical threshold was given: decisions on significance only.")
+        parts = [*self._header(), "", self.decision_table().to_string(), decided]
+        if self.omnibus:
+            parts += ["", "Are all arms alike? (chi-square test of homogeneity)"]
+            parts += [_wrap(o.message, indent="  ") for o in self.omnibus.values()]
+        parts += ["", _wrap(self.srm.message)]
         if len(self.survival):
             parts += ["", "Time to conversion (Kaplan-Meier):",
                       format_table(self.survival, decimals),
@@ -349,6 +385,8 @@ def analyze(
     metrics: Sequence[str] = METRICS,
     alpha: float = 0.05,
     expected_share: Mapping[str, float] | None = None,
+    threshold: float | Mapping[str, float] | None = None,
+    seed: int = 0,
 ) -> ExperimentResult:
     """Compare every treatment arm with the control on every metric.
 
@@ -368,23 +406,32 @@ def analyze(
     expected_share : mapping arm -> float, optional
         Planned shares for the sample ratio check; equal by default. An arm planned but absent
         from ``table`` counts as having received no leads.
+    threshold : float or mapping metric -> float, optional
+        The smallest difference in rate that would matter in practice (0.005: half a point),
+        for every metric or per metric. Without one, decisions rest on significance alone.
+    seed : int
+        Seed of the omnibus test's Monte Carlo p-value (used only when an expected count is
+        below 5).
 
     Returns
     -------
     ExperimentResult
-        Per metric and treatment arm: :func:`compare_proportions` (``test="auto"``), Holm's
-        correction across the treatment arms of that metric (``p_holm``, ``significant`` when
-        ``p_holm < alpha``) and :func:`prob_beat_control`.
+        Per metric and treatment arm: :func:`compare_proportions` (score test and intervals),
+        Holm's correction across the treatment arms of that metric (``p_holm``,
+        ``significant`` when ``p_holm < alpha``, and the score interval at the level Holm
+        tested the arm at, :func:`holm_levels`), :func:`prob_beat_control` and the decision
+        (:func:`decide` on the Holm interval). With three or more arms, :func:`omnibus` per
+        metric.
 
     Examples
     --------
     >>> rng = np.random.default_rng(1)
     >>> table = pd.DataFrame({"arm": np.repeat(["a", "b"], 2000),
     ...                       "converted": rng.random(4000) < np.repeat([0.10, 0.14], 2000)})
-    >>> res = analyze(table, control="a", metrics=["converted"])
+    >>> res = analyze(table, control="a", metrics=["converted"], threshold=0.01)
     >>> row = res.summary.loc[("converted", "b")]
-    >>> int(row["n"]), bool(row["significant"])
-    (2000, True)
+    >>> int(row["n"]), bool(row["significant"]), row["decision"]
+    (2000, True, 'better: higher by at least 0.01')
     """
     where = "analyze"
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
@@ -392,60 +439,95 @@ def analyze(
         raise ValueError(f"{where} 'metrics' must name at least one metric column.")
     need_columns(table, ["arm", *metrics], f"{where} 'table'")
     alpha = probability(alpha, "alpha", where)
+    seed = whole_number(seed, "seed", where)
+    thresholds = _thresholds(threshold, metrics, where)
     no_arm = table["arm"].isna()
     if no_arm.any():
         warnings.warn(f"analyze: {int(no_arm.sum()):,d} rows have no arm and were left out",
                       UserWarning, stacklevel=2)
         table = table[~no_arm]
     arm_col = table["arm"].astype(str)
-    observed = sorted(arm_col.unique())
+    codes, observed = pd.factorize(arm_col, sort=True)
+    observed = list(observed)
     if control not in observed:
         raise ValueError(f"{where} 'control' must be one of the arms {observed}. Got "
                          f"{control!r} instead.")
     if len(observed) < 2:
         raise ValueError(f"{where} needs at least two arms in the table. Got {observed}.")
     arms = [control] + [a for a in observed if a != control]
+    # codes in the order of `arms` (the control first), for counting with bincount
+    codes = np.array([arms.index(a) for a in observed])[codes]
+    n = np.bincount(codes, minlength=len(arms))
 
-    counts = arm_col.value_counts()
     planned = list(map(str, expected_share)) if expected_share is not None else []
     srm_arms = arms + [a for a in planned if a not in arms]
+    counts = dict(zip(arms, n.tolist(), strict=True))
     srm = srm_check({a: int(counts.get(a, 0)) for a in srm_arms}, expected_share)
 
-    rows = [row for metric in metrics
-            for row in _compare_metric(bool_column(table, metric, where), arm_col, arms,
-                                       metric, alpha)]
+    rows, tests = [], {}
+    for metric in metrics:
+        x = np.bincount(codes, weights=bool_column(table, metric, where),
+                        minlength=len(arms)).astype(np.int64)
+        rows += _compare_metric(x, n, arms, metric, alpha, thresholds.get(metric))
+        if len(arms) > 2:
+            tests[metric] = omnibus(table, metric, alpha=alpha, seed=seed)
     survival, logrank_p, km = _survival(table, arm_col, arms)
-    validity = _validity_note(len(arms), srm, bool(km))
+    validity = _validity_note(len(arms), srm, bool(km), thresholds)
     return ExperimentResult(table=_comparison_frame(rows), srm=srm, survival=survival,
                             control=control, alpha=alpha, validity=validity,
-                            logrank_p=logrank_p, km=km)
+                            logrank_p=logrank_p, km=km, omnibus=tests, thresholds=thresholds)
 
 
-def _compare_metric(hit: np.ndarray, arm_col: pd.Series, arms: list[str], metric: str,
-                    alpha: float) -> list[dict[str, Any]]:
+def _thresholds(threshold: Any, metrics: list[str], where: str) -> dict[str, float]:
+    """``threshold`` (None, one number, or a mapping metric -> number) as a dict per metric."""
+    def positive_number(v: Any, name: str) -> float:
+        if not (is_number(v) and math.isfinite(float(v)) and float(v) > 0):
+            raise ValueError(f"{where} '{name}' must be a positive number (a difference in rate "
+                             f"that would matter, e.g. 0.005). Got {v!r} instead.")
+        return float(v)
+
+    if threshold is None:
+        return {}
+    if isinstance(threshold, Mapping):
+        unknown = sorted(set(map(str, threshold)) - set(metrics))
+        if unknown:
+            raise ValueError(f"{where} 'threshold' names metrics that are not analysed: "
+                             f"{unknown}; the metrics are {metrics}.")
+        return {m: positive_number(threshold[m], f"threshold[{m!r}]") for m in metrics
+                if m in threshold}
+    value = positive_number(threshold, "threshold")
+    return dict.fromkeys(metrics, value)
+
+
+def _compare_metric(x: np.ndarray, n: np.ndarray, arms: list[str], metric: str,
+                    alpha: float, threshold: float | None) -> list[dict[str, Any]]:
     """One row per arm (the control first) for one metric: its rate with the Wilson interval
     and, for a treatment arm, the comparison with the control, Holm-adjusted across arms."""
-    hit = pd.Series(hit, index=arm_col.index)
-    x = hit.groupby(arm_col).sum()
-    n = hit.groupby(arm_col).size()
-    control = arms[0]
-    x_c, n_c = int(x[control]), int(n[control])
-    lo, hi = proportion_confint(x.reindex(arms).to_numpy(), n.reindex(arms).to_numpy(),
-                                alpha=alpha, method="wilson")
+    lo, hi = proportion_confint(x, n, alpha=alpha, method="wilson")
+    x_c, n_c = int(x[0]), int(n[0])
     block = []
     for k, arm in enumerate(arms):
-        row: dict[str, Any] = {"metric": metric, "arm": arm, "n": int(n[arm]),
-                               "successes": int(x[arm]), "rate": x[arm] / n[arm],
+        row: dict[str, Any] = {"metric": metric, "arm": arm, "n": int(n[k]),
+                               "successes": int(x[k]), "rate": x[k] / n[k],
                                "rate_low": float(lo[k]), "rate_high": float(hi[k])}
-        if arm != control:
-            row.update(compare_proportions(x_c, n_c, int(x[arm]), int(n[arm]), alpha=alpha))
-            row["prob_beat_control"] = prob_beat_control(x_c, n_c, int(x[arm]), int(n[arm]))
+        if k:
+            row.update(compare_proportions(x_c, n_c, int(x[k]), int(n[k]), alpha=alpha))
+            row["prob_beat_control"] = prob_beat_control(x_c, n_c, int(x[k]), int(n[k]))
         block.append(row)
     treated = block[1:]
-    adjusted = holm([r["p_value"] for r in treated])
-    for r, ph in zip(treated, adjusted, strict=True):
+    p = [r["p_value"] for r in treated]
+    adjusted, levels = holm(p), holm_levels(p, alpha)
+    for k, (r, ph, level) in enumerate(zip(treated, adjusted, levels, strict=True), start=1):
         r["p_holm"] = float(ph)
         r["significant"] = bool(ph < alpha)
+        if level == alpha and r["significant"] == (r["p_value"] < alpha):  # same interval
+            r["diff_low_holm"], r["diff_high_holm"] = r["diff_low"], r["diff_high"]
+        else:
+            r["diff_low_holm"], r["diff_high_holm"] = score_interval(
+                x_c, n_c, int(x[k]), int(n[k]), alpha=float(level),
+                significant=r["significant"])
+        r["decision"] = decide(r["diff"], r["diff_low_holm"], r["diff_high_holm"], threshold,
+                               r["significant"])
     return block
 
 
@@ -455,7 +537,8 @@ def _comparison_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     for col in _COMPARISON_COLUMNS:
         if col not in summary:
             summary[col] = np.nan
-    summary["test"] = summary["test"].astype("object").where(summary["test"].notna(), None)
+    for col in ("method", "decision"):
+        summary[col] = summary[col].astype("object").where(summary[col].notna(), None)
     summary["significant"] = summary["significant"].astype("boolean")
     return summary[["n", "successes", "rate", "rate_low", "rate_high", *_COMPARISON_COLUMNS]]
 

@@ -39,7 +39,7 @@ from scipy import stats
 from nurturelab import tracking
 from nurturelab.checks import is_number
 from nurturelab.experiment.assignment import assign_hash
-from nurturelab.experiment.statistics import holm
+from nurturelab.experiment.statistics import decide, holm, holm_levels
 from nurturelab.funnel import POSITIVE_RESPONSES, outcomes
 from nurturelab.plots import axes
 from nurturelab.result import Result, format_table
@@ -54,6 +54,11 @@ COUNTS = ("contacted", "replied", "qualified", "converted")
 
 _SUMMARY_COLUMNS = ("mean", "ci_low", "ci_high", "diff", "diff_low", "diff_high", "p_holm")
 """The columns of :attr:`SimExperiment.summary` its printed table shows."""
+
+LOWER_IS_BETTER = frozenset({"speed_median_min", "speed_p90_min", "opt_out_rate",
+                             "tasks_skipped_pct", "median_days_to_convert",
+                             "touches_per_conversion", "queue_mean", "queue_max"})
+"""KPIs for which a decrease is an improvement (the decisions call it "better")."""
 
 
 def replication_seeds(seed: int, replications: int, arms: int = 1, *,
@@ -168,6 +173,7 @@ def sweep(
 
 
 def _t_interval(x: np.ndarray, alpha: float) -> tuple[float, float, float]:
+    """The mean of ``x`` with its ``1 - alpha`` t interval (NaN limits with fewer than 2)."""
     x = np.asarray(x, dtype=float)
     m = float(np.mean(x))
     if len(x) < 2:
@@ -177,10 +183,11 @@ def _t_interval(x: np.ndarray, alpha: float) -> tuple[float, float, float]:
 
 
 def _metric_rows(wide: pd.DataFrame, arms: list[str], control: str, metric: str,
-                 alpha: float) -> list[dict[str, Any]]:
+                 alpha: float, threshold: float | None = None) -> list[dict[str, Any]]:
     """One row per arm for one metric (``wide``: replications × arms): the mean with its t
     interval and, for a treatment arm, the paired difference against the control with its t
-    interval and p-value, Holm-adjusted across the arms."""
+    interval and p-value, Holm-adjusted across the arms (with the t interval at the level Holm
+    tested the arm at), and the decision against ``threshold``."""
     rows = []
     for a in arms:
         mean, lo, hi = _t_interval(wide[a].to_numpy(), alpha)
@@ -198,8 +205,16 @@ def _metric_rows(wide: pd.DataFrame, arms: list[str], control: str, metric: str,
             row.update(diff=dm, diff_low=dlo, diff_high=dhi, p_value=p)
         rows.append(row)
     tested = [r for r in rows if r["arm"] != control and not math.isnan(r["p_value"])]
-    for r, p in zip(tested, holm([r["p_value"] for r in tested]), strict=True):
+    p_values = [r["p_value"] for r in tested]
+    for r, p, level in zip(tested, holm(p_values), holm_levels(p_values, alpha), strict=True):
         r["p_holm"] = float(p)
+        d = (wide[r["arm"]] - wide[control]).to_numpy()
+        _, r["diff_low_holm"], r["diff_high_holm"] = _t_interval(d, float(level))
+        r["decision"] = decide(r["diff"], r["diff_low_holm"], r["diff_high_holm"], threshold,
+                               bool(p < alpha), higher_is_better=metric not in LOWER_IS_BETTER)
+    for r in rows:
+        if r["arm"] != control and "decision" not in r:
+            r["decision"] = "not tested: no spread across replications"
     return rows
 
 
@@ -228,6 +243,11 @@ class SimExperiment(Result):
     variance_reduction : Series, optional
         Per metric, the variance of the paired differences under independent streams over
         their variance under CRN (set by :func:`run_experiment` when asked).
+    thresholds : mapping metric -> float, optional
+        The smallest difference that would matter, per metric, on the metric's scale (0.005
+        for half a point of conversion rate, 2 for two minutes of speed to lead); the
+        decisions of metrics without one rest on significance alone. Set after the run as
+        ``exp.thresholds = {...}``; nothing is recomputed but the summary.
     """
 
     runs: pd.DataFrame
@@ -237,6 +257,7 @@ class SimExperiment(Result):
     metrics: tuple[str, ...] = ("contact_rate", "qualification_rate", "conversion_rate",
                                 "speed_median_min", "within_5min_pct", "opt_out_rate")
     variance_reduction: pd.Series | None = None
+    thresholds: Mapping[str, float] | None = None
 
     @property
     def arms(self) -> list[str]:
@@ -251,14 +272,28 @@ class SimExperiment(Result):
     def summary(self) -> pd.DataFrame:
         """Per (metric, arm): ``replications, mean, ci_low, ci_high`` and, for treatment arms,
         ``diff, diff_low, diff_high, p_value``, then ``p_holm`` and ``significant`` (``p_holm <
-        alpha``) where any p-value could be computed."""
+        alpha``) where any p-value could be computed, ``diff_low_holm, diff_high_holm`` (the t
+        interval at the level Holm tested the arm at: it excludes 0 exactly when the arm is
+        significant) and ``decision`` (:func:`~nurturelab.experiment.decide` on that interval,
+        against the metric's threshold; "better" is lower for :data:`LOWER_IS_BETTER`)."""
+        thresholds = dict(self.thresholds or {})
+        unknown = sorted(set(thresholds) - set(self.metrics))
+        if unknown:
+            raise ValueError(f"SimExperiment 'thresholds' names metrics that are not analysed: "
+                             f"{unknown}; the metrics are {list(self.metrics)}.")
         rows = []
         for m in self.metrics:
             wide = self.runs.pivot(index="replication", columns="arm", values=m)
-            rows += _metric_rows(wide, self.arms, self.control, m, self.alpha)
+            rows += _metric_rows(wide, self.arms, self.control, m, self.alpha,
+                                 thresholds.get(m))
         t = pd.DataFrame(rows).set_index(["metric", "arm"])
         if "p_holm" in t:
             t["significant"] = t["p_holm"] < self.alpha
+            holm_cols = ["diff_low_holm", "diff_high_holm"]
+            t = t[[c for c in t.columns if c not in (*holm_cols, "decision")]
+                  + holm_cols + ["decision"]]
+        elif "decision" in t:
+            t = t[[c for c in t.columns if c != "decision"] + ["decision"]]
         return t
 
     def to_frame(self) -> pd.DataFrame:
@@ -269,12 +304,36 @@ class SimExperiment(Result):
         return (f"{len(self.arms)} arms x {self.replications} replications, control "
                 f"{self.control!r}, {'common' if self.crn else 'independent'} random numbers")
 
-    def to_text(self, decimals: int = 3) -> str:
-        """The header, the means and paired differences (``decimals`` places), the variance
-        reduction when measured, and how to read them, as :meth:`print_summary` prints them."""
+    def decisions(self) -> list[str]:
+        """One line per (metric, treatment arm): the decision, and what it was decided
+        against."""
         s = self.summary
-        lines = [*self._header(), "",
+        if "decision" not in s:
+            return []
+        thresholds = dict(self.thresholds or {})
+        lines = []
+        for (m, a), r in s.iterrows():
+            if a == self.control:
+                continue
+            against = (f"threshold {thresholds[m]:g}" if m in thresholds
+                       else "no threshold: significance only")
+            lines.append(f"  {m}, {a}: {r['decision']} ({against})")
+        return lines
+
+    def to_text(self, decimals: int = 3, *, header: bool = True) -> str:
+        """The header (the repr, unless ``header`` is False), the means and paired
+        differences (``decimals`` places), the decisions, the variance reduction when
+        measured, and how to read them, as :meth:`print_summary` prints them."""
+        s = self.summary
+        lines = [*(self._header() + [""] if header else []),
                  format_table(s[[c for c in _SUMMARY_COLUMNS if c in s]], decimals)]
+        decided = self.decisions()
+        if decided:
+            given = ", ".join(f"{m} {t:g}" for m, t in (self.thresholds or {}).items())
+            lines += ["", f"Decisions (Holm-adjusted intervals; practical thresholds: {given}):"
+                          if given else "Decisions (Holm-adjusted intervals; no practical "
+                                        "threshold was given, so on significance only):"]
+            lines += decided
         if self.variance_reduction is not None:
             vr = ", ".join(f"{k} {v:.1f}x" for k, v in self.variance_reduction.items())
             lines += ["", f"variance of paired differences, independent / CRN: {vr}"]
