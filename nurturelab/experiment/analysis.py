@@ -20,10 +20,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import special
 from statsmodels.stats.proportion import proportion_confint
 
 from nurturelab.checks import is_number, need_columns
 from nurturelab.experiment._args import bool_column, probability, whole_number
+from nurturelab.experiment._rows import numbers
+from nurturelab.experiment.adjustment import adjusted_difference_rows
+from nurturelab.experiment.continuous import compare_means_rows, compare_ratios_rows
 from nurturelab.experiment.statistics import (
     OmnibusResult,
     SRMResult,
@@ -173,7 +177,8 @@ def _wrap(text: str, width: int = 100, indent: str = "") -> str:
 
 
 def _validity_note(result_arms: int, srm: SRMResult, has_survival: bool,
-                   thresholds: Mapping[str, float] | None = None) -> str:
+                   thresholds: Mapping[str, float] | None = None,
+                   covariates: Sequence[str] = (), has_values: bool = False) -> str:
     lines = [
         "Fixed-horizon statistics: the p-values and intervals above are valid only for one "
         "analysis at the sample size planned in advance (see sample_size). Looking at them "
@@ -194,6 +199,17 @@ def _validity_note(result_arms: int, srm: SRMResult, has_survival: bool,
         lines.append("The metrics are not corrected against each other: name one primary "
                      "metric before the test and read the others as secondary.")
     lines.append("prob_beat_control is a Bayesian description (uniform prior), not a test.")
+    if covariates:
+        lines.append(
+            f"The differences are adjusted for {', '.join(covariates)} (Lin's regression "
+            "adjustment, HC2 errors): valid only if these were fixed before assignment; "
+            "variance_reduction says how much narrower the adjustment made the interval's "
+            "square, and unadjusted_diff is the plain difference for comparison."
+        )
+    if has_values:
+        lines.append("Means are compared by Welch's t (adjusted: by regression), ratios of "
+                     "sums by the delta method; both need enough leads per arm for the normal "
+                     "approximation, and a few very large values (deals) widen them.")
     if not thresholds:
         lines.append("No practical threshold was given: the decisions rest on significance "
                      "alone, and a significant difference may be too small to matter. Pass "
@@ -244,6 +260,10 @@ class ExperimentResult(Result):
     thresholds : dict of str -> float
         The practical threshold of each metric that has one (empty: decisions on significance
         alone).
+    kinds : dict of str -> str
+        Per metric ``"proportion"``, ``"mean"`` (a ``values`` column) or ``"ratio"``.
+    covariates : list of str
+        The pre-assignment columns the comparisons were adjusted for (empty: unadjusted).
     """
 
     table: pd.DataFrame
@@ -256,6 +276,8 @@ class ExperimentResult(Result):
     km: dict[str, Any] = field(default_factory=dict)
     omnibus: dict[str, OmnibusResult] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)
+    covariates: list[str] = field(default_factory=list)
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -291,7 +313,11 @@ class ExperimentResult(Result):
         """The summary as formatted text, one row per (metric, arm), with a decision column."""
         rows = [self._decision_row(metric, arm, r) for (metric, arm), r in self.table.iterrows()]
         table = pd.DataFrame(rows).set_index(["metric", "arm"])
-        return table.rename(columns={"rate": f"rate [{100 * (1 - self.alpha):g}% CI]"})
+        mixed = any(k != "proportion" for k in self.kinds.values())
+        return table.rename(columns={
+            "rate": f"{'rate or mean' if mixed else 'rate'} [{100 * (1 - self.alpha):g}% CI]",
+            "diff (pts)": "diff (pts or units)" if mixed else "diff (pts)",
+            "Holm CI (pts)": "Holm CI" if mixed else "Holm CI (pts)"})
 
     def _decision_row(self, metric: str, arm: str, r: pd.Series) -> dict[str, str]:
         def pct(v: float) -> str:
@@ -303,25 +329,38 @@ class ExperimentResult(Result):
         def interval(name: str, fmt) -> str:
             return f"{fmt(r[name])} [{fmt(r[name + '_low'])}, {fmt(r[name + '_high'])}]"
 
+        def num(v: float) -> str:
+            return "-" if pd.isna(v) else f"{v:,.4g}"
+
+        def signed(v: float) -> str:
+            return "-" if pd.isna(v) else f"{v:+,.4g}"
+
         treated = arm != self.control
+        proportion = self.kinds.get(metric, "proportion") == "proportion"
+        level, change = (pct, pts) if proportion else (num, signed)
         row = {
             "metric": metric,
             "arm": arm,
             "n": f"{int(r['n']):,d}",
-            "rate": interval("rate", pct),
-            "diff (pts)": interval("diff", pts) if treated else "",
+            "rate": interval("rate" if proportion else "mean", level),
+            "diff (pts)": interval("diff", change) if treated else "",
         }
         if len(self.arms) > 2:
-            row["Holm CI (pts)"] = (f"[{pts(r['diff_low_holm'])}, {pts(r['diff_high_holm'])}]"
-                                    if treated else "")
+            row["Holm CI (pts)"] = (f"[{change(r['diff_low_holm'])}, "
+                                    f"{change(r['diff_high_holm'])}]" if treated else "")
         row.update({
             "lift (%)": interval("lift", pts) if treated else "",
             "z": f"{r['statistic']:+.2f}" if treated else "",
             "p": f"{r['p_value']:.3g}" if treated else "",
             "p_holm": f"{r['p_holm']:.3g}" if treated else "",
-            "P(beat)": f"{r['prob_beat_control']:.3f}" if treated else "",
+            "P(beat)": (f"{r['prob_beat_control']:.3f}" if treated and proportion
+                        and pd.notna(r.get("prob_beat_control")) else ""),
             "decision": r["decision"] if treated else "control",
         })
+        if self.covariates:
+            row["variance cut"] = (f"{100 * r['variance_reduction']:.1f}%"
+                                   if treated and pd.notna(r.get("variance_reduction"))
+                                   else "")
         return row
 
     def to_text(self, decimals: int = 3) -> str:
@@ -351,16 +390,19 @@ class ExperimentResult(Result):
                              f"Got {metric!r} instead.")
         ax = axes(ax, figsize=(6, 3.5))
         s = self.table.xs(metric, level="metric")
+        col = "rate" if self.kinds.get(metric, "proportion") == "proportion" else "mean"
         y = np.arange(len(s))[::-1]
-        rate = s["rate"].to_numpy(dtype=float)
-        err = [rate - s["rate_low"].to_numpy(dtype=float),
-               s["rate_high"].to_numpy(dtype=float) - rate]
+        rate = s[col].to_numpy(dtype=float)
+        err = [rate - s[f"{col}_low"].to_numpy(dtype=float),
+               s[f"{col}_high"].to_numpy(dtype=float) - rate]
         colors = ["#555555" if a == self.control else "#3a7ca5" for a in s.index]
         for yi, r, lo, hi, c in zip(y, rate, err[0], err[1], colors, strict=True):
             ax.errorbar(r, yi, xerr=[[lo], [hi]], fmt="o", color=c, capsize=4)
-        ax.axvline(s.loc[self.control, "rate"], color="#555555", ls=":", lw=1)
+        ax.axvline(s.loc[self.control, col], color="#555555", ls=":", lw=1)
         ax.set_yticks(y, [f"{a} (control)" if a == self.control else str(a) for a in s.index])
-        ax.set_xlabel(f"{metric} rate ({100 * (1 - self.alpha):g}% Wilson interval)")
+        ax.set_xlabel(f"{metric} rate ({100 * (1 - self.alpha):g}% Wilson interval)"
+                      if col == "rate" else
+                      f"{metric} ({100 * (1 - self.alpha):g}% interval)")
         ax.set_title(f"{metric.capitalize()} by arm")
         return ax
 
@@ -387,6 +429,9 @@ def analyze(
     expected_share: Mapping[str, float] | None = None,
     threshold: float | Mapping[str, float] | None = None,
     seed: int = 0,
+    values: Sequence[str] = (),
+    ratios: Mapping[str, tuple[str, str]] | None = None,
+    covariates: Sequence[str] | None = None,
 ) -> ExperimentResult:
     """Compare every treatment arm with the control on every metric.
 
@@ -407,11 +452,30 @@ def analyze(
         Planned shares for the sample ratio check; equal by default. An arm planned but absent
         from ``table`` counts as having received no leads.
     threshold : float or mapping metric -> float, optional
-        The smallest difference in rate that would matter in practice (0.005: half a point),
+        The smallest difference that would matter in practice, on the metric's scale (0.005:
+        half a point of a rate; 50 for a deal value per lead in currency units),
         for every metric or per metric. Without one, decisions rest on significance alone.
     seed : int
         Seed of the omnibus test's Monte Carlo p-value (used only when an expected count is
         below 5).
+    values : sequence of str
+        Columns of per-lead numbers (deal value per lead, rep minutes per lead, as from
+        :func:`~nurturelab.experiment.lead_values`), compared by their means: Welch's t
+        (:func:`~nurturelab.experiment.compare_means`) for the difference, its interval and
+        p-value, and the delta method for the lift.
+    ratios : mapping name -> (numerator, denominator), optional
+        Ratio metrics whose unit is not the lead (touches per conversion:
+        ``{"touches_per_conversion": ("touches", "converted")}``): the ratio of the arm's sums,
+        compared by the delta method (:func:`~nurturelab.experiment.compare_ratios`).
+    covariates : sequence of str, optional
+        Columns fixed before assignment (score at assignment, source, intent, fit). The
+        proportions and the ``values`` are then compared by Lin's regression adjustment with
+        HC2 errors (:func:`~nurturelab.experiment.adjusted_difference`): the same difference
+        in expectation, with a narrower interval when the covariates predict the outcome.
+        ``unadjusted_diff`` (with its interval) and ``variance_reduction`` (1 - the adjusted
+        variance over the unadjusted one) are kept beside it. Ratio metrics are not adjusted.
+        A column measured after assignment (an outcome) must never be one: it biases the
+        estimate.
 
     Returns
     -------
@@ -421,7 +485,9 @@ def analyze(
         ``significant`` when ``p_holm < alpha``, and the score interval at the level Holm
         tested the arm at, :func:`holm_levels`), :func:`prob_beat_control` and the decision
         (:func:`decide` on the Holm interval). With three or more arms, :func:`omnibus` per
-        metric.
+        proportion. Value and ratio metrics get the same columns, their estimate in
+        ``mean, mean_low, mean_high`` instead of the rate's, the Holm interval from the same
+        t or z statistic, and no ``prob_beat_control``.
 
     Examples
     --------
@@ -435,12 +501,21 @@ def analyze(
     """
     where = "analyze"
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
-    if not metrics:
+    values = [values] if isinstance(values, str) else list(values)
+    covariates = ([covariates] if isinstance(covariates, str) else list(covariates or []))
+    ratios = _ratio_specs(ratios, where)
+    if not (metrics or values or ratios):
         raise ValueError(f"{where} 'metrics' must name at least one metric column.")
-    need_columns(table, ["arm", *metrics], f"{where} 'table'")
+    names = [*metrics, *values, *ratios]
+    repeated = sorted({m for m in names if names.count(m) > 1})
+    if repeated:
+        raise ValueError(f"{where}: each metric may be named once; repeated: {repeated}")
+    used = [c for pair in ratios.values() for c in pair]
+    need_columns(table, list(dict.fromkeys(["arm", *metrics, *values, *used, *covariates])),
+                 f"{where} 'table'")
     alpha = probability(alpha, "alpha", where)
     seed = whole_number(seed, "seed", where)
-    thresholds = _thresholds(threshold, metrics, where)
+    thresholds = _thresholds(threshold, names, where)
     no_arm = table["arm"].isna()
     if no_arm.any():
         warnings.warn(f"analyze: {int(no_arm.sum()):,d} rows have no arm and were left out",
@@ -464,26 +539,68 @@ def analyze(
     counts = dict(zip(arms, n.tolist(), strict=True))
     srm = srm_check({a: int(counts.get(a, 0)) for a in srm_arms}, expected_share)
 
-    rows, tests = [], {}
+    labels = arm_col.to_numpy()
+    cov = table[covariates] if covariates else None
+    rows, tests, kinds = [], {}, {}
     for metric in metrics:
-        x = np.bincount(codes, weights=bool_column(table, metric, where),
-                        minlength=len(arms)).astype(np.int64)
-        rows += _compare_metric(x, n, arms, metric, alpha, thresholds.get(metric))
+        hit = bool_column(table, metric, where)
+        x = np.bincount(codes, weights=hit, minlength=len(arms)).astype(np.int64)
+        block = _proportion_rows(x, n, arms, metric, alpha)
+        if cov is not None:
+            _adjust(block, adjusted_difference_rows(hit.astype(float), labels, cov,
+                                                    control=control, alpha=alpha))
+        rows += _holm_and_decide(block, alpha, thresholds.get(metric), x, n)
+        kinds[metric] = "proportion"
         if len(arms) > 2:
             tests[metric] = omnibus(table, metric, alpha=alpha, seed=seed)
+    for metric in values:
+        y = numbers(table[metric], metric, where)
+        got = (compare_means_rows(y, labels, control=control, alpha=alpha) if cov is None
+               else adjusted_difference_rows(y, labels, cov, control=control, alpha=alpha))
+        rows += _holm_and_decide(_value_rows(got, arms, metric), alpha,
+                                 thresholds.get(metric))
+        kinds[metric] = "mean"
+    for metric, (num, den) in ratios.items():
+        got = compare_ratios_rows(numbers(table[num], num, where),
+                                  numbers(table[den], den, where), labels, control=control,
+                                  alpha=alpha)
+        rows += _holm_and_decide(_value_rows(got, arms, metric), alpha,
+                                 thresholds.get(metric))
+        kinds[metric] = "ratio"
     survival, logrank_p, km = _survival(table, arm_col, arms)
-    validity = _validity_note(len(arms), srm, bool(km), thresholds)
+    validity = _validity_note(len(arms), srm, bool(km), thresholds, covariates,
+                              any(k != "proportion" for k in kinds.values()))
     return ExperimentResult(table=_comparison_frame(rows), srm=srm, survival=survival,
                             control=control, alpha=alpha, validity=validity,
-                            logrank_p=logrank_p, km=km, omnibus=tests, thresholds=thresholds)
+                            logrank_p=logrank_p, km=km, omnibus=tests, thresholds=thresholds,
+                            kinds=kinds, covariates=covariates)
+
+
+def _ratio_specs(ratios: Any, where: str) -> dict[str, tuple[str, str]]:
+    """``ratios`` as ``{name: (numerator, denominator)}``, checked."""
+    if ratios is None:
+        return {}
+    if not isinstance(ratios, Mapping):
+        raise TypeError(f"{where} 'ratios' must map a metric name to (numerator, denominator) "
+                        f"columns, e.g. {{'touches_per_conversion': ('touches', 'converted')}}. "
+                        f"Got {ratios!r} instead.")
+    out = {}
+    for name, pair in ratios.items():
+        ok = (isinstance(pair, Sequence) and not isinstance(pair, str) and len(pair) == 2
+              and all(isinstance(c, str) for c in pair))
+        if not ok:
+            raise ValueError(f"{where} 'ratios[{name!r}]' must be two column names "
+                             f"(numerator, denominator). Got {pair!r} instead.")
+        out[str(name)] = (pair[0], pair[1])
+    return out
 
 
 def _thresholds(threshold: Any, metrics: list[str], where: str) -> dict[str, float]:
     """``threshold`` (None, one number, or a mapping metric -> number) as a dict per metric."""
     def positive_number(v: Any, name: str) -> float:
         if not (is_number(v) and math.isfinite(float(v)) and float(v) > 0):
-            raise ValueError(f"{where} '{name}' must be a positive number (a difference in rate "
-                             f"that would matter, e.g. 0.005). Got {v!r} instead.")
+            raise ValueError(f"{where} '{name}' must be a positive number (a difference on the "
+                             f"metric's scale that would matter, e.g. 0.005). Got {v!r} instead.")
         return float(v)
 
     if threshold is None:
@@ -499,10 +616,10 @@ def _thresholds(threshold: Any, metrics: list[str], where: str) -> dict[str, flo
     return dict.fromkeys(metrics, value)
 
 
-def _compare_metric(x: np.ndarray, n: np.ndarray, arms: list[str], metric: str,
-                    alpha: float, threshold: float | None) -> list[dict[str, Any]]:
-    """One row per arm (the control first) for one metric: its rate with the Wilson interval
-    and, for a treatment arm, the comparison with the control, Holm-adjusted across arms."""
+def _proportion_rows(x: np.ndarray, n: np.ndarray, arms: list[str], metric: str,
+                     alpha: float) -> list[dict[str, Any]]:
+    """One row per arm (the control first) for one proportion: its rate with the Wilson
+    interval and, for a treatment arm, the score comparison with the control."""
     lo, hi = proportion_confint(x, n, alpha=alpha, method="wilson")
     x_c, n_c = int(x[0]), int(n[0])
     block = []
@@ -514,6 +631,41 @@ def _compare_metric(x: np.ndarray, n: np.ndarray, arms: list[str], metric: str,
             row.update(compare_proportions(x_c, n_c, int(x[k]), int(n[k]), alpha=alpha))
             row["prob_beat_control"] = prob_beat_control(x_c, n_c, int(x[k]), int(n[k]))
         block.append(row)
+    return block
+
+
+_ADJUSTED_KEYS = ("diff", "diff_low", "diff_high", "lift", "lift_low", "lift_high",
+                  "statistic", "df", "p_value", "method")
+_UNADJUSTED_KEYS = ("unadjusted_diff", "unadjusted_low", "unadjusted_high",
+                    "variance_reduction")
+
+
+def _adjust(block: list[dict[str, Any]], adjusted: Mapping[str, Mapping[str, Any]]) -> None:
+    """Replace the treatment rows' comparison by the covariate-adjusted one (the rates stay
+    as observed), keeping the unadjusted difference beside it."""
+    for row in block[1:]:
+        got = adjusted[row["arm"]]
+        row.update({k: got[k] for k in (*_ADJUSTED_KEYS, *_UNADJUSTED_KEYS)})
+
+
+def _value_rows(got: Mapping[str, Mapping[str, Any]], arms: list[str],
+                metric: str) -> list[dict[str, Any]]:
+    """The rows of a mean or ratio comparison in the summary's shape."""
+    keep = ("n", "mean", "mean_low", "mean_high", *_ADJUSTED_KEYS, *_UNADJUSTED_KEYS)
+    block = []
+    for k, arm in enumerate(arms):
+        row = {"metric": metric, "arm": arm}
+        row.update({c: got[arm][c] for c in keep if c in got[arm] and (k or c in keep[:4])})
+        block.append(row)
+    return block
+
+
+def _holm_and_decide(block: list[dict[str, Any]], alpha: float, threshold: float | None,
+                     x: np.ndarray | None = None, n: np.ndarray | None = None,
+                     ) -> list[dict[str, Any]]:
+    """Holm across the treatment rows of one metric, each arm's interval at the level Holm
+    tested it at (the score interval for an unadjusted proportion, given its counts ``x``,
+    ``n``; otherwise the interval of the same t or z statistic), and the decision."""
     treated = block[1:]
     p = [r["p_value"] for r in treated]
     adjusted, levels = holm(p), holm_levels(p, alpha)
@@ -522,13 +674,28 @@ def _compare_metric(x: np.ndarray, n: np.ndarray, arms: list[str], metric: str,
         r["significant"] = bool(ph < alpha)
         if level == alpha and r["significant"] == (r["p_value"] < alpha):  # same interval
             r["diff_low_holm"], r["diff_high_holm"] = r["diff_low"], r["diff_high"]
-        else:
+        elif r["method"] == "score":
             r["diff_low_holm"], r["diff_high_holm"] = score_interval(
-                x_c, n_c, int(x[k]), int(n[k]), alpha=float(level),
+                int(x[0]), int(n[0]), int(x[k]), int(n[k]), alpha=float(level),
                 significant=r["significant"])
+        else:
+            r["diff_low_holm"], r["diff_high_holm"] = _rescaled(r, alpha, float(level))
         r["decision"] = decide(r["diff"], r["diff_low_holm"], r["diff_high_holm"], threshold,
                                r["significant"])
     return block
+
+
+def _rescaled(r: Mapping[str, Any], alpha: float, level: float) -> tuple[float, float]:
+    """The symmetric t (finite ``df``) or normal interval of row ``r``, given at level
+    ``alpha``, at level ``level`` instead: the same statistic's interval, so it excludes 0
+    exactly when ``p_value < level``."""
+    df = r.get("df", math.nan)
+    t = pd.notna(df) and math.isfinite(float(df))
+    quantile = ((lambda a: float(special.stdtrit(float(df), 1 - a / 2))) if t
+                else (lambda a: float(special.ndtri(1 - a / 2))))
+    se = (r["diff_high"] - r["diff_low"]) / (2 * quantile(alpha))
+    half = se * quantile(level)
+    return r["diff"] - half, r["diff"] + half
 
 
 def _comparison_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -540,7 +707,14 @@ def _comparison_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     for col in ("method", "decision"):
         summary[col] = summary[col].astype("object").where(summary[col].notna(), None)
     summary["significant"] = summary["significant"].astype("boolean")
-    return summary[["n", "successes", "rate", "rate_low", "rate_high", *_COMPARISON_COLUMNS]]
+    first = ["n", "successes", "rate", "rate_low", "rate_high"]
+    if "mean" in summary:
+        first += ["mean", "mean_low", "mean_high"]
+    for col in first:
+        if col not in summary:
+            summary[col] = np.nan
+    rest = [c for c in ("df", *_UNADJUSTED_KEYS) if c in summary]
+    return summary[[*first, *_COMPARISON_COLUMNS, *rest]]
 
 
 def _survival(table: pd.DataFrame, arm_col: pd.Series, arms: list[str]):
