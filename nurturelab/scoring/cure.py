@@ -58,7 +58,6 @@ from nurturelab.result import Result
 from nurturelab.scoring.survival import (
     _days_tuple,
     _is_categorical,
-    _logit_ci,
     _no_missing,
     _survival_columns,
 )
@@ -86,6 +85,15 @@ def _one_blas_thread():
 
         _CONTROLLER.append(ThreadpoolController())
     return _CONTROLLER[0].limit(limits=1, user_api="blas")
+
+
+def _logit_ci(p: float, se: float, z: float) -> tuple[float, float]:
+    """A CI for a probability from its delta-method standard error, on the logit scale."""
+    if not 0 < p < 1 or not np.isfinite(se):
+        return (np.nan, np.nan)
+    half = z * se / (p * (1 - p))
+    return float(special.expit(special.logit(p) - half)), float(special.expit(special.logit(p)
+                                                                              + half))
 
 
 def _check_unit(value: float, name: str, owner: str) -> float:
@@ -753,8 +761,8 @@ class CureRegression(Result):
                     fmt="o", capsize=3)
         ax.axvline(0, color="grey", lw=0.8)
         ax.set_yticks(y, [f"{p}: {t}" for p, t in s.index])
-        ax.set_xlabel("coefficient (cure: log-odds of never converting; latency: log time "
-                      "ratio)")
+        ax.set_xlabel("coefficient with its CI (cure: log-odds of never converting; "
+                      "latency: log time ratio)", fontsize=8)
         ax.set_title("Cure regression")
         return ax
 
