@@ -53,14 +53,18 @@ def test_sim_experiment_summary_is_the_paired_t_analysis(exp):
     s = exp.summary
     assert list(s.index) == [(m, a) for m in METRICS for a in ("a", "b", "c")]
     assert list(s.columns) == ["replications", "mean", "ci_low", "ci_high", "diff", "diff_low",
-                               "diff_high", "p_value", "p_holm", "significant", "diff_low_holm",
+                               "diff_high", "statistic", "p_value", "p_holm", "significant",
+                               "diff_low_holm",
                                "diff_high_holm", "decision"]
     for m in METRICS:
         wide = runs.pivot(index="replication", columns="arm", values=m)
         lo, hi = stats.t.interval(0.95, 5, loc=wide["b"].mean(), scale=stats.sem(wide["b"]))
         assert (s.loc[(m, "b"), "ci_low"], s.loc[(m, "b"), "ci_high"]) == pytest.approx((lo, hi))
-        p = [stats.ttest_rel(wide[a], wide["a"]).pvalue for a in ("b", "c")]
+        paired = [stats.ttest_rel(wide[a], wide["a"]) for a in ("b", "c")]
+        p = [t.pvalue for t in paired]
         assert s.loc[(m, ["b", "c"]), "p_value"].to_numpy() == pytest.approx(p)
+        assert s.loc[(m, ["b", "c"]), "statistic"].to_numpy() == pytest.approx(
+            [t.statistic for t in paired])
         holm = multipletests(p, method="holm")[1]
         assert s.loc[(m, ["b", "c"]), "p_holm"].to_numpy() == pytest.approx(holm)
         assert s.loc[(m, "b"), "diff"] == pytest.approx((wide["b"] - wide["a"]).mean())

@@ -199,10 +199,11 @@ def _metric_rows(wide: pd.DataFrame, arms: list[str], control: str, metric: str,
             # no spread across replications (too few, or identical arms under CRN): the t-test
             # is undefined, so no p-value rather than a false certainty
             if len(d) > 1 and np.std(d, ddof=1) > 0:
-                p = float(stats.ttest_1samp(d, 0.0).pvalue)
+                test = stats.ttest_1samp(d, 0.0)
+                t, p = float(test.statistic), float(test.pvalue)
             else:
-                p = math.nan
-            row.update(diff=dm, diff_low=dlo, diff_high=dhi, p_value=p)
+                t = p = math.nan
+            row.update(diff=dm, diff_low=dlo, diff_high=dhi, statistic=t, p_value=p)
         rows.append(row)
     tested = [r for r in rows if r["arm"] != control and not math.isnan(r["p_value"])]
     p_values = [r["p_value"] for r in tested]
