@@ -411,3 +411,29 @@ def test_set_for_with_its_interval_counts_both_uncertainties(reference):
     far = audit(reference, month, threshold=0.3, set_for=(0.9, 0.85, 0.95),
                 features=FEATURES, seed=0)
     assert far.checks.set_index("check").loc["conversion above threshold", "status"] == "fail"
+
+
+def test_ipcw_rate_with_endings_is_aalen_johansen():
+    """A lead lost or opted out before the horizon is known not to convert: the rate is the
+    Aalen-Johansen incidence, below the 1 - KM that censors it."""
+    from nurturelab.competing import cumulative_incidence
+
+    rng = np.random.default_rng(8)
+    n = 500
+    t_conv, t_end = rng.exponential(60, n), rng.exponential(25, n)
+    follow = rng.choice([5.0, 12.0, 20.0, 30.0, 30.0], n)
+    conv = (t_conv <= follow) & (t_conv < t_end)
+    ended = ~conv & (t_end <= follow)
+    rows = pd.DataFrame({"follow_days": follow, "converted": conv,
+                         "days_to_convert": np.where(conv, t_conv, np.nan),
+                         "ended_days": np.where(ended, t_end, np.nan)})
+    table = pd.DataFrame({"duration_days": np.where(conv, t_conv, np.where(ended, t_end,
+                                                                               follow)),
+                          "ending": np.where(conv, "won", np.where(ended, "lost", "open"))})
+    aj = cumulative_incidence(table, horizons=(H,)).summary.loc[("all", "won", float(H))]
+    assert ipcw_rate(rows, H) == pytest.approx(aj["incidence"], abs=1e-12)
+    # counted as censored at its ending instead, the lead gives 1 - KM, which overstates
+    as_censored = rows.drop(columns="ended_days").assign(
+        follow_days=np.where(ended, t_end, follow))
+    assert ipcw_rate(as_censored, H) == pytest.approx(aj["naive"], abs=1e-12)
+    assert aj["naive"] - aj["incidence"] > 0.03

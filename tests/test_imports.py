@@ -24,7 +24,7 @@ LEAVES = {"paths", "checks", "result", "_yaml", "_util", "_html", "_csv", "_time
           "tracking"}
 LAYERS = {
     "schema": 0, "olist": 1,
-    "funnel": 1, "segments": 1, "response": 1, "cadence": 1, "progression": 1,
+    "funnel": 1, "segments": 1, "response": 1, "cadence": 1, "progression": 1, "competing": 1,
     "simulation": 2, "scoring": 2,
     "scenario": 3, "twin": 3, "synthetic": 3,
     "experiment": 4, "sweep": 4, "policy": 4, "report": 4, "demo": 4,

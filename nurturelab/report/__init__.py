@@ -10,12 +10,13 @@ rates, a Wilson interval ``low``-``high``. :func:`build_metrics` lists them for 
 
 Rates are flows within the week, so the newest week is comparable with the older ones: a stage's
 conversion is the share of leads in that stage at some time during the week that moved on during
-it; conversion and opt-out are over the leads open during the week. Metrics that wait for an
-answer (reply within 3 days, contact within the first stage's 2-day window, a meeting within 3,
-an objection resolved within 7) count only the touches or leads whose window has closed by the
-end of the report, never the open ones as failures. Score-to-conversion above the threshold is
-a Kaplan-Meier estimate of conversion within 7 days of the week's start (censoring-aware, see
-:mod:`nurturelab.scoring.audit`).
+it; conversion and opt-out are over the leads open during the week (not yet won, lost or
+opted out). Metrics that wait for an answer (reply within 3 days, contact within the first
+stage's 2-day window, a meeting within 3, an objection resolved within 7) count only the
+touches or leads whose window has closed by the end of the report, never the open ones as
+failures. Score-to-conversion above the threshold is the Aalen-Johansen incidence of conversion
+within 7 days of the week's start (censoring-aware, with lost and opted-out leads counted as
+not converting rather than censored; see :mod:`nurturelab.scoring.audit`).
 
 Targets are data (:func:`read_targets`): a metric, a segment, a comparison and a deadline, e.g.
 "high-intent speed to first contact under 5 minutes by the end of the quarter". The report shows

@@ -173,8 +173,12 @@ def past_target(data: ReportData, stage: str) -> pd.DataFrame:
 
 
 def _open_during(data: ReportData, event_time: pd.Series) -> pd.DataFrame:
+    """Per week, the leads open during it (created before its end, not won, lost or opted out
+    before its start) and whether ``event_time`` fell in it. An opted-out lead has ended: it
+    leaves the denominator rather than staying open as if it might still convert."""
     out = data.out
-    closed = out["converted_at"].combine_first(out["lost_at"])
+    closed = pd.concat([out["converted_at"], out["lost_at"], _opted_out_at(data)],
+                       axis=1).min(axis=1)
     rows = []
     for s, lab in zip(data.starts, data.labels, strict=True):
         e = min(s + WEEK, data.as_of)
@@ -189,7 +193,8 @@ def _open_during(data: ReportData, event_time: pd.Series) -> pd.DataFrame:
 # Segments
 # --------------------------------------------------------------------------------------------
 def conversion(data: ReportData) -> pd.DataFrame:
-    """Leads winning in the week over the leads open during it."""
+    """Leads winning in the week over the leads open during it (an opted-out lead is not
+    open)."""
     need_stage(data, data.funnel.conversion_stage)
     return _open_during(data, data.out["converted_at"])
 
@@ -451,7 +456,8 @@ def _threshold(data: ReportData, rows: pd.DataFrame) -> float:
 
 def score_conversion(data: ReportData) -> pd.DataFrame:
     """Leads at or above the threshold at each week's start converting within the horizon
-    (Kaplan-Meier)."""
+    (the Aalen-Johansen incidence: a lead lost or opted out counts as not converting, not as
+    censored; see :func:`nurturelab.scoring.audit.ipcw_rate`)."""
     from nurturelab.scoring.audit import ipcw_rate
 
     need_stage(data, data.funnel.conversion_stage)

@@ -82,7 +82,8 @@ _AFTER_STAGES = (
            "hours", "lower", M.handoff_hours, "hours from entering a stage with a new owner "
            "to the next touch; one not yet touched counts the time waited"),
     Metric("conversion", "converted in the week", "segments", "share", "higher",
-           M.conversion, "leads winning in the week over the leads open during it"),
+           M.conversion, "leads winning in the week over the leads open during it "
+           "(not yet won, lost or opted out)"),
     Metric("opt_out_rate", "opted out in the week", "segments", "share", "lower", M.opt_out,
            "leads opting out in the week over the leads open during it"),
     Metric("content_engagement", "engagement within 3 days of a touch", "content", "share",
@@ -115,7 +116,8 @@ _AFTER_STAGES = (
            "touch), by personalisation level"),
     Metric("score_to_conversion", "conversion above the score threshold", "scoring",
            "share", "higher", M.score_conversion, "leads at or above the threshold at the "
-           "week's start converting within the horizon (Kaplan-Meier; interval only once "
+           "week's start converting within the horizon (Aalen-Johansen: lost and opted-out "
+           "leads count as not converting, not as censored; interval only once "
            "mature)"),
     Metric("score_decay_rate", "flagged leads falling below the threshold", "scoring",
            "share", "lower", M.score_decay, "leads at or above the threshold at the week's "

@@ -44,14 +44,18 @@ then; its outcome is conversion within ``horizon_days`` after the snapshot.
 
 Immature outcomes are censored, not losses. A lead scored on 29 October has had three days to
 convert when the audit runs on 1 November; counting it as lost would make every recent month look
-miscalibrated. Conversion rates are Kaplan-Meier estimates at the horizon, computed as inverse
-probability of censoring weighted (IPCW) sums, ``F(H) = sum(w_i d_i / G(T_i-)) / sum(w_i)``,
-with ``G`` the Kaplan-Meier curve of the censoring times: this reproduces the Kaplan-Meier
-estimate exactly (Satten and Datta, 2001). AUC and KS are the cumulative/dynamic ones at the
-horizon: converters within it weighted ``1 / G(T_i-)``, leads followed past it without converting
-weighted ``1 / G(H)`` (Uno et al., 2007; Hung and Chiang, 2010); the calibration regressions use
-the same weights. When no snapshot of the month has been followed for the whole horizon yet, the
-outcome checks are ``pending`` and say on which date they can be judged.
+miscalibrated. A lead that ended otherwise after the snapshot (lost or opted out) is not
+censored either: it is known not to convert. Conversion rates are the Aalen-Johansen
+cumulative incidence of conversion at the horizon, computed as inverse probability of censoring
+weighted (IPCW) sums, ``F(H) = sum(w_i d_i / G(T_i-)) / sum(w_i)``, with ``G`` the
+Kaplan-Meier curve of the censoring times (ended leads are not censored): this reproduces the
+Aalen-Johansen estimate exactly, and the Kaplan-Meier one when no lead ends otherwise (Satten
+and Datta, 2001). AUC and KS are the cumulative/dynamic ones at the horizon: converters within
+it weighted ``1 / G(T_i-)``, leads followed past it without converting weighted ``1 / G(H)``,
+leads that ended otherwise within it ``1 / G(E_i-)`` (Uno et al., 2007; Hung and Chiang, 2010;
+Blanche et al., 2013); the calibration regressions use the same weights. When no snapshot of
+the month has been followed for the whole horizon yet, the outcome checks are ``pending`` and
+say on which date they can be judged.
 
 Intervals come from a cluster bootstrap over leads (a lead appears in several weekly snapshots,
 and in both periods), drawn as multinomial lead counts used as frequency weights; the censoring

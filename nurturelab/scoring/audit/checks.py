@@ -313,7 +313,7 @@ def _maturity(df: pd.DataFrame, h: float, rules: AuditRules) -> tuple[bool, str]
     """Whether a period's outcomes can be judged yet, and why (not)."""
     wc, wn = ipcw_weights(df, h)
     n_case, n_ctrl = int((wc > 0).sum()), int((wn > 0).sum())
-    if n_ctrl == 0:
+    if n_ctrl == 0 or df["follow_days"].max() < h:  # an ended lead is no follow-up
         first = df["as_of"].min() + pd.Timedelta(days=h)
         return False, (f"no snapshot has been followed for {h:g} days yet; outcomes can be "
                        f"judged from {first:%Y-%m-%d}")
@@ -490,7 +490,9 @@ def _check_rows(reference: Any, month: Any, labels: tuple[str, str]) -> None:
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"'{name}' must be a DataFrame from scored_snapshots. Got "
                             f"{type(df).__name__} instead.")
-        need_columns(df, ROW_COLUMNS, f"'{name}' (make it with scored_snapshots)")
+        # ended_days may be absent (rows made without it): then no lead ended otherwise
+        need_columns(df, [c for c in ROW_COLUMNS if c != "ended_days"],
+                     f"'{name}' (make it with scored_snapshots)")
         if not len(df):
             raise ValueError(f"the {name} period ({label}) has no scored open leads")
 

@@ -249,9 +249,11 @@ class AuditResult(Result):
         self._report_stuck(rep)
         rep.heading("Method")
         rep.paragraph("Every open lead is scored at weekly snapshots from what was known then. "
-                      "Conversion within the horizon is estimated with censoring (Kaplan-Meier "
-                      "via inverse probability of censoring weights), so leads scored recently "
-                      "are not counted as lost. Intervals: cluster bootstrap over leads "
+                      "Conversion within the horizon is estimated with censoring (the "
+                      "Aalen-Johansen incidence via inverse probability of censoring weights), "
+                      "so leads scored recently are not counted as lost, and leads lost or "
+                      "opted out count as not converting, not as censored. Intervals: cluster "
+                      "bootstrap over leads "
                       f"({m['rules']['n_boot']} resamples, seed {m['seed']}).")
         return rep
 

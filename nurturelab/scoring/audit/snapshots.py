@@ -2,7 +2,10 @@
 
 At each snapshot time every open lead (created, neither won nor lost) is scored from what was
 known then; its outcome is conversion within ``horizon_days`` after the snapshot, followed for as
-long as the data allow (``follow_days``), so an outcome not yet due is censored, not a loss.
+long as the data allow (``follow_days``), so an outcome not yet due is censored, not a loss. A
+lead that ended otherwise after the snapshot (lost or opted out, see
+:func:`nurturelab.competing.lead_endings`) is not censored either: ``ended_days`` says when, and
+from then on it is known not to convert within the horizon (a competing ending).
 """
 
 from __future__ import annotations
@@ -14,17 +17,21 @@ import numpy as np
 import pandas as pd
 
 from nurturelab.checks import is_number, utc_timestamp
+from nurturelab.competing import lead_endings
 from nurturelab.funnel import outcomes
 from nurturelab.schema import require_loaded
 from nurturelab.scoring.features import open_leads, snapshot
 from nurturelab.scoring.thresholds import score_leads, scorer_kind
 
-__all__ = ["ROW_COLUMNS", "month_bounds", "monthly_snapshot_times", "scored_snapshots",
-           "snapshot_times"]
+__all__ = ["ENDED_BY", "ROW_COLUMNS", "month_bounds", "monthly_snapshot_times",
+           "scored_snapshots", "snapshot_times"]
 
 DAY = pd.Timedelta(days=1)
 ROW_COLUMNS = ("lead_id", "as_of", "score", "follow_days", "converted", "days_to_convert",
-               "next_touch_days")
+               "ended_days", "next_touch_days")
+ENDED_BY = ("lost", "opted_out")
+"""The endings after which a lead is known not to convert (gone dark and recycled leads may
+come back, so they stay censored)."""
 
 
 def month_bounds(month: str) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -129,7 +136,10 @@ def scored_snapshots(
     DataFrame
         One row per (snapshot, open lead): ``lead_id``, ``as_of``, ``score``, ``follow_days``
         (how long the outcome has been followed, at most the horizon), ``converted`` (within
-        ``follow_days``), ``days_to_convert`` (NaN if not), ``next_touch_days`` (to the next
+        ``follow_days``), ``days_to_convert`` (NaN if not), ``ended_days`` (days from the
+        snapshot to the lead's ending in :data:`ENDED_BY`, 0 if it came before the snapshot;
+        NaN when the lead converted within ``follow_days`` or did not end so within it),
+        ``next_touch_days`` (to the next
         ``touch`` or ``stage`` event, i.e. the next time a rep worked the lead; NaN if none was
         seen) and the snapshot's feature columns. ``attrs``
         holds ``horizon_days``, ``observed_until`` and ``probability``.
@@ -146,6 +156,8 @@ def scored_snapshots(
              else utc_timestamp(observed_until, "observed_until"))
     ev = events.loc[(events["ts"] <= until).to_numpy()]
     conv = outcomes(leads, ev, as_of=until)["converted_at"]
+    endings = lead_endings(leads, ev, as_of=until, dark_days=None, recycled=None, columns=[])
+    ended_at = endings["ended_at"].where(endings["ending"].isin(ENDED_BY))
     touch = ev.loc[ev["type"].astype(object).isin(("touch", "stage")).to_numpy(),
                    ["lead_id", "ts"]]
     touch = touch.assign(lead_id=touch["lead_id"].astype(object)).sort_values("ts")
@@ -163,6 +175,8 @@ def scored_snapshots(
         follow = min(h, (until - t) / DAY)
         dconv = ((conv.reindex(open_ids) - t) / DAY).to_numpy(dtype=float)
         converted = dconv <= follow
+        dend = np.maximum(((ended_at.reindex(open_ids) - t) / DAY).to_numpy(dtype=float), 0.0)
+        ended = ~converted & (dend <= follow)
         rows = pd.DataFrame({
             "lead_id": np.asarray(open_ids, dtype=object),
             "as_of": t,
@@ -170,6 +184,7 @@ def scored_snapshots(
             "follow_days": follow,
             "converted": converted,
             "days_to_convert": np.where(converted, dconv, np.nan),
+            "ended_days": np.where(ended, dend, np.nan),
         })
         rows["next_touch_days"] = _next_touch_days(rows, touch, t)
         feats = X.reset_index(drop=True)

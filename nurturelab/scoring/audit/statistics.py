@@ -1,16 +1,20 @@
 """The audit's statistics under censoring, and drift.
 
-Conversion rates are Kaplan-Meier estimates at the horizon, computed as inverse probability of
+Conversion rates are cumulative incidences at the horizon, computed as inverse probability of
 censoring weighted (IPCW) sums, ``F(H) = sum(w_i d_i / G(T_i-)) / sum(w_i)``, with ``G`` the
-Kaplan-Meier curve of the censoring times (:func:`censoring_left`): this reproduces the
-Kaplan-Meier estimate exactly (Satten and Datta, 2001). AUC and KS are the cumulative/dynamic
-ones at the horizon: converters within it weighted ``1 / G(T_i-)``, leads followed past it
-without converting weighted ``1 / G(H)`` (:func:`ipcw_weights`; Uno et al., 2007; Hung and
-Chiang, 2010); the calibration regressions use the same weights. Every function takes
-frequency weights ``w`` so that a bootstrap resample is a vector of lead counts.
+Kaplan-Meier curve of the censoring times (:func:`censoring_left`). A lead that ended otherwise
+(lost or opted out: ``ended_days``) is not censored: it is known not to convert, so it counts
+in the denominator and not in ``G``. The sum then reproduces the Aalen-Johansen incidence of
+conversion exactly, and the Kaplan-Meier estimate when no lead ends otherwise (Satten and
+Datta, 2001). AUC and KS are the cumulative/dynamic ones at the horizon: converters within it
+weighted ``1 / G(T_i-)``, leads followed past it without converting weighted ``1 / G(H)`` and
+leads that ended otherwise within it weighted ``1 / G(E_i-)`` (:func:`ipcw_weights`; Uno et
+al., 2007; Hung and Chiang, 2010; Blanche et al., 2013, for the competing endings); the
+calibration regressions use the same weights. Every function takes frequency weights ``w``
+so that a bootstrap resample is a vector of lead counts.
 
 Rows are those of :func:`~nurturelab.scoring.audit.scored_snapshots`: ``follow_days``,
-``converted`` and ``days_to_convert`` (and ``score``).
+``converted``, ``days_to_convert`` and optionally ``ended_days`` (and ``score``).
 """
 
 from __future__ import annotations
@@ -74,9 +78,10 @@ def ipcw_weights(rows: pd.DataFrame | Mapping, horizon: float,
     """Case and control weights at the horizon (zero for rows of unknown status).
 
     A case converted within ``horizon`` days, weighted ``w / G(T-)``; a control was followed
-    for the whole horizon without converting, weighted ``w / G(H)``; any other row is censored
-    before the horizon and weighs nothing (its weight goes to the rows like it that were
-    followed).
+    for the whole horizon without converting, weighted ``w / G(H)``, or ended otherwise within
+    it (``ended_days``, when the rows have it), weighted ``w / G(E-)``; any other row is
+    censored before the horizon and weighs nothing (its weight goes to the rows like it that
+    were followed).
 
     Returns
     -------
@@ -94,24 +99,30 @@ def ipcw_weights(rows: pd.DataFrame | Mapping, horizon: float,
     conv = np.asarray(rows["converted"], dtype=bool)
     t_conv = np.asarray(rows["days_to_convert"], dtype=float)
     w = np.ones(len(follow)) if w is None else np.asarray(w, dtype=float)
+    ended_days = (np.asarray(rows["ended_days"], dtype=float) if "ended_days" in rows
+                  else np.full(len(follow), np.nan))
     case = conv & (t_conv <= horizon)
-    control = ~conv & (follow >= horizon)
-    duration = np.where(case, t_conv, np.minimum(follow, horizon))
-    censored = ~conv & (follow < horizon)
-    g_case = censoring_left(duration, censored, w, np.where(case, t_conv, horizon))
+    ended = ~case & (ended_days <= np.minimum(follow, horizon))
+    control = ~conv & ~ended & (follow >= horizon)
+    duration = np.where(case, t_conv, np.where(ended, ended_days, np.minimum(follow, horizon)))
+    censored = ~conv & ~ended & (follow < horizon)
+    g_case = censoring_left(duration, censored, w, np.where(case | ended, duration, horizon))
     g_h = censoring_left(duration, censored, w, np.array([horizon]))[0]
     with np.errstate(invalid="ignore", divide="ignore"):
         wc = np.where(case, w / g_case, 0.0)
         wn = np.where(control, w / g_h, 0.0) if g_h > 0 else np.zeros(len(w))
+        wn = np.where(ended, w / g_case, wn)
     return wc, wn
 
 
 def ipcw_rate(rows: pd.DataFrame, horizon: float, w: np.ndarray | None = None) -> float:
-    """Share converting within ``horizon`` days, censoring-aware (equals Kaplan-Meier's 1 - S).
+    """Share converting within ``horizon`` days, censoring-aware: the Aalen-Johansen incidence
+    of conversion, with leads that ended otherwise (``ended_days``) counted as not converting
+    rather than censored; Kaplan-Meier's 1 - S when no lead ended otherwise.
 
-    ``rows`` needs ``follow_days``, ``converted`` and ``days_to_convert`` (as made by
-    :func:`~nurturelab.scoring.audit.scored_snapshots`). NaN when no row has been followed for
-    the whole horizon and none converted.
+    ``rows`` needs ``follow_days``, ``converted`` and ``days_to_convert``, and may have
+    ``ended_days`` (as made by :func:`~nurturelab.scoring.audit.scored_snapshots`). NaN when
+    no row has been followed for the whole horizon.
 
     >>> rows = pd.DataFrame({"follow_days": [30, 30, 10, 10], "converted": [True, False,
     ...                      True, False], "days_to_convert": [5, None, 8, None]})
@@ -122,7 +133,7 @@ def ipcw_rate(rows: pd.DataFrame, horizon: float, w: np.ndarray | None = None) -
     wt = np.ones(len(wc)) if w is None else np.asarray(w, dtype=float)
     if not wt.sum() or not (wn.sum() or wc.sum()):
         return np.nan
-    if not wn.sum() and np.asarray(rows["follow_days"], dtype=float).max() < horizon:
+    if np.asarray(rows["follow_days"], dtype=float).max() < horizon:
         return np.nan  # nobody followed to the horizon: not estimable yet
     return float(wc.sum() / wt.sum())
 
