@@ -25,6 +25,11 @@ module                                       public names
                                              :func:`replication_seeds`,
                                              :func:`arms_from_scenarios`,
                                              :func:`log_experiment`, :func:`ab_export`
+:mod:`~nurturelab.experiment.interference`   :func:`interference_study` (naive shared-team
+                                             test, split team, switchback, against rollouts)
+                                             and its :class:`InterferenceResult`,
+                                             :func:`common_world`, :func:`log_interference`,
+                                             :data:`INTERFERENCE_METRICS`
 ============================================ ================================================
 
 Everything but the simulated experiments is a pure function over DataFrames or summary counts;
@@ -50,6 +55,13 @@ from nurturelab.experiment.analysis import (
 )
 from nurturelab.experiment.assignment import assign_hash, assign_random
 from nurturelab.experiment.design import mde, power, sample_size
+from nurturelab.experiment.interference import (
+    INTERFERENCE_METRICS,
+    InterferenceResult,
+    common_world,
+    interference_study,
+    log_interference,
+)
 from nurturelab.experiment.sequential import monitor, weekly_looks
 from nurturelab.experiment.simulated import (
     COUNTS,
@@ -71,9 +83,11 @@ from nurturelab.experiment.statistics import (
 
 __all__ = [
     "COUNTS",
+    "INTERFERENCE_METRICS",
     "METRICS",
     "SURVIVAL_HORIZONS",
     "ExperimentResult",
+    "InterferenceResult",
     "SRMResult",
     "SimExperiment",
     "ab_export",
@@ -81,10 +95,13 @@ __all__ = [
     "arms_from_scenarios",
     "assign_hash",
     "assign_random",
+    "common_world",
     "compare_proportions",
     "holm",
+    "interference_study",
     "lead_table",
     "log_experiment",
+    "log_interference",
     "mde",
     "monitor",
     "power",
