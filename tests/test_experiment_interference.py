@@ -209,7 +209,7 @@ def test_interference_study_refuses_bad_arguments():
 # The command
 # --------------------------------------------------------------------------------------------
 def _scenario(tmp_path: Path) -> Path:
-    """simulations/interference.yaml without its week of warm-up (a small, quick world)."""
+    """simulations/interference.yaml without its warm-up (a small, quick world)."""
     text = (SIMS / "interference.yaml").read_text()
     assert "warmup_days: 7" in text
     f = tmp_path / "interference.yaml"

@@ -41,10 +41,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from nurturelab import tracking
 from nurturelab.experiment._args import probability, whole_number
-from nurturelab.experiment.simulated import _t_interval, replication_seeds
+from nurturelab.experiment.simulated import replication_seeds
 from nurturelab.funnel import outcomes, speed_to_first_touch
 from nurturelab.plots import axes
 from nurturelab.result import Result, format_table
@@ -171,6 +172,20 @@ def _run_tasks(tasks: Sequence[tuple], n_jobs: int, client,
 # --------------------------------------------------------------------------------------------
 # The result
 # --------------------------------------------------------------------------------------------
+def _t_interval(x: np.ndarray, alpha: float) -> tuple[float, float, float]:
+    """The mean of ``x`` and its t interval at level 1 - ``alpha`` (NaN bounds for fewer than
+    two values; the mean itself when they are all equal)."""
+    x = np.asarray(x, dtype=float)
+    m = float(np.mean(x))
+    if len(x) < 2:
+        return m, math.nan, math.nan
+    sem = float(np.std(x, ddof=1)) / math.sqrt(len(x))
+    if sem == 0:
+        return m, m, m
+    lo, hi = stats.t.interval(1 - alpha, len(x) - 1, loc=m, scale=sem)
+    return m, float(lo), float(hi)
+
+
 def _winners(wide: pd.DataFrame, arms: list[str], higher: bool) -> pd.Series:
     """Per replication, the arm with the best value (``wide``: replications x arms)."""
     values = wide[arms].to_numpy(dtype=float)
