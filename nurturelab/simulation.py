@@ -30,7 +30,7 @@ import math
 from array import array
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -49,6 +49,7 @@ from nurturelab.schema import CHANNEL_DTYPE, INTENT_DTYPE, PERSONALISATION_DTYPE
 __all__ = [
     "Arrivals",
     "Simulation",
+    "SharedWorld",
     "SimulationResult",
     "Team",
     "World",
@@ -59,7 +60,7 @@ DAY = 86400.0
 HOUR = 3600.0
 # one stream per random element; a new element goes at the end, so the others keep theirs
 STREAMS = ("arrivals", "traits", "answer", "opt_out", "handling", "behaviour", "email",
-           "stages", "skip", "arrival_days")
+           "stages", "skip", "arrival_days", "assignment")
 MAX_STEPS = 32  # random columns drawn per lead; a cadence may not be longer
 PRICING_VISITS = 16  # pricing visits a lead can make (rarely reached at the rates fitted)
 _INTENTS = ("low", "medium", "high", "unknown")  # unknown: a replayed lead without intent
@@ -67,6 +68,7 @@ _INDUSTRIES = ("saas", "retail", "manufacturing", "healthcare", "finance", "educ
 _PERSONAS = ("founder", "head_of_sales", "marketing_lead", "sales_ops", "it_manager")
 DEFAULT_HOURLY = (0.2,) * 7 + (0.8, 1.5, 2, 2, 1.8, 1.5, 1.8, 2, 1.8, 1.5, 1.0) + (0.5,) * 6
 DEFAULT_WEEKDAY = (1.0, 1.0, 1.0, 1.0, 1.0, 0.35, 0.3)
+DESIGNS = ("naive", "split", "switchback")  # how the arms of a SharedWorld share leads and reps
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,6 +245,111 @@ class World:
         _positive("World", "tail_days", self.tail_days, allow_zero=True)
         _positive("World", "warmup_days", self.warmup_days, allow_zero=True)
         _positive("World", "ae_response_hours", self.ae_response_hours)
+
+
+
+@dataclass(frozen=True)
+class SharedWorld:
+    """A live test of cadences: one run of a world in which every lead follows its arm's
+    cadence, and the arms share (or split) one team.
+
+    Parameters
+    ----------
+    world : World
+        Everything but the cadence: team, arrivals, response, progression, size. Its own
+        cadence is not used.
+    cadences : mapping of arm name -> Cadence (or a built-in name or YAML path)
+        Two arms or more, in the order given.
+    design : ``"naive"``, ``"split"`` or ``"switchback"``
+        ``"naive"``: leads go to the arms in permuted blocks of one lead per arm, in order of
+        arrival, and every arm queues for the one team.
+        ``"split"``: the team is split into one pool of reps per arm and leads are assigned in
+        proportion to each pool's reps (permuted blocks), so every rep carries the load per
+        rep of a full rollout. The reps are divided as evenly as possible; when they do not
+        divide, the first arms get one rep more and, with it, proportionally more leads (5 reps
+        and 2 arms: 3 and 2 reps, 60% and 40% of the leads). Needs at least one rep per arm.
+        ``"switchback"``: every lead created on a local day (the team's time zone) gets that
+        day's arm; days go to the arms in permuted blocks of one day per arm; one team.
+
+    Assignment draws on the run's own ``assignment`` stream, spawned from the seed like every
+    other random element, so it changes none of the others: a lead meets the same traits and
+    the same random numbers at every cadence step in the shared run and in each arm's rollout
+    (the plain :class:`World` with that arm's cadence), and the ``arm`` columns of ``leads``
+    and ``events`` say which arm it was in.
+
+    Examples
+    --------
+    >>> sw = SharedWorld(World(leads=200, team=Team(reps=5)),
+    ...                  {"seed": "seed_14_day", "front": "front_loaded"}, design="split")
+    >>> sw.pool_sizes(), sw.shares()
+    ((3, 2), (0.6, 0.4))
+    >>> res = simulate(sw, seed=1)
+    >>> sorted(res.events["arm"].unique()), res.leads["arm"].value_counts().to_dict()
+    (['front', 'seed'], {'seed': 120, 'front': 80})
+    """
+
+    world: World
+    cadences: Mapping[str, Cadence]
+    design: Literal["naive", "split", "switchback"] = "naive"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.world, World):
+            raise TypeError(f"SharedWorld 'world' must be a World. Got "
+                            f"{type(self.world).__name__} instead.")
+        if not isinstance(self.cadences, Mapping) or len(self.cadences) < 2:
+            raise ValueError(f"SharedWorld 'cadences' must map two arm names or more to "
+                             f"cadences. Got {self.cadences!r} instead.")
+        cadences = {}
+        for name, cad in self.cadences.items():
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"SharedWorld 'cadences' needs arm names that are non-empty "
+                                 f"strings. Got {name!r} instead.")
+            cad = get_cadence(cad)
+            if len(cad.touches) > MAX_STEPS:
+                raise ValueError(f"SharedWorld cadence of arm {name!r} has {len(cad.touches)} "
+                                 f"touches; at most {MAX_STEPS} are supported")
+            cadences[name] = cad
+        object.__setattr__(self, "cadences", cadences)
+        if self.design not in DESIGNS:
+            raise ValueError(f"SharedWorld 'design' must be one of {list(DESIGNS)}. Got "
+                             f"{self.design!r} instead.")
+        if self.design == "split" and self.world.team.reps < len(cadences):
+            raise ValueError(f"SharedWorld design 'split' needs at least one rep per arm: "
+                             f"{len(cadences)} arms, {self.world.team.reps} reps. Use more reps "
+                             "or the 'naive' or 'switchback' design.")
+
+    @property
+    def arms(self) -> tuple[str, ...]:
+        """The arm names, in order."""
+        return tuple(self.cadences)
+
+    def pool_sizes(self) -> tuple[int, ...]:
+        """Reps per pool: one per arm under ``"split"`` (the first arms get the remainder),
+        the whole team otherwise."""
+        reps, k = self.world.team.reps, len(self.cadences)
+        if self.design != "split":
+            return (reps,)
+        return tuple(reps // k + (1 if a < reps % k else 0) for a in range(k))
+
+    def shares(self) -> tuple[float, ...]:
+        """The expected share of the leads in each arm."""
+        k = len(self.cadences)
+        if self.design != "split":
+            return (1.0 / k,) * k
+        return tuple(n / self.world.team.reps for n in self.pool_sizes())
+
+    def _draw_world(self) -> World:
+        """The world the run draws its random numbers for: the longest cadence's, so that every
+        arm's steps have their columns (drawn column by column, the same as in each rollout)."""
+        longest = max(self.cadences.values(), key=lambda c: len(c.touches))
+        return replace(self.world, cadence=longest)
+
+
+def _blocks(rng: np.random.Generator, counts, n: int) -> np.ndarray:
+    """Arm indices for ``n`` units in permuted blocks holding ``counts[a]`` units of arm a."""
+    base = np.repeat(np.arange(len(counts)), counts)
+    m = -(-n // len(base))
+    return rng.permuted(np.tile(base, (m, 1)), axis=1).ravel()[:n]
 
 
 # --------------------------------------------------------------------------------------------
@@ -441,10 +548,13 @@ class SimulationResult(Result):
     tasks: pd.DataFrame = field(repr=False)
     queue: pd.DataFrame = field(repr=False)
     utilisation: float = 0.0
+    shared: SharedWorld | None = None
     _kpis: dict | None = field(default=None, init=False, compare=False)
 
     def _describe(self) -> str:
-        return (f"{self.world.cadence.name!r}, {len(self.leads):,d} leads, "
+        what = (f"{self.world.cadence.name!r}" if self.shared is None else
+                f"{self.shared.design} test of {', '.join(map(repr, self.shared.arms))}")
+        return (f"{what}, {len(self.leads):,d} leads, "
                 f"{len(self.events):,d} events, {self.world.team.reps} reps, seed {self.seed}")
 
     def export(self, as_of: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -649,10 +759,13 @@ def _draw_streams(world: World, seed: int, replay: Replay | None = None) -> dict
 
 
 class Simulation:
-    """One run of a :class:`World` with a seed (and optionally a :class:`Replay` of given
-    leads). Use :func:`simulate`."""
+    """One run of a :class:`World` (or a :class:`SharedWorld`) with a seed, and optionally a
+    :class:`Replay` of given leads. Use :func:`simulate`."""
 
-    def __init__(self, world: World, seed: int, replay: Replay | None = None):
+    def __init__(self, world: World | SharedWorld, seed: int, replay: Replay | None = None):
+        self.shared = world if isinstance(world, SharedWorld) else None
+        if self.shared is not None:
+            world = self.shared._draw_world()
         self.world = world
         self.seed = int(seed)
         self.replay = replay
@@ -676,18 +789,24 @@ class Simulation:
         self.cal = cal
         self.reps = RepPool(env, capacity=team.reps)
         self.free_reps = deque(range(team.reps))
+        self.pools = [(self.reps, self.free_reps)]  # a shared world splits the team into several
         self.log = _Log()
         self.tasks = {"lead": array("l"), "step": array("h"), "due": array("d"),
                       "start": array("d"), "skipped": array("b")}
         self.busy = 0.0
         self.overtime = 0.0
-        self.off_duty: list = []
+        self.off_duty: list = [[]]  # per pool: the off-duty requests of the current night
         self.queue_len = array("l")
         model = w.response
         c = w.cadence
         self.touches = c.touches
         self.offsets = c.offsets()
         self.stop = c.stop_on
+        # what a lead follows: its cadence and the reps it queues for (one plan, or one per arm)
+        self.plan = (self.touches, self.offsets, self.stop, self.reps, self.free_reps)
+        self.arm_of = None
+        if self.shared is not None:
+            self._share(r, cal)
         self.intent_names = np.array(_INTENTS, dtype=object)[r["intent"]]
         self.source_names = np.array(r["sources"], dtype=object)[r["src"]]
         self.interest = np.array([
@@ -696,7 +815,8 @@ class Simulation:
         level = np.where(r["intent"] == 3, 1, r["intent"])  # unknown intent ranks as medium
         self.score = (level - 1) + 2 * (np.nan_to_num(r["fit"], nan=0.5) - 0.5)
         if team.shift is not None:
-            env.process(self._shifts(cal.shifts(team.shift, team.workdays)))
+            for k, (pool, _) in enumerate(self.pools):
+                env.process(self._shifts(cal.shifts(team.shift, team.workdays), pool, k))
         env.process(self._arrivals(r["times"], progress))
         env.process(self._monitor())
         env.run(until=self.end)
@@ -705,11 +825,51 @@ class Simulation:
             progress(total, total)
         return self._result()
 
+    def _share(self, r: dict, cal: _Calendar) -> None:
+        """A shared world: each lead's arm (``arm_of``), the reps' pools and each arm's plan."""
+        sh = self.shared
+        ss = np.random.SeedSequence(self.seed).spawn(len(STREAMS))[STREAMS.index("assignment")]
+        rng = np.random.default_rng(ss)
+        k = len(sh.arms)
+        times = np.asarray(r["times"])
+        if sh.design == "switchback":  # the local day of creation, as _Calendar.local_day
+            day = np.maximum(np.searchsorted(cal.midnights, times, side="right") - 1, 0)
+            day -= day.min()  # blocks of days from the first lead's day
+            arm_of = _blocks(rng, [1] * k, int(day.max()) + 1)[day]
+        else:
+            sizes = np.asarray(sh.pool_sizes() if sh.design == "split" else [1] * k)
+            arm_of = _blocks(rng, sizes // np.gcd.reduce(sizes), len(times))
+        self.arm_of = arm_of.tolist()
+        # the answer stream draws the reply delays after its step columns: give each lead the
+        # delays its arm's rollout draws (a cadence of another length draws other ones)
+        steps = [len(c.touches) for c in sh.cadences.values()]
+        if len(set(steps)) > 1:
+            child = np.random.SeedSequence(self.seed).spawn(len(STREAMS))[STREAMS.index("answer")]
+            n, delays = len(times), {}
+            for m in sorted(set(steps)):
+                g = np.random.default_rng(child)
+                for _ in range(m):  # as _draw_streams' cols: one column per step
+                    g.random(n, dtype=np.float32)
+                delays[m] = g.standard_exponential(n, dtype=np.float32)
+            table = np.stack([delays[m] for m in steps])
+            r["answer_delay"] = table[arm_of, np.arange(n)]
+        if sh.design == "split":
+            pools, first = [], 0
+            for size in sh.pool_sizes():
+                pools.append((RepPool(self.env, capacity=size), deque(range(first, first + size))))
+                first += size
+            self.pools, self.reps, self.free_reps = pools, None, None
+            self.off_duty = [[] for _ in pools]
+        else:
+            pools = [self.pools[0]] * k
+        self.plans = [(c.touches, c.offsets(), c.stop_on, *pool)
+                      for c, pool in zip(sh.cadences.values(), pools, strict=True)]
+
     # ---- processes ------------------------------------------------------------------------
-    def _shifts(self, shifts):
-        """Outside shifts every rep is held by a top-priority 'off duty' request; a rep on a
-        call finishes it first."""
-        env, reps = self.env, self.reps
+    def _shifts(self, shifts, reps, k: int = 0):
+        """Outside shifts every rep of pool ``k`` (``reps``) is held by a top-priority 'off
+        duty' request; a rep on a call finishes it first."""
+        env = self.env
         off, prev = [], -math.inf
         for a, b in shifts:
             off.append((prev, a))
@@ -721,7 +881,7 @@ class Simulation:
             if a > env.now:
                 yield env.timeout(a - env.now)
             held = [reps.request(priority=-(10**9)) for _ in range(reps.capacity)]
-            self.off_duty = held
+            self.off_duty[k] = held
             for h in held:
                 yield h
             if b == math.inf:
@@ -734,8 +894,8 @@ class Simulation:
     def _monitor(self):
         env = self.env
         while True:
-            waiting_off = sum(1 for h in self.off_duty if not h.triggered)
-            self.queue_len.append(len(self.reps.queue) - waiting_off)
+            waiting_off = sum(1 for held in self.off_duty for h in held if not h.triggered)
+            self.queue_len.append(sum(len(pool.queue) for pool, _ in self.pools) - waiting_off)
             yield env.timeout(HOUR)
 
     def _arrivals(self, times, progress):
@@ -753,7 +913,8 @@ class Simulation:
         log, team = self.log, self.world.team
         created = env.now
         interest = float(self.interest[i])
-        stop = self.stop
+        touches, offsets, stop, reps, free_reps = (
+            self.plan if self.arm_of is None else self.plans[self.arm_of[i]])
         # the first demo request before anyone reaches the lead (a demo request qualifies it,
         # which stops the cadence); behaviour is logged when the cadence is over
         demo_at = self._first_demo(i, created, interest)
@@ -764,15 +925,15 @@ class Simulation:
         answered = False
         rep = -1
         vm_at, vm_hold = math.nan, 0.0  # the voicemail left on an unanswered call
-        for j, touch in enumerate(self.touches):
-            due = created + self.offsets[j] if touch.anchor == "created" else prev_t + touch.at
+        for j, touch in enumerate(touches):
+            due = created + offsets[j] if touch.anchor == "created" else prev_t + touch.at
             if touch.window is not None:
                 due = self.cal.next_open(due, touch.window, team.workdays)
             if due > env.now:
                 yield env.timeout(due - env.now)
             if demo_at is not None and demo_at <= env.now and "qualified" in stop:
                 break
-            if self._skipped(i, j):  # the team leaves this step out
+            if self._skipped(i, j, touches):  # the team leaves this step out
                 if touch.needs_rep and touch.channel != "voicemail":
                     self._task(i, j, due, env.now, True)
                 rep = -1  # no call, so no voicemail on it either
@@ -786,7 +947,7 @@ class Simulation:
             elif touch.needs_rep:
                 prio = 0 if team.queue == "fifo" else (
                     j if team.queue == "priority" else -float(self.score[i]))
-                req = self.reps.request(priority=prio)
+                req = reps.request(priority=prio)
                 if not req.triggered:  # queued: wait, but no longer than the team's patience
                     wait = max(0.0, due + team.patience_hours * HOUR - env.now)
                     yield req | env.timeout(wait)
@@ -798,10 +959,10 @@ class Simulation:
                 else:
                     yield req
                 if demo_at is not None and demo_at <= env.now and "qualified" in stop:
-                    self.reps.release(req)  # qualified while waiting: the touch is moot
+                    reps.release(req)  # qualified while waiting: the touch is moot
                     break
                 self._task(i, j, due, env.now, False)
-                rep = self.free_reps.popleft()
+                rep = free_reps.popleft()
                 t_touch = env.now
             else:
                 rep = -1
@@ -825,14 +986,14 @@ class Simulation:
                 hold = self._handling(i, j, touch.channel)
                 log.add(i, t_touch, C_TOUCH[touch.channel], j, rep, hold / 60.0)
                 vm_hold = 0.0
-                if (touch.channel == "call" and not answered and j + 1 < len(self.touches)
-                        and self.touches[j + 1].channel == "voicemail"
-                        and not self._skipped(i, j + 1)):
+                if (touch.channel == "call" and not answered and j + 1 < len(touches)
+                        and touches[j + 1].channel == "voicemail"
+                        and not self._skipped(i, j + 1, touches)):
                     vm_at, vm_hold = t_touch + hold, self._handling(i, j + 1, "voicemail")
                 self._count_busy(t_touch, hold + vm_hold)
                 yield env.timeout(hold + vm_hold)
-                self.free_reps.append(rep)
-                self.reps.release(req)
+                free_reps.append(rep)
+                reps.release(req)
             if answered:
                 delay = 30.0 if touch.channel in ("call", "voicemail") else (
                     60.0 + r["answer_delay"][i] * HOUR)
@@ -867,9 +1028,9 @@ class Simulation:
             if team.shift is not None:  # time past the shift's end is overtime
                 self.overtime += max(0.0, b - max(a, self.cal.window_end(t, team.shift)))
 
-    def _skipped(self, i: int, j: int) -> bool:
-        """Whether the team leaves step ``j`` out for lead ``i`` (the touch's ``skip``)."""
-        skip = self.touches[j].skip
+    def _skipped(self, i: int, j: int, touches) -> bool:
+        """Whether the team leaves step ``j`` of ``touches`` out for lead ``i`` (its ``skip``)."""
+        skip = touches[j].skip
         return bool(skip) and float(self.r["u_skip"][i, j]) < skip
 
     def _handling(self, i: int, j: int, channel: str) -> float:
@@ -1055,6 +1216,21 @@ class Simulation:
         content = np.array([tc.content for tc in touches] + [None], dtype=object)
         person = np.array([PERSONALISATION_DTYPE.categories.get_loc(tc.personalisation)
                            for tc in touches] + [-1], dtype=np.int8)
+        arm = None
+        if self.shared is not None:  # per lead: its arm, and its arm's cadence's steps
+            lead_arm = np.asarray(self.arm_of)[lead + k]
+            names = np.array(self.shared.arms, dtype=object)
+            arm = names[lead_arm]
+            leads["arm"] = names[np.asarray(self.arm_of[k:], dtype=np.int64)]
+            width = len(touches) + 1  # the longest cadence's steps, and "no step"
+            content = np.full((len(names), width), None, dtype=object)
+            person = np.full((len(names), width), -1, dtype=np.int8)
+            for a, cad in enumerate(self.shared.cadences.values()):
+                content[a, :len(cad.touches)] = [tc.content for tc in cad.touches]
+                person[a, :len(cad.touches)] = [
+                    PERSONALISATION_DTYPE.categories.get_loc(tc.personalisation)
+                    for tc in cad.touches]
+            content, person = content[lead_arm], person[lead_arm]
         type_code = np.array([TYPE_DTYPE.categories.get_loc(c[0]) for c in _CODES])[code]
         chan_code = np.array([-1 if c[2] is None else CHANNEL_DTYPE.categories.get_loc(c[2])
                               for c in _CODES])[code]
@@ -1069,10 +1245,12 @@ class Simulation:
             "step": pd.arrays.IntegerArray(np.where(step >= 0, step, 0).astype(np.int64),
                                            mask=step < 0),
             "rep_id": rep_id,
-            "arm": None,
-            "content": content[step_idx],
-            "personalisation": pd.Categorical.from_codes(person[step_idx],
-                                                          dtype=PERSONALISATION_DTYPE),
+            "arm": arm,
+            "content": (content[step_idx] if arm is None
+                        else content[np.arange(len(step_idx)), step_idx]),
+            "personalisation": pd.Categorical.from_codes(
+                person[step_idx] if arm is None else person[np.arange(len(step_idx)), step_idx],
+                dtype=PERSONALISATION_DTYPE),
             "duration_min": dur.astype(np.float64),
         }, copy=False)
         tk = self.tasks
@@ -1099,7 +1277,7 @@ class Simulation:
         if 1.0 < util < 1.0 + 1e-9:  # summation rounding of a fully busy team
             util = 1.0
         return SimulationResult(world=w, seed=self.seed, leads=leads, events=events,
-                                tasks=tasks, queue=queue, utilisation=util)
+                                tasks=tasks, queue=queue, utilisation=util, shared=self.shared)
 
     def _rep_hours(self) -> float:
         """Rep hours on shift from the warm-up's end to the last arrival."""
@@ -1113,9 +1291,12 @@ class Simulation:
         return team.reps * total / HOUR
 
 
-def simulate(world: World | None = None, seed: int = 0, *, progress=None,
+def simulate(world: World | SharedWorld | None = None, seed: int = 0, *, progress=None,
              replay: Replay | None = None) -> SimulationResult:
     """Run a world once. Same world and seed, same tables, bit for bit.
+
+    A :class:`SharedWorld` runs a live test of cadences: each lead follows its arm's cadence
+    and the arms share (or split) the team.
 
     With ``replay`` the world's arrivals are not drawn: the given leads arrive when they were
     created (see :class:`Replay`), and the run ends at ``replay.until``.

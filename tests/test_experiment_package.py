@@ -31,6 +31,8 @@ HOME = {"assignment": ["assign_hash", "assign_random"],
         "clusters": ["ClusterComparison", "cluster_compare", "cluster_robust_diff"],
         "continuous": ["ArmComparison", "compare_means", "compare_means_rows", "compare_ratios",
                        "compare_ratios_rows", "lead_values"],
+        "interference": ["INTERFERENCE_METRICS", "InterferenceResult", "common_world",
+                         "interference_study", "log_interference"],
         "adjustment": ["adjusted_difference", "adjusted_difference_rows", "covariate_matrix",
                        "cuped", "cuped_rows"]}
 # modules above experiment (or beside it) that it must never import

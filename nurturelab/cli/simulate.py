@@ -88,6 +88,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     name = scenarios[0].name if len(scenarios) == 1 else " vs ".join(arms)
     seed = scenarios[0].seed if args.seed is None else args.seed
     sizes = sorted({w.leads for w in arms.values()})
+    if getattr(args, "interference", False):
+        return _compare_interference(args, arms, name, seed)
     print(f"Comparing {len(arms)} arms ({', '.join(arms)}) over {args.replications} "
           f"replications of {', '.join(f'{n:,d}' for n in sizes)} leads, seed {seed}, "
           f"common random numbers")
@@ -106,6 +108,41 @@ def cmd_compare(args: argparse.Namespace) -> int:
                                 sources=[Path(f) for f in args.files])
         print(f"\nMLflow run {run_id} (a child run per arm and replication) logged to "
               f"{tracking_uri()}")
+    return 0
+
+
+def _compare_interference(args: argparse.Namespace, arms, name: str, seed: int) -> int:
+    """``compare --interference``: the naive shared-team test, the designs that remove its
+    bias and every arm's rollout, on the simulated world."""
+    from nurturelab.experiment import common_world, interference_study, log_interference
+    from nurturelab.simulation import DESIGNS
+
+    if args.variance_reduction:
+        print("error: --variance-reduction does not apply with --interference (its designs "
+              "report their spread against the naive test's)", file=sys.stderr)
+        return EXIT_INVALID
+    try:  # the arms must share one world but for the cadence; checked before any run
+        world = common_world(arms, "compare --interference")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+
+    total = args.replications * (len(arms) + len(DESIGNS))
+    print(f"Interference through shared reps: {len(arms)} arms ({', '.join(arms)}) on one team "
+          f"of {world.team.reps} reps, {args.replications} replications of {world.leads:,d} "
+          f"leads, seed {seed}: each arm rolled out, and the {', '.join(DESIGNS)} tests")
+    bar = Progress(min_leads=0, unit="runs")
+    study = interference_study(arms, control=args.control, replications=args.replications,
+                               seed=seed, n_jobs=args.jobs,
+                               progress=lambda done, tot: bar("runs", done, tot)
+                               if total > 4 else None)
+    print()
+    study.print_summary()
+    if not args.no_track:
+        backend_for_files()
+        run_id = log_interference(study, name, params={"leads": world.leads, "seed": seed},
+                                  sources=[Path(f) for f in args.files])
+        print(f"\nMLflow run {run_id} logged to {tracking_uri()}")
     return 0
 
 
@@ -137,6 +174,9 @@ def register(sub) -> None:
                         "(0.005: half a point of conversion_rate, the default metric); the "
                         "decisions say whether an arm is better by at least that. Repeat for "
                         "other metrics (speed_median_min=2). Without it: significance only")
+    c.add_argument("--interference", action="store_true",
+                   help="measure the bias of a live test on one shared team: each arm rolled "
+                        "out to all leads against the naive, split-team and switchback tests")
     c.add_argument("--no-track", action="store_true", help="do not log an MLflow run")
     c.set_defaults(func=cmd_compare)
 

@@ -45,6 +45,11 @@ module                                       public names
                                              :class:`ClusterComparison`,
                                              :func:`cluster_robust_diff` (randomised by
                                              rep or account)
+:mod:`~nurturelab.experiment.interference`   :func:`interference_study` (naive shared-team
+                                             test, split team, switchback, against rollouts)
+                                             and its :class:`InterferenceResult`,
+                                             :func:`common_world`, :func:`log_interference`,
+                                             :data:`INTERFERENCE_METRICS`
 ============================================ ================================================
 
 Everything but the simulated experiments is a pure function over DataFrames or summary counts;
@@ -86,6 +91,13 @@ from nurturelab.experiment.continuous import (
     lead_values,
 )
 from nurturelab.experiment.design import mde, power, sample_size
+from nurturelab.experiment.interference import (
+    INTERFERENCE_METRICS,
+    InterferenceResult,
+    common_world,
+    interference_study,
+    log_interference,
+)
 from nurturelab.experiment.segments import (
     SegmentEffects,
     benjamini_hochberg,
@@ -123,12 +135,14 @@ from nurturelab.experiment.statistics import (
 
 __all__ = [
     "COUNTS",
+    "INTERFERENCE_METRICS",
     "METRICS",
     "SURVIVAL_HORIZONS",
     "ArmComparison",
     "ClusterComparison",
     "ExperimentResult",
     "GroupSequentialDesign",
+    "InterferenceResult",
     "OmnibusResult",
     "SRMResult",
     "SegmentEffects",
@@ -144,6 +158,7 @@ __all__ = [
     "by_segment",
     "cluster_compare",
     "cluster_robust_diff",
+    "common_world",
     "compare_means",
     "compare_means_rows",
     "compare_proportions",
@@ -156,9 +171,11 @@ __all__ = [
     "holm",
     "holm_levels",
     "interaction_test",
+    "interference_study",
     "lead_table",
     "lead_values",
     "log_experiment",
+    "log_interference",
     "mde",
     "monitor",
     "omnibus",

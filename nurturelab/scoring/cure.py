@@ -56,10 +56,10 @@ from nurturelab.checks import need_columns
 from nurturelab.plots import axes
 from nurturelab.result import Result
 from nurturelab.scoring.survival import (
-    _days_tuple,
-    _is_categorical,
-    _no_missing,
-    _survival_columns,
+    days_tuple,
+    is_categorical,
+    no_missing,
+    survival_columns,
 )
 
 __all__ = [
@@ -268,7 +268,7 @@ def follow_up_check(
     _check_unit(tail, "tail", where)
     cols = _by_list(by, where)
     need_columns(table, cols, "table")
-    _survival_columns(table, duration_col, event_col, where)
+    survival_columns(table, duration_col, event_col, where)
     labels = _group_labels(table, cols)
     if labels.empty:
         raise ValueError(f"{where}: the table has no rows")
@@ -341,7 +341,7 @@ def _learn_levels(df: pd.DataFrame, cols: list[str], where: str) -> dict[str, li
                             "(or turn it into a number first)")
         if pd.api.types.is_bool_dtype(s):
             continue
-        if _is_categorical(s):
+        if is_categorical(s):
             cat = s.astype("category").cat.remove_unused_categories()
             lv = list(cat.cat.categories)
             if len(lv) > _MAX_LEVELS:
@@ -535,14 +535,14 @@ class CureRegression(Result):
             _check_unit(getattr(self, name), name, "CureRegression")
         cure_cols = _by_list(cure_covariates, where)
         lat_cols = _by_list(latency_covariates, where)
-        _survival_columns(table, duration_col, event_col, where)
+        survival_columns(table, duration_col, event_col, where)
         used = list(dict.fromkeys(cure_cols + lat_cols))
         clash = [c for c in used if c in (duration_col, event_col)]
         if clash:
             raise ValueError(f"{where}: {clash} are the duration or event column, not "
                              "covariates")
         need_columns(table, used, "table")
-        _no_missing(table, used, where)
+        no_missing(table, used, where)
         dur = table[duration_col].to_numpy(dtype=float)
         ev = table[event_col].to_numpy().astype(bool)
         if (dur <= 0).any():
@@ -702,7 +702,7 @@ class CureRegression(Result):
         self._check()
         used = list(dict.fromkeys(self.cure_covariates_ + self.latency_covariates_))
         need_columns(df, used, "df")
-        _no_missing(df, used, where)
+        no_missing(df, used, where)
         z, _ = _design(df, self.cure_covariates_, self.levels_, where)
         x, _ = _design(df, self.latency_covariates_, self.levels_, where)
         return z, x
@@ -733,7 +733,7 @@ class CureRegression(Result):
         DataFrame indexed like ``df``, one column per day.
         """
         z, x = self._designs(df, "CureRegression.predict_survival")
-        t = np.asarray(_days_tuple(days, "predict_survival 'days'"))
+        t = np.asarray(days_tuple(days, "predict_survival 'days'"))
         k, m = z.shape[1], x.shape[1]
         gamma, beta, rho = self._theta[:k], self._theta[k:k + m], np.exp(self._theta[-1])
         pi = special.expit(z @ gamma)[:, None]
@@ -891,7 +891,7 @@ def cured_fraction_by(
     if not cols:
         raise ValueError(f"{where} 'by' needs at least one column. Got {by!r} instead.")
     need_columns(table, cols, "table")
-    _survival_columns(table, duration_col, event_col, where)
+    survival_columns(table, duration_col, event_col, where)
     labels = _group_labels(table, cols)
     if labels.empty:
         raise ValueError(f"{where}: the table has no rows")

@@ -69,7 +69,7 @@ def _check_penalizer(penalizer: float, owner: str) -> None:
                          f"Got {penalizer!r} instead.")
 
 
-def _days_tuple(days: float | Iterable[float], what: str) -> tuple[float, ...]:
+def days_tuple(days: float | Iterable[float], what: str) -> tuple[float, ...]:
     vals = (days,) if np.isscalar(days) else tuple(days)  # type: ignore[arg-type]
     try:
         out = tuple(float(d) for d in vals)
@@ -85,7 +85,7 @@ def _day_label(t: float) -> str:
     return f"{t:g}d"
 
 
-def _no_missing(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+def no_missing(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     bad = {c: int(n) for c, n in df[list(columns)].isna().sum().items() if n}
     if bad:
         raise ValueError(
@@ -94,9 +94,9 @@ def _no_missing(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
         )
 
 
-def _survival_columns(df: pd.DataFrame, duration_col: str, event_col: str, what: str) -> None:
+def survival_columns(df: pd.DataFrame, duration_col: str, event_col: str, what: str) -> None:
     need_columns(df, (duration_col, event_col), what)
-    _no_missing(df, (duration_col, event_col), what)
+    no_missing(df, (duration_col, event_col), what)
     if not pd.api.types.is_numeric_dtype(df[duration_col]):
         raise TypeError(f"{what}: '{duration_col}' must hold numbers of days; it has dtype "
                         f"{df[duration_col].dtype}")
@@ -292,8 +292,8 @@ def km_by(
 
     _check_alpha(alpha, "km_by")
     need_columns(table, (group,), "table")
-    _survival_columns(table, duration_col, event_col, "km_by")
-    days = _days_tuple(at, "km_by 'at'")
+    survival_columns(table, duration_col, event_col, "km_by")
+    days = days_tuple(at, "km_by 'at'")
     labels = table[group].astype("object").where(table[group].notna(), _MISSING).astype(str)
     if labels.empty:
         raise ValueError("km_by: the table has no rows")
@@ -325,7 +325,7 @@ def km_by(
 # --------------------------------------------------------------------------------------------
 # Cox proportional hazards
 # --------------------------------------------------------------------------------------------
-def _is_categorical(s: pd.Series) -> bool:
+def is_categorical(s: pd.Series) -> bool:
     return isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(s) or \
         pd.api.types.is_string_dtype(s)
 
@@ -402,7 +402,7 @@ class CoxModel(Result):
         if not (isinstance(self.l1_ratio, float | int) and 0 <= self.l1_ratio <= 1):
             raise ValueError("The 'l1_ratio' parameter of CoxModel must be a number in [0, 1]. "
                              f"Got {self.l1_ratio!r} instead.")
-        _survival_columns(table, duration_col, event_col, "CoxModel.fit")
+        survival_columns(table, duration_col, event_col, "CoxModel.fit")
         if formula is not None and covariates is not None:
             raise ValueError("CoxModel.fit takes 'formula' or 'covariates', not both")
         others = [c for c in table.columns if c not in (duration_col, event_col)]
@@ -418,14 +418,14 @@ class CoxModel(Result):
         if dt:
             raise TypeError(f"CoxModel.fit: {dt} hold timestamps, not covariates; pass "
                             "covariates=[...] without them (or turn them into numbers first)")
-        _no_missing(table, used, "CoxModel.fit")
+        no_missing(table, used, "CoxModel.fit")
         data = table[[duration_col, event_col, *used]].copy()
         data[event_col] = data[event_col].astype(bool)
         self.levels_ = {}
         for c in used:
             if pd.api.types.is_bool_dtype(data[c]):
                 data[c] = data[c].astype(float)
-            elif _is_categorical(data[c]):
+            elif is_categorical(data[c]):
                 cat = data[c].astype("category")
                 cat = cat.cat.remove_unused_categories()
                 data[c] = cat
@@ -473,9 +473,9 @@ class CoxModel(Result):
         flat past the longest observed duration, so the probability stops growing there.
         """
         _check_fitted(self)
-        times = _days_tuple(days, "predict_conversion 'days'")
+        times = days_tuple(days, "predict_conversion 'days'")
         need_columns(df, self.covariates_, "df")
-        _no_missing(df, self.covariates_, "CoxModel.predict_conversion")
+        no_missing(df, self.covariates_, "CoxModel.predict_conversion")
         x = df[self.covariates_].copy()
         for c, levels in self.levels_.items():
             unseen = sorted(set(x[c].astype("object")) - set(levels), key=str)
@@ -678,7 +678,7 @@ class TimeVaryingCox(Result):
         need_columns(long_df, covariates, "long_df")
         if not covariates:
             raise ValueError("TimeVaryingCox.fit needs at least one numeric covariate")
-        _no_missing(long_df, [*keys, *covariates], "TimeVaryingCox.fit")
+        no_missing(long_df, [*keys, *covariates], "TimeVaryingCox.fit")
         const = [c for c in covariates if long_df[c].nunique() < 2]
         if const:
             hint = (" (build the intervals with behaviour_intervals(..., every=7) so it grows "
@@ -881,7 +881,7 @@ class CureModel(Result):
         from lifelines import MixtureCureFitter, WeibullFitter
 
         _check_alpha(self.alpha, "CureModel")
-        _survival_columns(table, duration_col, event_col, "CureModel.fit")
+        survival_columns(table, duration_col, event_col, "CureModel.fit")
         dur = table[duration_col].astype(float)
         ev = table[event_col].astype(bool)
         if (dur <= 0).any():
@@ -943,7 +943,7 @@ class CureModel(Result):
         and ``beyond_follow_up`` (t past the longest observed duration: an extrapolation).
         """
         _check_fitted(self)
-        t = np.asarray(_days_tuple(days, "predict_conversion 'days'"))
+        t = np.asarray(days_tuple(days, "predict_conversion 'days'"))
         names = ["cured_fraction_", "lambda_", "rho_"]
         theta = self.fitter_.params_[names].to_numpy(dtype=float)
         cov = self.fitter_.variance_matrix_.loc[names, names].to_numpy(dtype=float)
