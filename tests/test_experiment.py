@@ -39,6 +39,7 @@ from statsmodels.stats.proportion import (  # noqa: E402
 )
 
 from nurturelab import experiment as X  # noqa: E402
+from nurturelab.competing import lead_endings  # noqa: E402
 from nurturelab.experiment import sequential  # noqa: E402
 from nurturelab.funnel import outcomes  # noqa: E402
 from nurturelab.simulation import World, simulate  # noqa: E402
@@ -77,8 +78,11 @@ def test_lead_table_on_a_simulated_run_with_the_arm_on_leads(run):
     table = X.lead_table(leads, events)
     out = outcomes(leads, events)
     assert list(table.columns) == ["arm", "contacted", "replied", "qualified", "converted",
-                                   "duration_days", "censored"]
+                                   "duration_days", "censored", "ending", "ended_days"]
     assert table.index.name == "lead_id" and table.index.equals(out.index)
+    ends = lead_endings(leads, events, dark_days=None).reindex(table.index)
+    assert (table["ending"] == ends["ending"].astype(object)).all()
+    assert (table["ending"] == "won").equals(table["converted"])
     assert (table["arm"] == leads.set_index("lead_id")["arm"].reindex(table.index)).all()
     assert (table["contacted"] == (out["stage_index"] >= 1)).all()
     assert (table["qualified"] == (out["stage_index"] >= 2)).all()

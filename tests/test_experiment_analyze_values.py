@@ -135,3 +135,41 @@ def test_bad_arguments_are_refused_by_name(kwargs, message):
     t = _table(4, n=200)
     with pytest.raises((ValueError, TypeError, KeyError), match=message):
         ex.analyze(t, control="a", metrics=["converted"], **kwargs)
+
+
+def test_time_to_conversion_treats_opted_out_and_lost_leads_as_ended_not_censored():
+    """With lead_table's `ending`, analyze's time to conversion is the Aalen-Johansen incidence
+    of a win (competing.incidence_by_arm), which the naive 1 - KM (opt-outs and losses
+    censored when they end) overstates whenever many leads end otherwise."""
+    from lifelines import KaplanMeierFitter
+
+    from nurturelab import competing
+    from nurturelab.simulation import World, simulate
+
+    run = simulate(World(leads=1200), 3)
+    leads = run.leads.assign(arm=np.where(np.arange(len(run.leads)) % 2, "b", "a"))
+    table = ex.lead_table(leads, run.events)
+    assert (table["ending"] == "lost").mean() > 0.5  # in this world most leads are lost
+    res = ex.analyze(table, control="a", metrics=["converted"])
+    direct = competing.incidence_by_arm(table, duration_col="ended_days")
+    for arm in ("a", "b"):
+        row = res.survival.loc[arm]
+        at30 = direct.summary.loc[(arm, 30.0)]
+        assert row["converted_30d"] == pytest.approx(at30["incidence"])
+        assert (row["converted_30d_low"], row["converted_30d_high"]) == pytest.approx(
+            (at30["low"], at30["high"]))
+        # 1 - KM with the lost and opted-out leads censored when they ended overstates wins
+        assert at30["naive"] > 3 * row["converted_30d"]
+        # censored only at as_of (lead_table's duration_days), they stay at risk: no less
+        part = table[table["arm"] == arm]
+        at_as_of = 1 - KaplanMeierFitter().fit(part["duration_days"], part["converted"]) \
+            .survival_function_at_times(30).iloc[0]
+        assert at_as_of >= row["converted_30d"] - 1e-9
+    assert res.logrank_p == pytest.approx(direct.tests.loc["logrank", "p"])
+    assert res.incidence is not None and "Aalen-Johansen" in res.to_text()
+    assert_result_protocol(res)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    assert res.plot_survival(ax=ax) is ax
+    plt.close(fig)

@@ -24,6 +24,7 @@ from scipy import special
 from statsmodels.stats.proportion import proportion_confint
 
 from nurturelab.checks import is_number, need_columns
+from nurturelab.competing import incidence_by_arm, lead_endings
 from nurturelab.experiment._args import bool_column, probability, whole_number
 from nurturelab.experiment._rows import numbers
 from nurturelab.experiment.adjustment import adjusted_difference_rows
@@ -89,7 +90,10 @@ def lead_table(
     DataFrame indexed by ``lead_id``, one row per lead created by ``as_of`` that has an arm:
         ``arm`` (str); ``contacted`` (reached the second stage), ``replied`` (any ``reply`` or
         ``connect`` response), ``qualified`` (reached the third stage), ``converted`` (bools);
-        ``duration_days`` and ``censored`` (time to conversion or to ``as_of``).
+        ``duration_days`` and ``censored`` (time to conversion or to ``as_of``); ``ending``
+        (``won``, ``lost``, ``opted_out``, ``recycled`` or ``open``, from
+        :func:`nurturelab.competing.lead_endings` without the gone-dark rule) and
+        ``ended_days`` (time to that ending, or to ``as_of`` while open).
         Leads without an arm are dropped, with a warning that says how many.
 
     Raises
@@ -137,6 +141,13 @@ def lead_table(
         },
         index=out.index,
     )
+    # how each lead ended (won, lost, opted out, recycled; open otherwise), for the competing
+    # outcomes of analyze's time to conversion. Going dark is not an ending here: a silent
+    # lead may still answer.
+    ends = lead_endings(leads, events, funnel=funnel, as_of=out.attrs["as_of"],
+                        dark_days=None).reindex(out.index)
+    table["ending"] = ends["ending"].astype("object").to_numpy()
+    table["ended_days"] = ends["duration_days"].to_numpy(dtype=float)
     missing = int(table["arm"].isna().sum())
     if missing:
         warnings.warn(
@@ -178,7 +189,8 @@ def _wrap(text: str, width: int = 100, indent: str = "") -> str:
 
 def _validity_note(result_arms: int, srm: SRMResult, has_survival: bool,
                    thresholds: Mapping[str, float] | None = None,
-                   covariates: Sequence[str] = (), has_values: bool = False) -> str:
+                   covariates: Sequence[str] = (), has_values: bool = False,
+                   competing: bool = False) -> str:
     lines = [
         "Fixed-horizon statistics: the p-values and intervals above are valid only for one "
         "analysis at the sample size planned in advance (see sample_size). Looking at them "
@@ -215,10 +227,20 @@ def _validity_note(result_arms: int, srm: SRMResult, has_survival: bool,
                      "alone, and a significant difference may be too small to matter. Pass "
                      "threshold= (the smallest difference that would matter, e.g. 0.005 for "
                      "half a point) to decide against it.")
-    if has_survival:
+    if has_survival and competing:
         lines.append(
-            "Time to conversion counts leads that have not converted yet as censored; recent "
-            "leads have had little time to convert, so read the 60/90-day columns with care."
+            "Time to conversion is the cumulative incidence of a win with lost, opted-out and "
+            "recycled leads as competing endings (Aalen-Johansen): a lead that opted out will "
+            "not convert, so it is not counted as censored; only open leads are. The log-rank "
+            "test compares the arms' cause-specific hazards of winning. Recent leads have had "
+            "little time to end, so read the 60/90-day columns with care."
+        )
+    elif has_survival:
+        lines.append(
+            "Time to conversion counts leads that have not converted yet as censored, opted-out "
+            "and lost ones included (the table has no 'ending' column: lead_table gives one); "
+            "recent leads have had little time to convert, so read the 60/90-day columns with "
+            "care."
         )
     if srm.mismatch:
         lines.append(srm.message)
@@ -264,6 +286,10 @@ class ExperimentResult(Result):
         Per metric ``"proportion"``, ``"mean"`` (a ``values`` column) or ``"ratio"``.
     covariates : list of str
         The pre-assignment columns the comparisons were adjusted for (empty: unadjusted).
+    incidence : nurturelab.competing.ArmIncidence or None
+        With an ``ending`` column: the Aalen-Johansen incidence of a win per arm, the other
+        endings competing, and its tests (then :attr:`survival` holds its figures and
+        :attr:`km` is empty).
     """
 
     table: pd.DataFrame
@@ -278,6 +304,7 @@ class ExperimentResult(Result):
     thresholds: dict[str, float] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)
     covariates: list[str] = field(default_factory=list)
+    incidence: Any = None
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -377,7 +404,9 @@ class ExperimentResult(Result):
             parts += [_wrap(o.message, indent="  ") for o in self.omnibus.values()]
         parts += ["", _wrap(self.srm.message)]
         if len(self.survival):
-            parts += ["", "Time to conversion (Kaplan-Meier):",
+            how = ("Aalen-Johansen, other endings competing" if self.incidence is not None
+                   else "Kaplan-Meier")
+            parts += ["", f"Time to conversion ({how}):",
                       format_table(self.survival, decimals),
                       f"log-rank p = {self.logrank_p:.3g}"]
         parts += ["", "Validity:", _wrap(self.validity, indent="  ")]
@@ -407,7 +436,12 @@ class ExperimentResult(Result):
         return ax
 
     def plot_survival(self, ax=None):
-        """Kaplan-Meier cumulative conversion (``1 - S(t)``) per arm; returns the axes."""
+        """Cumulative conversion per arm (Aalen-Johansen with competing endings, or
+        Kaplan-Meier ``1 - S(t)``); returns the axes."""
+        if self.incidence is not None:
+            ax = self.incidence.plot(ax=ax)
+            ax.set_title(f"Wins, other endings competing (log-rank p = {self.logrank_p:.3g})")
+            return ax
         if not self.km:
             raise ValueError("ExperimentResult.plot_survival needs the 'duration_days' and "
                              "'censored' columns in the analysed table; they were absent.")
@@ -567,13 +601,18 @@ def analyze(
         rows += _holm_and_decide(_value_rows(got, arms, metric), alpha,
                                  thresholds.get(metric))
         kinds[metric] = "ratio"
-    survival, logrank_p, km = _survival(table, arm_col, arms)
-    validity = _validity_note(len(arms), srm, bool(km), thresholds, covariates,
-                              any(k != "proportion" for k in kinds.values()))
+    if {"ending", "ended_days"} <= set(table.columns):
+        survival, logrank_p, incidence = _incidence(table, arm_col, arms, alpha)
+        km: dict[str, Any] = {}
+    else:
+        (survival, logrank_p, km), incidence = _survival(table, arm_col, arms), None
+    validity = _validity_note(len(arms), srm, bool(km) or incidence is not None, thresholds,
+                              covariates, any(k != "proportion" for k in kinds.values()),
+                              competing=incidence is not None)
     return ExperimentResult(table=_comparison_frame(rows), srm=srm, survival=survival,
                             control=control, alpha=alpha, validity=validity,
                             logrank_p=logrank_p, km=km, omnibus=tests, thresholds=thresholds,
-                            kinds=kinds, covariates=covariates)
+                            kinds=kinds, covariates=covariates, incidence=incidence)
 
 
 def _ratio_specs(ratios: Any, where: str) -> dict[str, tuple[str, str]]:
@@ -715,6 +754,38 @@ def _comparison_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
             summary[col] = np.nan
     rest = [c for c in ("df", *_UNADJUSTED_KEYS) if c in summary]
     return summary[[*first, *_COMPARISON_COLUMNS, *rest]]
+
+
+def _incidence(table: pd.DataFrame, arm_col: pd.Series, arms: list[str], alpha: float):
+    """The Aalen-Johansen incidence of a win per arm, lost, opted-out and recycled leads
+    competing (:func:`nurturelab.competing.incidence_by_arm`), in the survival table's shape:
+    per arm ``n, events, median_days`` and, per horizon, ``converted_<t>d`` with its interval
+    (NaN beyond the arm's longest follow-up)."""
+    data = pd.DataFrame({"arm": arm_col.to_numpy(), "ending": table["ending"].to_numpy(),
+                         "ended_days": table["ended_days"].to_numpy(dtype=float)})
+    if not np.all(np.isfinite(data["ended_days"])) or (data["ended_days"] < 0).any():
+        raise ValueError("analyze: 'ended_days' must be finite and >= 0 for every lead.")
+    inc = incidence_by_arm(data, ending="won", horizons=SURVIVAL_HORIZONS, alpha=alpha,
+                           duration_col="ended_days")
+    s = inc.summary
+    rows = []
+    for arm in arms:
+        part = s.xs(arm, level=0)
+        curve = inc.incidence.curves[arm]
+        won = curve["won"] if "won" in curve.columns else pd.Series(dtype=float)
+        reached = won.index[won.to_numpy() >= 0.5]
+        row = {"arm": arm, "n": int(part["n"].iloc[0]), "events": int(part["events"].iloc[0]),
+               "median_days": float(reached[0]) if len(reached) else math.inf}
+        for t in SURVIVAL_HORIZONS:
+            at = part.loc[float(t)]
+            row[f"converted_{t}d"] = float(at["incidence"])
+            row[f"converted_{t}d_low"] = float(at["low"])
+            row[f"converted_{t}d_high"] = float(at["high"])
+        rows.append(row)
+    survival = pd.DataFrame(rows).set_index("arm")
+    logrank_p = float(inc.tests.loc["logrank", "p"])
+    survival.attrs["logrank_p"] = logrank_p
+    return survival, logrank_p, inc
 
 
 def _survival(table: pd.DataFrame, arm_col: pd.Series, arms: list[str]):
