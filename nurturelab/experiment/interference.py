@@ -45,7 +45,7 @@ from scipy import stats
 
 from nurturelab import tracking
 from nurturelab.experiment._args import probability, whole_number
-from nurturelab.experiment.simulated import replication_seeds
+from nurturelab.experiment.simulated import replication_seeds, run_tasks
 from nurturelab.funnel import outcomes, speed_to_first_touch
 from nurturelab.plots import axes
 from nurturelab.result import Result, format_table
@@ -140,33 +140,6 @@ def _tables(parts: list[dict[str, Any]], arms: Sequence[str]) -> tuple[pd.DataFr
                                    "leads; common random numbers are broken")
             matched.append({**key, "arm": a, **_aggregate(same[mine])})
     return pd.DataFrame(runs), pd.DataFrame(matched)
-
-
-def _run_tasks(tasks: Sequence[tuple], n_jobs: int, client,
-               progress: Callable[[int, int], None] | None) -> list[dict[str, Any]]:
-    from joblib import Parallel, delayed, parallel_config
-
-    total, parts = len(tasks), []
-    if n_jobs == 1 and client is None:
-        for k, t in enumerate(tasks):
-            parts.append(_task(*t))
-            if progress:
-                progress(k + 1, total)
-        return parts
-
-    def go():
-        gen = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_task)(*t) for t in tasks)
-        out = []
-        for k, part in enumerate(gen):  # results come back in task order
-            out.append(part)
-            if progress:
-                progress(k + 1, total)
-        return out
-
-    if client is not None:
-        with parallel_config(backend="dask", client=client):
-            return go()
-    return go()
 
 
 # --------------------------------------------------------------------------------------------
@@ -484,7 +457,7 @@ def interference_study(
     for r, s in enumerate(seeds):
         tasks += [(ROLLOUT, n, arms[n], int(s), r) for n in names]
         tasks += [(d, None, shared[d], int(s), r) for d in designs]
-    runs, matched = _tables(_run_tasks(tasks, n_jobs, client, progress), names)
+    runs, matched = _tables(run_tasks(_task, tasks, n_jobs, client, progress), names)
     return InterferenceResult(runs=runs, matched=matched, control=control, arms=tuple(names),
                               designs=designs, metrics=metrics, alpha=alpha,
                               reps=base.team.reps)

@@ -97,27 +97,30 @@ def _one(name: str, world: World, seed: int) -> dict[str, Any]:
     return row
 
 
-def _parallel(tasks: Sequence[tuple[str, World, int]], n_jobs: int, client,
-              progress: Callable[[int, int], None] | None) -> list[dict[str, Any]]:
+def run_tasks(fn: Callable[..., Any], tasks: Sequence[tuple], n_jobs: int, client,
+              progress: Callable[[int, int], None] | None) -> list[Any]:
+    """``[fn(*t) for t in tasks]``, in task order: in this process (``n_jobs`` 1, no client),
+    in joblib's processes, or on the Dask ``client``'s cluster, calling ``progress(done,
+    total)`` as results come back. The results do not depend on where they ran."""
     from joblib import Parallel, delayed, parallel_config
 
     total = len(tasks)
     if n_jobs == 1 and client is None:
-        rows = []
+        out = []
         for k, t in enumerate(tasks):
-            rows.append(_one(*t))
+            out.append(fn(*t))
             if progress:
                 progress(k + 1, total)
-        return rows
+        return out
 
     def go():
-        gen = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_one)(*t) for t in tasks)
-        rows = []
-        for k, row in enumerate(gen):  # results come back in task order
-            rows.append(row)
+        gen = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(fn)(*t) for t in tasks)
+        out = []
+        for k, part in enumerate(gen):  # results come back in task order
+            out.append(part)
             if progress:
                 progress(k + 1, total)
-        return rows
+        return out
 
     if client is not None:  # this client, not whichever Dask made the default
         with parallel_config(backend="dask", client=client):
@@ -166,7 +169,7 @@ def sweep(
     seeds = replication_seeds(seed, replications, len(names), crn=crn)
     tasks = [(name, worlds[name], int(seeds[r, k]))
              for r in range(replications) for k, name in enumerate(names)]
-    rows = _parallel(tasks, n_jobs, client, progress)
+    rows = run_tasks(_one, tasks, n_jobs, client, progress)
     frame = pd.DataFrame(rows)
     frame.insert(1, "replication", np.repeat(np.arange(replications), len(names)))
     return frame
