@@ -21,13 +21,12 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
-from statsmodels.stats import proportion as sm_proportion  # its test_* names fool pytest
+from scipy import stats
 from statsmodels.stats.multitest import fdrcorrection
 
 from nurturelab.checks import need_columns
 from nurturelab.experiment._args import bool_column, probability, whole_number
-from nurturelab.experiment.statistics import holm
+from nurturelab.experiment.statistics import compare_proportions, holm
 from nurturelab.plots import axes
 from nurturelab.result import Result
 
@@ -176,61 +175,6 @@ def interaction_test(successes: Any, leads: Any) -> dict[str, Any]:
         return {"statistic": float(statistic), "df": float(df), "p_value": float(p_value),
                 "segments": int(k)}
     return {"statistic": statistic, "df": df, "p_value": p_value, "segments": k}
-
-
-# --------------------------------------------------------------------------------------------
-# One method for the p-value and the interval: the Miettinen-Nurminen score test
-# --------------------------------------------------------------------------------------------
-def _score_p(x_t: int, n_t: int, x_c: int, n_c: int, value: float = 0.0) -> float:
-    """Two-sided p-value of the score test of ``p_t - p_c = value`` (1 where the test has no
-    variance, at the estimate itself)."""
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        res = sm_proportion.test_proportions_2indep(x_t, n_t, x_c, n_c, value=value,
-                                                    method="score", compare="diff",
-                                                    correction=True)
-        p = float(res.pvalue)
-    return p
-
-
-def _score_interval(x_t: int, n_t: int, x_c: int, n_c: int, alpha: float) -> tuple[float, float]:
-    """The values of ``p_t - p_c`` the score test does not reject at ``alpha``.
-
-    statsmodels' ``confint_proportions_2indep(method="score")`` brackets its root search with
-    the Wald interval, which fails when an arm has no success (the Wald interval collapses);
-    here the bracket starts at Newcombe's interval and widens until the test rejects, then
-    ``brentq`` finds where the p-value crosses ``alpha``. Where both agree they give the same
-    bounds (tested).
-    """
-    est = x_t / n_t - x_c / n_c
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        lo0, hi0 = sm_proportion.confint_proportions_2indep(
-            x_t, n_t, x_c, n_c, method="newcomb", compare="diff", alpha=alpha)
-
-    def excess(v: float) -> float:
-        if v == est:
-            return 1.0 - alpha
-        p = _score_p(x_t, n_t, x_c, n_c, v)
-        return (0.0 if math.isnan(p) else p) - alpha  # NaN only far in a tail
-
-    bounds = []
-    for side, outer in ((-1.0, float(lo0)), (1.0, float(hi0))):
-        edge = side * (1 - 1e-12)
-        if (outer - est) * side < 1e-9:  # Newcombe's bound at or beyond est: step out a little
-            outer = est + side * 1e-3
-        if outer * side > abs(edge):
-            outer = edge
-        while excess(outer) > 0 and outer != edge:  # widen until the test rejects
-            outer = est + 2 * (outer - est)
-            if outer * side > abs(edge):
-                outer = edge
-        if excess(outer) > 0:  # not rejected even at the edge of the possible differences
-            bounds.append(side)
-            continue
-        bounds.append(float(optimize.brentq(excess, min(est, outer), max(est, outer),
-                                            xtol=1e-12, rtol=4 * np.finfo(float).eps)))
-    return bounds[0], bounds[1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -510,7 +454,10 @@ def _segment_row(seg: str, arm: str, x_c: int, n_c: int, x_t: int, n_t: int, alp
         row["note"] = "no variation: " + ("no lead" if x_c + x_t == 0 else "every lead") + \
             " of the two arms succeeded"
         return row
-    row["p_value"] = _score_p(x_t, n_t, x_c, n_c)
-    row["diff_low"], row["diff_high"] = _score_interval(x_t, n_t, x_c, n_c, alpha)
+    # one method for the p-value and the interval: the Miettinen-Nurminen score test and its
+    # inversion, as in compare_proportions
+    score = compare_proportions(x_c, n_c, x_t, n_t, alpha=alpha)
+    row["p_value"] = score["p_value"]
+    row["diff_low"], row["diff_high"] = score["diff_low"], score["diff_high"]
     row["judged"] = True
     return row
