@@ -137,7 +137,7 @@ def _compare_interference(args: argparse.Namespace, arms, name: str, seed: int) 
                                progress=lambda done, tot: bar("runs", done, tot)
                                if total > 4 else None)
     print()
-    study.print_summary()
+    print(study.to_text(header=False))
     if not args.no_track:
         backend_for_files()
         run_id = log_interference(study, name, params={"leads": world.leads, "seed": seed},

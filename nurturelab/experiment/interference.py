@@ -275,10 +275,12 @@ class InterferenceResult(Result):
         return (f"{len(self.arms)} arms x {self.replications} replications{team}, control "
                 f"{self.control!r}, designs {', '.join(self.designs)}")
 
-    def to_text(self, decimals: int = 3) -> str:
-        """The header, the table (``decimals`` places) and how to read it."""
+    def to_text(self, decimals: int = 3, header: bool = True) -> str:
+        """The header (the repr; left out when ``header`` is False, as the CLI prints it), the
+        table (``decimals`` places) and how to read it."""
         s = self.summary
-        lines = [*self._header(), "", format_table(s[list(_COLUMNS)], decimals), "",
+        lines = [*(self._header() if header else []), "",
+                 format_table(s[list(_COLUMNS)], decimals), "",
                  "estimate: treatment minus control (t interval over replications). rollout: "
                  "each arm given to every lead, the difference a full rollout makes.",
                  "bias: the design's estimate minus the rollouts' difference over the same "
