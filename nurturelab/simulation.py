@@ -45,6 +45,7 @@ from nurturelab.progression import DEFAULT_PROGRESSION, Progression
 from nurturelab.response import DEFAULT_RESPONSE, ResponseModel, expit, logit
 from nurturelab.result import Result
 from nurturelab.schema import CHANNEL_DTYPE, INTENT_DTYPE, PERSONALISATION_DTYPE, TYPE_DTYPE
+from nurturelab.segments import segments
 
 __all__ = [
     "Arrivals",
@@ -69,6 +70,8 @@ _PERSONAS = ("founder", "head_of_sales", "marketing_lead", "sales_ops", "it_mana
 DEFAULT_HOURLY = (0.2,) * 7 + (0.8, 1.5, 2, 2, 1.8, 1.5, 1.8, 2, 1.8, 1.5, 1.0) + (0.5,) * 6
 DEFAULT_WEEKDAY = (1.0, 1.0, 1.0, 1.0, 1.0, 0.35, 0.3)
 DESIGNS = ("naive", "split", "switchback")  # how the arms of a SharedWorld share leads and reps
+POLICY = "policy"  # a SharedWorld that gives each lead its segment's arm (not a test design)
+SEGMENT_COLUMNS = ("intent", "fit_band", "source")  # what a policy's segments are made of
 
 
 # --------------------------------------------------------------------------------------------
@@ -270,6 +273,16 @@ class SharedWorld:
         and 2 arms: 3 and 2 reps, 60% and 40% of the leads). Needs at least one rep per arm.
         ``"switchback"``: every lead created on a local day (the team's time zone) gets that
         day's arm; days go to the arms in permuted blocks of one day per arm; one team.
+        ``"policy"``: not a test but a policy run as a whole: every lead gets the arm that
+        ``policy`` names for its segment (:func:`nurturelab.segments.segments` over
+        ``segment_by``, from the traits drawn before the run: no look-ahead); one team. One arm
+        is enough; a lead whose segment ``policy`` does not name (a warm-up lead of a segment
+        never seen, say) follows the first arm.
+    segment_by : tuple of str
+        With ``"policy"``: the segment columns, among ``intent``, ``fit_band`` and ``source``.
+    policy : mapping of segment -> arm name
+        With ``"policy"``: a segment is the tuple of its values in ``segment_by``'s order, as
+        strings (``("high", "low")`` for high intent and low fit).
 
     Assignment draws on the run's own ``assignment`` stream, spawned from the seed like every
     other random element, so it changes none of the others: a lead meets the same traits and
@@ -290,13 +303,16 @@ class SharedWorld:
 
     world: World
     cadences: Mapping[str, Cadence]
-    design: Literal["naive", "split", "switchback"] = "naive"
+    design: Literal["naive", "split", "switchback", "policy"] = "naive"
+    segment_by: tuple[str, ...] = ()
+    policy: Mapping[tuple[str, ...], str] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.world, World):
             raise TypeError(f"SharedWorld 'world' must be a World. Got "
                             f"{type(self.world).__name__} instead.")
-        if not isinstance(self.cadences, Mapping) or len(self.cadences) < 2:
+        fewest = 1 if self.design == POLICY else 2
+        if not isinstance(self.cadences, Mapping) or len(self.cadences) < fewest:
             raise ValueError(f"SharedWorld 'cadences' must map two arm names or more to "
                              f"cadences. Got {self.cadences!r} instead.")
         cadences = {}
@@ -310,13 +326,38 @@ class SharedWorld:
                                  f"touches; at most {MAX_STEPS} are supported")
             cadences[name] = cad
         object.__setattr__(self, "cadences", cadences)
-        if self.design not in DESIGNS:
+        if self.design not in (*DESIGNS, POLICY):
             raise ValueError(f"SharedWorld 'design' must be one of {list(DESIGNS)}. Got "
-                             f"{self.design!r} instead.")
+                             f"{self.design!r} instead (or {POLICY!r}, which runs a policy: "
+                             "give 'segment_by' and 'policy').")
+        if self.design == POLICY:
+            self._check_policy(cadences)
         if self.design == "split" and self.world.team.reps < len(cadences):
             raise ValueError(f"SharedWorld design 'split' needs at least one rep per arm: "
                              f"{len(cadences)} arms, {self.world.team.reps} reps. Use more reps "
                              "or the 'naive' or 'switchback' design.")
+
+    def _check_policy(self, cadences: Mapping[str, Cadence]) -> None:
+        by = (self.segment_by,) if isinstance(self.segment_by, str) else tuple(self.segment_by)
+        bad = [c for c in by if c not in SEGMENT_COLUMNS]
+        if not by or bad or len(set(by)) != len(by):
+            raise ValueError(f"SharedWorld 'segment_by' must name distinct columns among "
+                             f"{list(SEGMENT_COLUMNS)}. Got {self.segment_by!r} instead.")
+        object.__setattr__(self, "segment_by", by)
+        if not isinstance(self.policy, Mapping) or not self.policy:
+            raise ValueError(f"SharedWorld design 'policy' needs 'policy', a mapping of "
+                             f"segments to arms. Got {self.policy!r} instead.")
+        policy = {}
+        for key, arm in self.policy.items():
+            key = (key,) if isinstance(key, str) else tuple(key)
+            if len(key) != len(by):
+                raise ValueError(f"SharedWorld 'policy' segment {key!r} must have one value per "
+                                 f"column of 'segment_by' {list(by)}")
+            if arm not in cadences:
+                raise ValueError(f"SharedWorld 'policy' gives segment {key!r} the arm {arm!r}, "
+                                 f"which is not among the cadences {list(cadences)}")
+            policy[tuple(str(v) for v in key)] = arm
+        object.__setattr__(self, "policy", policy)
 
     @property
     def arms(self) -> tuple[str, ...]:
@@ -343,6 +384,22 @@ class SharedWorld:
         arm's steps have their columns (drawn column by column, the same as in each rollout)."""
         longest = max(self.cadences.values(), key=lambda c: len(c.touches))
         return replace(self.world, cadence=longest)
+
+
+def _policy_arms(sh: SharedWorld, r: dict) -> np.ndarray:
+    """Arm indices of every simulated lead under ``sh.policy`` (the first arm for a segment it
+    does not name), from the leads' drawn traits as the leads table will show them."""
+    intent = np.array(_INTENTS, dtype=object)[r["intent"]]
+    frame = pd.DataFrame({
+        "lead_id": np.arange(len(intent)),
+        "source": np.array(r["sources"], dtype=object)[r["src"]],
+        "intent": np.where(intent == "unknown", None, intent),
+        "fit": np.asarray(r["fit"], dtype=float),
+    })
+    seg = segments(frame)
+    index = {a: k for k, a in enumerate(sh.arms)}
+    keys = zip(*(seg[c].astype(str).to_numpy() for c in sh.segment_by), strict=True)
+    return np.array([index[sh.policy.get(key, sh.arms[0])] for key in keys], dtype=np.int64)
 
 
 def _blocks(rng: np.random.Generator, counts, n: int) -> np.ndarray:
@@ -832,7 +889,9 @@ class Simulation:
         rng = np.random.default_rng(ss)
         k = len(sh.arms)
         times = np.asarray(r["times"])
-        if sh.design == "switchback":  # the local day of creation, as _Calendar.local_day
+        if sh.design == POLICY:  # each lead's segment, from its traits drawn before the run
+            arm_of = _policy_arms(sh, r)
+        elif sh.design == "switchback":  # the local day of creation, as _Calendar.local_day
             day = np.maximum(np.searchsorted(cal.midnights, times, side="right") - 1, 0)
             day -= day.min()  # blocks of days from the first lead's day
             arm_of = _blocks(rng, [1] * k, int(day.max()) + 1)[day]

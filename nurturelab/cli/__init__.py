@@ -17,6 +17,8 @@ function and prints.
     nurturelab score apply --leads F --events F [--columns MAP.yaml] [--alias champion] ...
     nurturelab thresholds --leads F --events F --by capacity --capacity N [--scorer model] ...
     nurturelab audit --month 2026-10 [--model champion | --points [RULES.yaml]] [--out F.html]
+    nurturelab policy SCENARIO --candidates C [C ...] --budget-rep-hours H [--segments S,S]
+                      [--replications R] [--leads N] [--seed S] [--jobs J] [--no-track]
     nurturelab report [--week 2026-W43] [--leads F --events F] [--targets T.yaml] [--out F.html]
 
 Exit codes: 0 done, 1 a check the command makes failed (audit, backtest), 2 bad input (or an
@@ -37,6 +39,7 @@ from nurturelab.cli import (
     backtest,
     calibrate,
     demo,
+    policy,
     report,
     score,
     simulate,
@@ -46,7 +49,8 @@ from nurturelab.cli import (
 
 __all__ = ["build_parser", "main"]
 
-_GROUPS = (demo, validate, simulate, calibrate, backtest, score, thresholds, audit, report)
+_GROUPS = (demo, validate, simulate, calibrate, backtest, score, thresholds, audit, report,
+           policy)
 
 
 def build_parser() -> argparse.ArgumentParser:
