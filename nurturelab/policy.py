@@ -19,11 +19,13 @@ weekly hours are limited? :func:`policy_study` answers on a (calibrated) world:
    the honest figure). The LP relaxation's dual of the budget row is reported next to it, for
    reference.
 4. The **best single cadence** within the budget (every segment on it), and the probability
-   that the policy beats it: from the replications, paired (the policy's and the single
-   cadence's conversions per week in the same replication), as the t posterior of the mean
-   difference under a flat prior, ``P = F_t(mean / se; n - 1)``, next to the share of
-   replications the policy wins. The policy is chosen on the same replications, so this is
-   optimistic (the winner's curse); more replications shrink it.
+   that the policy beats it. Judged on **fresh replications** (seeds the choice never saw;
+   ``judge_replications``, as many as the choosing ones by default): the policy run as a whole
+   and the single cadence rolled out, paired by seed, as the t posterior of the mean
+   difference under a flat prior, ``P = F_t(mean / se; n - 1)``, next to the share of fresh
+   replications the policy wins. Judged on the replications it was chosen on, the policy would
+   be flattered by the noise it was chosen for (the winner's curse); that in-sample difference
+   is still shown, labelled as such.
 5. Because reps are shared, the estimates of the segments do not simply add up: a cadence that
    takes more rep time slows every other segment's touches. The chosen policy is **re-simulated
    as a whole** (:class:`~nurturelab.simulation.SharedWorld` with ``design="policy"``: each lead
@@ -163,7 +165,7 @@ def _task(kind: str, arm: str, world: World | SharedWorld, seed: int, replicatio
     table["weeks"] = max(span / WEEK, 1.0 / 7)  # at least a day: a one-lead run has no span
     table.insert(0, "kind", kind)
     table.insert(0, "replication", replication)
-    table["candidate"] = arm if kind == "rollout" else table["arm"]
+    table["candidate"] = arm if kind in ("rollout", "judge_single") else table["arm"]
     return table.drop(columns="arm")
 
 
@@ -228,7 +230,9 @@ class PolicyResult(Result):
     ----------
     runs : DataFrame
         One row per (replication, kind, segment, candidate): ``kind`` ``"rollout"`` (the
-        candidate given to every lead) or ``"policy"`` (the chosen policy run as a whole, each
+        candidate given to every lead), ``"judge_policy"`` and ``"judge_single"`` (the policy
+        as a whole and the best single cadence on the fresh replications, numbered after the
+        choosing ones) or ``"policy"`` (the chosen policy run as a whole, each
         segment on its cadence); ``leads``, ``value`` (leads converted, or qualified),
         ``rep_minutes`` (the team's minutes on them) and ``weeks`` (of arrivals in the run).
     segment_by : tuple of str
@@ -265,7 +269,8 @@ class PolicyResult(Result):
     # ---- tables -----------------------------------------------------------------------------
     @property
     def replications(self) -> int:
-        return int(self.runs["replication"].nunique())
+        """Replications the policy was chosen on (the fresh ones that judge it not counted)."""
+        return int(self.runs.loc[self.runs["kind"] == "rollout", "replication"].nunique())
 
     def _weekly(self, kind: str = "rollout") -> tuple[pd.DataFrame, pd.DataFrame]:
         """Per replication (rows) and (segment, candidate) (columns): value and rep hours per
@@ -352,6 +357,12 @@ class PolicyResult(Result):
             sv, sh = self._assignment_series({s: self.best_single for s in self.segment_names})
             rows[f"best single: {self.best_single}"] = (sv, sh)
             rows["policy minus best single"] = (pv - sv, ph - sh)
+        if self.judged:
+            jv, jh = self._weekly("judge_policy")
+            kv, kh = self._weekly("judge_single")
+            rows["fresh replications: policy minus best single"] = (
+                (jv.sum(axis=1) - kv.sum(axis=1).reindex(jv.index)).to_numpy(),
+                (jh.sum(axis=1) - kh.sum(axis=1).reindex(jh.index)).to_numpy())
         out = []
         for name, (v, h) in rows.items():
             mv, lv, hv = _t_interval(v, a)
@@ -360,19 +371,39 @@ class PolicyResult(Result):
                         "rep_hours_per_week": mh, "hours_low": lh, "hours_high": hh})
         frame = pd.DataFrame(out).set_index("row")
         if self.best_single is not None:
-            d = rows["policy minus best single"][0]
+            row = ("fresh replications: policy minus best single" if self.judged
+                   else "policy minus best single")
+            d = rows[row][0]
             frame["p_better"] = math.nan
             frame["wins_pct"] = math.nan
-            frame.loc["policy minus best single", "p_better"] = self.p_better
-            frame.loc["policy minus best single", "wins_pct"] = float(100 * (d > 0).mean())
+            frame.loc[row, "p_better"] = self.p_better
+            frame.loc[row, "wins_pct"] = float(100 * (d > 0).mean())
         return frame
 
     @property
+    def judged(self) -> bool:
+        """Whether the policy and the best single cadence were run on fresh replications."""
+        return bool((self.runs["kind"] == "judge_policy").any()
+                    and (self.runs["kind"] == "judge_single").any())
+
+    def _judge(self) -> np.ndarray:
+        """Per fresh replication: the policy run as a whole minus the best single cadence
+        rolled out, in value per week (paired by seed)."""
+        pv = self._weekly("judge_policy")[0].sum(axis=1)
+        sv = self._weekly("judge_single")[0].sum(axis=1)
+        return (pv - sv.reindex(pv.index)).to_numpy()
+
+    @property
     def p_better(self) -> float:
-        """P(the policy's mean value per week exceeds the best single cadence's), from the
-        paired replications (t posterior under a flat prior); NaN without both."""
+        """P(the policy's mean value per week exceeds the best single cadence's): a t posterior
+        (flat prior) of the mean paired difference. On the fresh replications when the study ran
+        them (the default: the policy run as a whole against the best single cadence, on seeds
+        the choice never saw); otherwise from the segment estimates on the replications the
+        policy was chosen on, which is optimistic. NaN without a policy and a single cadence."""
         if self.policy is None or self.best_single is None:
             return math.nan
+        if self.judged:
+            return _p_better(self._judge())
         pv, _ = self._assignment_series(self.policy)
         sv, _ = self._assignment_series({s: self.best_single for s in self.segment_names})
         return _p_better(pv - sv)
@@ -436,8 +467,12 @@ class PolicyResult(Result):
             lines.append(f"The policy gives every segment {self.best_single!r}: it is the best "
                          "single cadence." if same else
                          f"P(policy better than all on {self.best_single!r}) = "
-                         f"{self.p_better:.3f} (paired replications, t posterior; chosen on "
-                         "the same replications, so optimistic).")
+                         f"{self.p_better:.3f} " + (
+                             "(the policy run as a whole against the single cadence on fresh "
+                             "replications the choice never saw; paired, t posterior)."
+                             if self.judged else
+                             "(paired replications, t posterior; chosen on the same "
+                             "replications, so optimistic)."))
         lines.append(f"Shadow price of one more rep hour: {self.shadow_price:,.4f} "
                      f"{self.objective}/week (integer program re-solved at budget + 1 h; LP "
                      f"relaxation dual {self.shadow_price_lp:,.4f}).")
@@ -533,6 +568,7 @@ def policy_study(
     n_jobs: int = 1,
     objective: str = "converted",
     resimulate: bool = True,
+    judge_replications: int | None = None,
     alpha: float = 0.05,
     progress: Callable[[int, int], None] | None = None,
 ) -> PolicyResult:
@@ -560,6 +596,11 @@ def policy_study(
     objective : ``"converted"`` or ``"qualified"``
     resimulate : bool
         Run the chosen policy as a whole on one team (the default).
+    judge_replications : int, optional
+        Fresh replications (seeds the choice never saw; ``replications`` by default, 0 for
+        none) on which the chosen policy, run as a whole, and the best single cadence are run
+        again, paired by seed: ``p_better`` and the comparison's "fresh replications" row come
+        from them, so choosing on noise does not flatter the policy. Needs ``resimulate``.
     alpha : float
         One minus the level of the intervals.
     progress : callable (done, total), optional
@@ -599,9 +640,17 @@ def policy_study(
     if not isinstance(n_jobs, int) or isinstance(n_jobs, bool) or n_jobs == 0:
         raise ValueError(f"{where} 'n_jobs' must be a whole number >= 1, or -1 for every core. "
                          f"Got {n_jobs!r} instead.")
+    judge = replications if judge_replications is None else whole_number(
+        judge_replications, "judge_replications", where, minimum=0)
+    if judge == 1:
+        raise ValueError(f"{where} 'judge_replications' must be 0 or at least 2 (the "
+                         "comparison needs spread). Got 1 instead.")
+    judge = judge if resimulate else 0
     names = list(cands)
-    seeds = replication_seeds(seed, replications)[:, 0]
-    total = replications * (len(names) + (1 if resimulate else 0))
+    # the first `replications` seeds are the same whatever `judge` is (spawned children)
+    all_seeds = replication_seeds(seed, replications + judge)[:, 0]
+    seeds, fresh = all_seeds[:replications], all_seeds[replications:]
+    total = replications * (len(names) + (1 if resimulate else 0)) + 2 * judge
     tasks = [("rollout", n, replace(world, cadence=cands[n]), int(s), r, by, objective)
              for r, s in enumerate(seeds) for n in names]
     parts = _run(tasks, n_jobs, progress, 0, total)
@@ -631,6 +680,11 @@ def policy_study(
         shared = SharedWorld(world, {n: cands[n] for n in used}, design=POLICY,
                              segment_by=by, policy=mapping)
         ptasks = [("policy", "", shared, int(s), r, by, objective) for r, s in enumerate(seeds)]
+        if judge and result.best_single is not None:
+            single = replace(world, cadence=cands[result.best_single])
+            ptasks += [task for r, s in enumerate(fresh, start=replications) for task in (
+                ("judge_policy", "", shared, int(s), r, by, objective),
+                ("judge_single", result.best_single, single, int(s), r, by, objective))]
         parts += _run(ptasks, n_jobs, progress, len(tasks), total)
         result.runs = pd.concat(parts, ignore_index=True)
         result._cache.clear()

@@ -190,12 +190,37 @@ def test_whole_policy_with_one_candidate_is_that_candidates_rollout_exactly():
 
 def test_comparison_and_probability_of_beating_the_single_cadence(study):
     comp = study.comparison
+    fresh = "fresh replications: policy minus best single"
     assert {"policy (segment estimates)", "policy re-simulated as a whole",
-            "whole minus segment estimates", "policy minus best single"} <= set(comp.index)
+            "whole minus segment estimates", "policy minus best single", fresh} <= set(comp.index)
     d = comp.loc["policy minus best single"]
     assert d["value_per_week"] >= -1e-12  # unlimited: the per-segment argmax is never worse
-    assert 0.5 <= study.p_better <= 1.0
-    assert 0 <= d["wins_pct"] <= 100
+    assert study.judged and study.replications == 3
+    # judged on seeds the choice never saw, paired by seed
+    runs = study.runs
+    chose = set(runs.loc[runs["kind"] == "rollout", "replication"])
+    judged = set(runs.loc[runs["kind"] == "judge_policy", "replication"])
+    assert judged == set(runs.loc[runs["kind"] == "judge_single", "replication"])
+    assert len(judged) == 3 and not chose & judged
+    w = runs.assign(v=runs["value"] / runs["weeks"]).groupby(["kind", "replication"])["v"].sum()
+    diff = (w["judge_policy"] - w["judge_single"]).to_numpy()
+    assert comp.loc[fresh, "value_per_week"] == pytest.approx(diff.mean())
+    assert 0.0 <= study.p_better <= 1.0
+    assert comp.loc[fresh, "wins_pct"] == pytest.approx(100 * (diff > 0).mean())
+    if set(study.policy.values()) != {study.best_single}:
+        assert "fresh replications the choice never saw" in study.to_text()
+
+
+def test_without_fresh_replications_the_probability_is_in_sample_and_says_so():
+    inside = policy_study(WORLD, CANDS, segments=("intent",), budget_rep_hours=None,
+                          replications=3, seed=4, judge_replications=0)
+    assert not inside.judged
+    assert 0.5 <= inside.p_better <= 1.0  # the per-segment argmax wins in sample by design
+    if set(inside.policy.values()) != {inside.best_single}:
+        assert "so optimistic" in inside.to_text()
+    with pytest.raises(ValueError, match="judge_replications"):
+        policy_study(WORLD, CANDS, segments=("intent",), budget_rep_hours=None,
+                     replications=3, seed=4, judge_replications=1)
 
 
 def test_result_protocol(study):
