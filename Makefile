@@ -9,7 +9,10 @@ export DO_NOT_TRACK := true
 # JupyterLab refuses to start as root (containers, CI) unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # Test processes (pytest-xdist): one per core by default; TEST_WORKERS=0 runs in this process.
+# Each runs its BLAS and OpenMP on one thread: processes sharing the cores would otherwise fight
+# over them (OpenBLAS spins while it waits).
 TEST_WORKERS ?= auto
+TEST_THREADS := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 .PHONY: demo test lab ui bench sample clean browser
 
@@ -23,7 +26,7 @@ demo: $(STAMP)  ## the main job on the embedded sample, logged to mlruns/
 
 test: $(STAMP)  ## lint, unit and statistical tests, doctests, notebooks (nbval)
 	$(BIN)/ruff check nurturelab tests
-	MPLBACKEND=Agg $(BIN)/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
+	MPLBACKEND=Agg $(TEST_THREADS) $(BIN)/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
 	  -n $(TEST_WORKERS) --dist loadfile
 
 lab: $(STAMP)  ## JupyterLab on 127.0.0.1 only

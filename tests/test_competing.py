@@ -13,7 +13,8 @@ from lifelines import AalenJohansenFitter, KaplanMeierFitter
 
 from nurturelab import competing as C
 from nurturelab.simulation import World, simulate
-from tests.resultcheck import assert_result_protocol
+
+from resultcheck import assert_result_protocol
 
 DAY0 = pd.Timestamp("2026-01-01", tz="UTC")
 

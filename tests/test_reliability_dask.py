@@ -36,7 +36,10 @@ def test_the_readme_cluster_listens_on_loopback_only(monkeypatch):
             http = self.cluster.scheduler.http_server  # the sockets the dashboard listens on
             seen["http"] = sorted({s.getsockname()[0] for s in http._sockets.values()})
 
+    import dask.distributed  # re-exports distributed's Client: the README imports it from here
+
     monkeypatch.setattr(distributed, "Client", Watched)
+    monkeypatch.setattr(dask.distributed, "Client", Watched)
     namespace: dict = {}
     exec(compile(_readme_dask_block(), "README.md", "exec"), namespace)  # noqa: S102
     assert seen["scheduler"].startswith("tcp://127.0.0.1:")
