@@ -24,9 +24,9 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)  ## the main job on the embedded sample, logged to mlruns/
 	$(BIN)/nurturelab demo
 
-test: $(STAMP)  ## lint, unit and statistical tests, doctests, notebooks (nbval)
+test: $(STAMP)  ## lint, unit and statistical tests, doctests, notebooks (tests/test_packaging.py)
 	$(BIN)/ruff check nurturelab tests
-	MPLBACKEND=Agg $(TEST_THREADS) $(BIN)/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
+	MPLBACKEND=Agg $(TEST_THREADS) $(BIN)/pytest -q -p no:cacheprovider \
 	  -n $(TEST_WORKERS) --dist loadfile
 
 lab: $(STAMP)  ## JupyterLab on 127.0.0.1 only

@@ -56,3 +56,18 @@ def pytest_testnodedown(node, error):
         reports = getattr(node.config, "_result_reports", [])
         reports.append((out["result_checked"], out["whole_suite"]))
         node.config._result_reports = reports
+
+
+# --------------------------------------------------------------------------------------------
+# The longest files first, so that pytest-xdist's processes (whole files each) finish together
+# --------------------------------------------------------------------------------------------
+_LONGEST_FIRST = ("test_packaging.py", "test_twin_calibrate.py", "test_twin_backtest.py",
+                  "test_score_cli.py", "test_response.py", "test_published.py", "test_audit.py",
+                  "test_audit_cli.py", "test_registry.py", "test_progression.py",
+                  "test_table.py", "test_experiment_interference.py", "test_policy.py",
+                  "test_twin_arrivals.py", "test_sweep.py", "test_models_auto.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: k for k, name in enumerate(_LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: others keep order
