@@ -14,7 +14,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 TEST_WORKERS ?= auto
 TEST_THREADS := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: demo test lab ui bench sample clean browser
+.PHONY: demo test studies lab ui bench sample clean browser
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,10 +24,14 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)  ## the main job on the embedded sample, logged to mlruns/
 	$(BIN)/nurturelab demo
 
-test: $(STAMP)  ## lint, unit and statistical tests, doctests, notebooks (tests/test_packaging.py)
+test: $(STAMP)  ## lint, unit and statistical tests, doctests, notebooks (the slow studies apart)
 	$(BIN)/ruff check nurturelab tests
 	MPLBACKEND=Agg $(TEST_THREADS) $(BIN)/pytest -q -p no:cacheprovider \
-	  -n $(TEST_WORKERS) --dist loadfile
+	  -n $(TEST_WORKERS) --dist loadfile -m "not slow"
+
+studies: $(STAMP)  ## the slow statistical studies at their CI sizes (NURTURELAB_STUDY_REPS=N: longer)
+	MPLBACKEND=Agg $(TEST_THREADS) $(BIN)/pytest -q -p no:cacheprovider \
+	  -n $(TEST_WORKERS) --dist loadfile -m slow
 
 lab: $(STAMP)  ## JupyterLab on 127.0.0.1 only
 	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser --notebook-dir=notebooks $(ROOT_FLAG)
