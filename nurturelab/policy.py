@@ -51,7 +51,7 @@ from scipy import optimize, stats
 from nurturelab import tracking
 from nurturelab.cadence import Cadence, get_cadence
 from nurturelab.experiment._args import positive, probability, whole_number
-from nurturelab.experiment.simulated import replication_seeds
+from nurturelab.experiment.simulated import replication_seeds, run_tasks
 from nurturelab.funnel import outcomes
 from nurturelab.plots import axes
 from nurturelab.result import Result, format_table
@@ -171,22 +171,11 @@ def _task(kind: str, arm: str, world: World | SharedWorld, seed: int, replicatio
 
 def _run(tasks: Sequence[tuple], n_jobs: int,
          progress: Callable[[int, int], None] | None, done: int, total: int) -> list:
-    from joblib import Parallel, delayed
-
-    if n_jobs == 1:
-        parts = []
-        for k, t in enumerate(tasks):
-            parts.append(_task(*t))
-            if progress:
-                progress(done + k + 1, total)
-        return parts
-    parts = []
-    gen = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_task)(*t) for t in tasks)
-    for k, part in enumerate(gen):  # in task order
-        parts.append(part)
-        if progress:
-            progress(done + k + 1, total)
-    return parts
+    """``[_task(*t) for t in tasks]`` through the shared runner
+    (:func:`~nurturelab.experiment.simulated.run_tasks`), ``progress`` counting from ``done``
+    of the study's ``total`` runs."""
+    step = None if progress is None else (lambda k, _n: progress(done + k, total))
+    return run_tasks(_task, tasks, n_jobs, None, step)
 
 
 # --------------------------------------------------------------------------------------------
