@@ -35,10 +35,13 @@ def _brute(value, cost, budget):
     return best
 
 
+PROGRESS: list[tuple[int, int]] = []  # the module study's progress calls
+
+
 @pytest.fixture(scope="module")
 def study():
     return policy_study(WORLD, CANDS, segments=("intent",), budget_rep_hours=None,
-                        replications=3, seed=4)
+                        replications=3, seed=4, progress=lambda *a: PROGRESS.append(a))
 
 
 # ---- the integer program -------------------------------------------------------------------
@@ -137,13 +140,22 @@ def test_a_budget_below_the_cheapest_assignment_says_infeasible(study):
 
 def test_same_seed_same_result_and_serial_equals_parallel(study):
     # replication_seeds(4, 2) are the first two of replication_seeds(4, 3): the same runs
+    calls = []
     again = policy_study(WORLD, CANDS, segments=("intent",), budget_rep_hours=None,
-                         replications=2, seed=4, n_jobs=2, resimulate=False)
+                         replications=2, seed=4, n_jobs=2, resimulate=False,
+                         progress=lambda *a: calls.append(a))
     mine = study.runs[(study.runs["kind"] == "rollout") & (study.runs["replication"] < 2)]
     pd.testing.assert_frame_equal(mine.reset_index(drop=True), again.runs)
+    assert calls == [(k, 4) for k in range(1, 5)]  # 2 replications x 2 candidates, in processes
     serial = policy_study(WORLD, CANDS, segments=("intent",), budget_rep_hours=None,
                           replications=2, seed=5, resimulate=False)
     assert not serial.runs.equals(again.runs)
+
+
+def test_progress_counts_every_run_of_the_study_once_in_order(study):
+    # 3 replications x (2 candidates + the policy as a whole) + 3 fresh x (policy + single)
+    total = 3 * (len(CANDS) + 1) + 2 * 3
+    assert PROGRESS == [(k, total) for k in range(1, total + 1)]
 
 
 def test_crn_every_candidate_meets_the_same_leads(study):
