@@ -28,6 +28,7 @@ from __future__ import annotations
 import heapq
 import math
 from array import array
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -501,9 +502,8 @@ class _Calendar:
         return self._cache[key]
 
     def local_day(self, t: float) -> int:
-        from bisect import bisect_right
-
-        return max(0, bisect_right(self.midnights, t) - 1)
+        k = bisect_right(self.midnights, t) - 1
+        return k if k > 0 else 0
 
     def next_open(self, t: float, window: tuple[float, float], workdays: tuple[int, ...]) -> float:
         """The first instant >= t inside ``window`` hours on a workday."""
@@ -815,11 +815,58 @@ def _draw_streams(world: World, seed: int, replay: Replay | None = None) -> dict
     }
 
 
+def _math(f, x: np.ndarray) -> np.ndarray:
+    """``f`` (math.exp, math.log) element by element: the scalar formulas' values, bit for
+    bit (NumPy's own exp and log may differ from the C library's in the last bit)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.fromiter(map(f, x.tolist()), dtype=np.float64, count=x.size)
+
+
+def _expit(x) -> np.ndarray:
+    """:func:`nurturelab.response.expit` element by element."""
+    x = np.asarray(x, dtype=np.float64)
+    pos = x >= 0
+    e = _math(math.exp, np.where(pos, -x, x))
+    return np.where(pos, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _lookup(mapping: Mapping[str, float], names: np.ndarray) -> np.ndarray:
+    """``mapping.get(str(name), 0.0)`` for every name."""
+    if not len(names):
+        return np.zeros(0)
+    uniq, inv = np.unique(names.astype(str), return_inverse=True)
+    return np.array([float(mapping.get(str(u), 0.0)) for u in uniq])[inv]
+
+
+def _created_times(times: np.ndarray) -> np.ndarray:
+    """The SimPy clock when each lead arrives: the arrivals process waits ``t - now`` from
+    the previous arrival (``now + (t - now)`` is not always ``t`` in floating point)."""
+    times = np.asarray(times, dtype=np.float64)
+    now = times.copy()
+    for _ in range(64):  # a fixed point of the recurrence; it settles in a few rounds
+        prev = np.concatenate([[0.0], now[:-1]])
+        new = np.where(times > prev, prev + (times - prev), prev)
+        if np.array_equal(new, now):
+            return now
+        now = new
+    out, clock = np.empty(len(times)), 0.0
+    for k, t in enumerate(times.tolist()):
+        if t > clock:
+            clock = clock + (t - clock)
+        out[k] = clock
+    return out
+
+
+class _Constants:
+    """What the leads' processes look up, as plain attributes (see Simulation._constants)."""
+
+
 class Simulation:
     """One run of a :class:`World` (or a :class:`SharedWorld`) with a seed, and optionally a
     :class:`Replay` of given leads. Use :func:`simulate`."""
 
     def __init__(self, world: World | SharedWorld, seed: int, replay: Replay | None = None):
+        self._vector = True  # False: every lead's behaviour and stages by the scalar formulas
         self.shared = world if isinstance(world, SharedWorld) else None
         if self.shared is not None:
             world = self.shared._draw_world()
@@ -856,27 +903,46 @@ class Simulation:
         self.queue_len = array("l")
         model = w.response
         c = w.cadence
-        self.touches = c.touches
-        self.offsets = c.offsets()
-        self.stop = c.stop_on
-        # what a lead follows: its cadence and the reps it queues for (one plan, or one per arm)
-        self.plan = (self.touches, self.offsets, self.stop, self.reps, self.free_reps)
+        self._constants(cal)
+        k = model.behaviour_slope * model.behaviour_decay / (7 * DAY)
+        if not (k >= 0 and math.isfinite(k)):  # the vectorised behaviour assumes k >= 0
+            self._vector = False
+        # what a lead follows: its cadence's steps and the reps it queues for (one plan, or
+        # one per arm)
+        self.plan = (self._steps(c), "qualified" in c.stop_on, "opt_out" in c.stop_on,
+                     self.reps, self.free_reps)
         self.arm_of = None
+        cadences = [c]
         if self.shared is not None:
             self._share(r, cal)
+            cadences = list(self.shared.cadences.values())
         self.intent_names = np.array(_INTENTS, dtype=object)[r["intent"]]
         self.source_names = np.array(r["sources"], dtype=object)[r["src"]]
-        self.interest = np.array([
-            model.lead_interest(i, f, z)
-            for i, f, z in zip(self.intent_names, r["fit"], r["noise"], strict=True)])
+        # ResponseModel.lead_interest, vectorised term by term in its order
+        shift = np.array([model.intent[level] for level in _INTENTS])[r["intent"]]
+        fit = np.asarray(r["fit"], dtype=np.float64)
+        self.interest = (shift + model.fit * np.where(np.isnan(fit), 0.0, fit - 0.5)
+                         + model.heterogeneity * np.asarray(r["noise"], dtype=np.float64))
         level = np.where(r["intent"] == 3, 1, r["intent"])  # unknown intent ranks as medium
         self.score = (level - 1) + 2 * (np.nan_to_num(r["fit"], nan=0.5) - 0.5)
+        # the steps the team leaves out, per lead and step of its cadence (Touch.skip)
+        self.skip_rows = None
+        if any(t.skip for cad in cadences for t in cad.touches):
+            width = r["u_skip"].shape[1]
+            skip = np.zeros((len(cadences), width))
+            for a, cad in enumerate(cadences):
+                skip[a, :len(cad.touches)] = [t.skip for t in cad.touches]
+            arm = 0 if self.arm_of is None else np.asarray(self.arm_of)
+            self.skip_rows = r["u_skip"].astype(np.float64) < skip[arm].reshape(-1, width)
+        self.created = _created_times(r["times"])
+        self.demo_at = self._first_demos()
         if team.shift is not None:
             for k, (pool, _) in enumerate(self.pools):
                 env.process(self._shifts(cal.shifts(team.shift, team.workdays), pool, k))
         env.process(self._arrivals(r["times"], progress))
         env.process(self._monitor())
         env.run(until=self.end)
+        self._after_run()
         total = len(r["times"]) - r["n_warm"]
         if progress is not None:
             progress(total, total)
@@ -921,7 +987,7 @@ class Simulation:
             self.off_duty = [[] for _ in pools]
         else:
             pools = [self.pools[0]] * k
-        self.plans = [(c.touches, c.offsets(), c.stop_on, *pool)
+        self.plans = [(self._steps(c), "qualified" in c.stop_on, "opt_out" in c.stop_on, *pool)
                       for c, pool in zip(sh.cadences.values(), pools, strict=True)]
 
     # ---- processes ------------------------------------------------------------------------
@@ -968,15 +1034,26 @@ class Simulation:
                 progress(i, len(times))
 
     def _lead(self, i: int):
-        env, model, r = self.env, self.world.response, self.r
-        log, team = self.log, self.world.team
+        """One lead's cadence. The constants of every step are looked up once per plan
+        (:meth:`_steps`); every expression that reaches a table keeps the operands, and so the
+        types and the rounding, of the plain formulas (:meth:`ResponseModel.touch_logit`,
+        ``opt_out_logit``, :meth:`_handling`): NumPy's float32 draws compare and add in single
+        precision against Python floats, and the tables depend on it bit for bit. Behaviour,
+        email opens and what happens after the cadence do not steer the run: the lead leaves
+        its few facts (:meth:`_done`) and their events are drawn after the run."""
+        env = self.env
         created = env.now
         interest = float(self.interest[i])
-        touches, offsets, stop, reps, free_reps = (
+        steps, stop_qualified, stop_opt_out, reps, free_reps = (
             self.plan if self.arm_of is None else self.plans[self.arm_of[i]])
-        # the first demo request before anyone reaches the lead (a demo request qualifies it,
-        # which stops the cadence); behaviour is logged when the cadence is over
-        demo_at = self._first_demo(i, created, interest)
+        c = self._c
+        team, cal_next_open, workdays, queue = c.team, c.next_open, c.workdays, c.queue
+        ua, uo, uh = self.r["u_answer"][i], self.r["u_opt"][i], self.r["handling"][i]
+        skip_row = self.skip_rows[i] if self.skip_rows is not None else None
+        log_lead, log_t, log_code, log_step, log_rep, log_dur = c.log_appends
+        tk_lead, tk_step, tk_due, tk_start, tk_skipped = c.task_appends
+        exp = math.exp
+        demo_at = self.demo_at[i]  # inf: no demo request before the run's end
         last_on: dict[str, float] = {}
         sent: list[float] = []
         prev_t = created
@@ -984,131 +1061,456 @@ class Simulation:
         answered = False
         rep = -1
         vm_at, vm_hold = math.nan, 0.0  # the voicemail left on an unanswered call
-        for j, touch in enumerate(touches):
-            due = created + offsets[j] if touch.anchor == "created" else prev_t + touch.at
-            if touch.window is not None:
-                due = self.cal.next_open(due, touch.window, team.workdays)
+        for s in steps:
+            (j, ch, from_created, offset, at, window, needs_rep, is_vm, c_touch, c_answer,
+             c_opt, base_logit, sw, pers, opt_logit, voice, stop_answer, next_vm, mean,
+             mean_vm) = s
+            due = created + offset if from_created else prev_t + at
+            if window is not None:
+                due = cal_next_open(due, window, workdays)
             if due > env.now:
                 yield env.timeout(due - env.now)
-            if demo_at is not None and demo_at <= env.now and "qualified" in stop:
+            if demo_at <= env.now and stop_qualified:
                 break
-            if self._skipped(i, j, touches):  # the team leaves this step out
-                if touch.needs_rep and touch.channel != "voicemail":
-                    self._task(i, j, due, env.now, True)
+            if skip_row is not None and skip_row[j]:  # the team leaves this step out
+                if needs_rep and not is_vm:
+                    tk_lead(i)
+                    tk_step(j)
+                    tk_due(due)
+                    tk_start(env.now)
+                    tk_skipped(1)
                 rep = -1  # no call, so no voicemail on it either
                 continue
             req = None
-            if touch.channel == "voicemail":
+            if is_vm:
                 if answered or rep < 0:  # left only on an unanswered call, by its rep
                     continue
                 t_touch = vm_at
-                log.add(i, t_touch, C_TOUCH["voicemail"], j, rep, vm_hold / 60.0)
-            elif touch.needs_rep:
-                prio = 0 if team.queue == "fifo" else (
-                    j if team.queue == "priority" else -float(self.score[i]))
+                log_lead(i)
+                log_t(t_touch)
+                log_code(c_touch)
+                log_step(j)
+                log_rep(rep)
+                log_dur(vm_hold / 60.0)
+            elif needs_rep:
+                prio = 0 if queue == "fifo" else (
+                    j if queue == "priority" else -float(self.score[i]))
                 req = reps.request(priority=prio)
                 if not req.triggered:  # queued: wait, but no longer than the team's patience
                     wait = max(0.0, due + team.patience_hours * HOUR - env.now)
                     yield req | env.timeout(wait)
                     if not req.triggered:
                         req.cancel()
-                        self._task(i, j, due, env.now, True)
+                        tk_lead(i)
+                        tk_step(j)
+                        tk_due(due)
+                        tk_start(env.now)
+                        tk_skipped(1)
                         rep = -1
                         continue
                 else:
                     yield req
-                if demo_at is not None and demo_at <= env.now and "qualified" in stop:
+                if demo_at <= env.now and stop_qualified:
                     reps.release(req)  # qualified while waiting: the touch is moot
                     break
-                self._task(i, j, due, env.now, False)
+                tk_lead(i)
+                tk_step(j)
+                tk_due(due)
+                tk_start(env.now)
+                tk_skipped(0)
                 rep = free_reps.popleft()
                 t_touch = env.now
             else:
                 rep = -1
                 t_touch = env.now
-                log.add(i, t_touch, C_TOUCH[touch.channel], j, -1)
+                log_lead(i)
+                log_t(t_touch)
+                log_code(c_touch)
+                log_step(j)
+                log_rep(-1)
+                log_dur(math.nan)
             prev_t = t_touch
-            gap = (t_touch - last_on[touch.channel]) / HOUR if touch.channel in last_on \
-                else math.inf
+            if ch in last_on:
+                gap = (t_touch - last_on[ch]) / HOUR
+                decay = exp(-gap / c.tau)
+            else:
+                gap = math.inf
             week_ago = t_touch - 7 * DAY
-            recent = sum(1 for s in sent if s > week_ago)
-            last_on[touch.channel] = t_touch
+            recent = 0
+            for s_t in sent:
+                if s_t > week_ago:
+                    recent += 1
+            last_on[ch] = t_touch
             sent.append(t_touch)
-            now_interest = interest + (model.warm_up if answered_at is not None else 0.0)
-            if touch.channel == "email":
-                self._email(i, j, t_touch, now_interest)
-            x = model.touch_logit(touch.channel, minutes=(t_touch - created) / 60.0,
-                                  interest=now_interest, gap_hours=gap, recent=recent,
-                                  personalisation=touch.personalisation)
-            answered = r["u_answer"][i, j] < expit(x)
+            now_interest = interest + (c.warm_up if answered_at is not None else 0.0)
+            if ch == "email":  # opens and clicks are drawn after the run
+                c.email_appends[0](i)
+                c.email_appends[1](j)
+                c.email_appends[2](t_touch)
+                c.email_appends[3](type(t_touch) is np.float64)
+                c.email_appends[4](now_interest)
+            # ResponseModel.touch_logit, term by term in its order
+            minutes = (t_touch - created) / 60.0
+            if minutes <= c.knot_first:
+                boost = c.value_first
+            elif minutes >= c.knot_last:
+                boost = c.value_last
+            else:
+                k = bisect_right(c.knot_min, minutes)
+                boost = c.knot_val[k - 1] + c.knot_dv[k] * (minutes - c.knot_min[k - 1]) / (
+                    c.knot_dm[k])
+            x = base_logit + interest + sw * boost
+            if gap < math.inf:
+                x -= c.spacing * decay
+            fatigue = recent - c.fatigue_free
+            x -= c.fatigue * (fatigue if fatigue > 0 else 0)
+            x += pers
+            x -= c.cooling * minutes / (7 * 24 * 60)
+            if x >= 0:
+                p = 1.0 / (1.0 + exp(-x))
+            else:
+                z = exp(x)
+                p = z / (1.0 + z)
+            answered = ua[j] < p
             if req is not None:  # the rep's time: the touch, and a voicemail on a missed call
-                hold = self._handling(i, j, touch.channel)
-                log.add(i, t_touch, C_TOUCH[touch.channel], j, rep, hold / 60.0)
+                hold = self._hold(mean, float(uh[j]))
+                log_lead(i)
+                log_t(t_touch)
+                log_code(c_touch)
+                log_step(j)
+                log_rep(rep)
+                log_dur(hold / 60.0)
                 vm_hold = 0.0
-                if (touch.channel == "call" and not answered and j + 1 < len(touches)
-                        and touches[j + 1].channel == "voicemail"
-                        and not self._skipped(i, j + 1, touches)):
-                    vm_at, vm_hold = t_touch + hold, self._handling(i, j + 1, "voicemail")
-                self._count_busy(t_touch, hold + vm_hold)
+                if (next_vm and not answered
+                        and not (skip_row is not None and skip_row[j + 1])):
+                    vm_at, vm_hold = t_touch + hold, self._hold(mean_vm, float(uh[j + 1]))
+                # _count_busy: the rep time while leads arrive, and the overtime in it
+                a, b = max(t_touch, c.warm), min(t_touch + (hold + vm_hold), c.last_arrival)
+                if b > a:
+                    self.busy += b - a
+                    if c.shift is not None:  # time past the shift's end is overtime
+                        self.overtime += max(0.0, b - max(a, c.window_end(t_touch, c.shift)))
                 yield env.timeout(hold + vm_hold)
                 free_reps.append(rep)
                 reps.release(req)
             if answered:
-                delay = 30.0 if touch.channel in ("call", "voicemail") else (
-                    60.0 + r["answer_delay"][i] * HOUR)
+                delay = 30.0 if voice else (60.0 + self.r["answer_delay"][i] * HOUR)
                 if answered_at is None:
                     answered_at = t_touch + delay
-                log.add(i, t_touch + delay, C_ANSWER[touch.channel], j, rep)
-                if ("connect" in stop and touch.channel in ("call", "voicemail")) or (
-                        "reply" in stop and touch.channel in ("sms", "email")):
+                log_lead(i)
+                log_t(t_touch + delay)
+                log_code(c_answer)
+                log_step(j)
+                log_rep(rep)
+                log_dur(math.nan)
+                if stop_answer:
                     break
                 continue
-            q = model.opt_out_logit(touch.channel, gap_hours=gap, recent=recent)
-            if r["u_opt"][i, j] < expit(q):
-                log.add(i, t_touch + 60.0, C_OPT[touch.channel], j, rep)
-                if "opt_out" in stop:
-                    self._log_behaviour(i, created, interest, None, None,
-                                        until=t_touch + 60.0)
-                    log.add(i, t_touch + 120.0, C_LOST)
+            # ResponseModel.opt_out_logit
+            q = opt_logit
+            if gap < math.inf:
+                q += c.opt_spacing * decay
+            q += c.opt_fatigue * (fatigue if fatigue > 0 else 0)
+            if q >= 0:
+                p = 1.0 / (1.0 + exp(-q))
+            else:
+                z = exp(q)
+                p = z / (1.0 + z)
+            if uo[j] < p:
+                log_lead(i)
+                log_t(t_touch + 60.0)
+                log_code(c_opt)
+                log_step(j)
+                log_rep(rep)
+                log_dur(math.nan)
+                if stop_opt_out:
+                    self._done(i, created, interest, None, math.inf, t_touch + 60.0,
+                               t_touch + 120.0)
                     return
-        if demo_at is not None and answered_at is not None and answered_at < demo_at:
-            demo_at = None  # reached first: from then on the lead qualifies by conversation
-        self._log_behaviour(i, created, interest, answered_at, demo_at, until=self.end)
-        self._after_cadence(i, answered_at, demo_at, prev_t)
+        if answered_at is not None and answered_at < demo_at:
+            demo_at = math.inf  # reached first: from then on the lead qualifies by conversation
+        self._done(i, created, interest, answered_at, demo_at, self.end, None, prev_t)
 
     # ---- pieces ---------------------------------------------------------------------------
-    def _count_busy(self, t: float, hold: float) -> None:
-        """Add a touch's rep time (and overtime) to the team's load, counting only the part
-        while leads arrive (from the warm-up's end to the last arrival)."""
-        team = self.world.team
-        a, b = max(t, self.warm), min(t + hold, self.last_arrival)
-        if b > a:
-            self.busy += b - a
-            if team.shift is not None:  # time past the shift's end is overtime
-                self.overtime += max(0.0, b - max(a, self.cal.window_end(t, team.shift)))
+    def _constants(self, cal: _Calendar) -> None:
+        """What every lead's process looks up, bound once (attribute and dict lookups per
+        touch are a large part of the run's Python work)."""
+        w, m = self.world, self.world.response
+        team = w.team
+        knots = m.speed_knots
+        c = _Constants()
+        c.team, c.queue, c.workdays, c.shift = team, team.queue, team.workdays, team.shift
+        c.next_open, c.window_end = cal.next_open, cal.window_end
+        c.warm, c.last_arrival = self.warm, self.last_arrival
+        c.tau, c.spacing, c.fatigue, c.fatigue_free = (m.tau_hours, m.spacing, m.fatigue,
+                                                       m.fatigue_free)
+        c.cooling, c.warm_up = m.cooling, m.warm_up
+        c.opt_spacing, c.opt_fatigue = m.opt_out_spacing, m.opt_out_fatigue
+        c.knot_first, c.value_first = knots[0]
+        c.knot_last, c.value_last = knots[-1]
+        c.knot_min = [k for k, _ in knots]
+        c.knot_val = [v for _, v in knots]
+        c.knot_dv = [0.0] + [knots[k][1] - knots[k - 1][1] for k in range(1, len(knots))]
+        c.knot_dm = [0.0] + [knots[k][0] - knots[k - 1][0] for k in range(1, len(knots))]
+        log, tk = self.log, self.tasks
+        c.log_appends = (log.lead.append, log.t.append, log.code.append, log.step.append,
+                         log.rep.append, log.dur.append)
+        c.task_appends = tuple(tk[k].append for k in ("lead", "step", "due", "start",
+                                                       "skipped"))
+        # email touches (lead, step, time, whether the time is a NumPy float, interest) and
+        # the facts of the leads that are done (see _done): their events come after the run
+        self.emails = (array("l"), array("h"), array("d"), array("b"), array("d"))
+        c.email_appends = tuple(a.append for a in self.emails)
+        self.done = {k: array(t) for k, t in (("lead", "l"), ("created", "d"),
+                                               ("answered", "d"), ("demo", "d"),
+                                               ("until", "d"), ("last", "d"), ("opted", "b"))}
+        self.done_scalar: list[tuple] = []  # the leads whose facts need the scalar formulas
+        self._c = c
 
-    def _skipped(self, i: int, j: int, touches) -> bool:
-        """Whether the team leaves step ``j`` of ``touches`` out for lead ``i`` (its ``skip``)."""
-        skip = touches[j].skip
-        return bool(skip) and float(self.r["u_skip"][i, j]) < skip
+    def _steps(self, cadence: Cadence) -> list[tuple]:
+        """Per step of ``cadence``, the constants the lead's process uses (see _lead)."""
+        m, team, stop = self.world.response, self.world.team, cadence.stop_on
+        touches, offsets = cadence.touches, list(cadence.offsets())  # NumPy floats, as before
+        out = []
+        for j, t in enumerate(touches):
+            ch = t.channel
+            next_vm = ch == "call" and j + 1 < len(touches) and touches[j + 1].channel == (
+                "voicemail")
+            voice = ch in ("call", "voicemail")
+            out.append((
+                j, ch, t.anchor == "created", offsets[j], t.at, t.window, t.needs_rep,
+                ch == "voicemail", C_TOUCH[ch], C_ANSWER[ch], C_OPT[ch], logit(m.base[ch]),
+                m.speed_weight[ch], m.personalisation[t.personalisation],
+                logit(m.opt_out_base[ch]), voice,
+                ("connect" in stop and voice) or ("reply" in stop and not voice), next_vm,
+                team.handling_minutes[ch] * 60.0, team.handling_minutes["voicemail"] * 60.0))
+        return out
 
-    def _handling(self, i: int, j: int, channel: str) -> float:
+    def _hold(self, mean: float, z: float) -> float:
+        """A touch's rep time in seconds: ``mean`` and the step's normal draw ``z``."""
         team = self.world.team
-        mean = team.handling_minutes[channel] * 60.0
-        z = float(self.r["handling"][i, j])
         if team.handling == "exponential":
             u = 0.5 * math.erfc(-z / math.sqrt(2))  # the normal draw as a uniform
             return -mean * math.log(max(1.0 - u, 1e-12))
         s = team.handling_sigma
         return mean * math.exp(s * z - 0.5 * s * s)
 
-    def _task(self, i, j, due, start, skipped) -> None:
-        t = self.tasks
-        t["lead"].append(i)
-        t["step"].append(j)
-        t["due"].append(due)
-        t["start"].append(start)
-        t["skipped"].append(1 if skipped else 0)
+    def _handling(self, i: int, j: int, channel: str) -> float:
+        return self._hold(self.world.team.handling_minutes[channel] * 60.0,
+                          float(self.r["handling"][i, j]))
+
+    def _done(self, i, created, interest, answered_at, demo_at, until, lost_at,
+              last=None) -> None:
+        """A lead's cadence is over: keep what its behaviour and stages need. An answer time
+        that is a NumPy float32 (a reply delay is single precision) rounds the times computed
+        from it in single precision: such a lead goes through the scalar formulas."""
+        if (self._vector and (answered_at is None or type(answered_at) in (float, np.float64))
+                and type(created) in (float, np.float64, int)):
+            d = self.done
+            d["lead"].append(i)
+            d["created"].append(created)
+            d["answered"].append(math.nan if answered_at is None else answered_at)
+            d["demo"].append(demo_at)
+            d["until"].append(until)
+            d["last"].append(lost_at if lost_at is not None else last)
+            d["opted"].append(lost_at is not None)
+        else:
+            self.done_scalar.append((i, created, interest, answered_at, demo_at, until,
+                                     lost_at, last))
+
+    def _first_demos(self) -> np.ndarray:
+        """Each lead's first demo request (:meth:`_first_demo`, inf for none before the run's
+        end), for all leads at once."""
+        m, r, n = self.world.response, self.r, len(self.created)
+        _, a, k = self._rates(1.0)  # k only
+        if not (k >= 0 and math.isfinite(k)) or not self._vector:
+            out = [self._first_demo(i, c, float(x))
+                   for i, (c, x) in enumerate(zip(self.created, self.interest, strict=True))]
+            return np.array([math.inf if t is None else t for t in out], dtype=np.float64)
+        boost = _math(math.exp, m.behaviour_slope * self.interest)
+        a = m.demo_per_day / DAY * boost
+        s = r["demo"].astype(np.float64)
+        c = self.created
+        t = np.full(n, math.inf)
+        pos = a > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if k == 0:  # _invert's k == 0 branch with t_warm = inf: head is inf
+                t[pos] = c[pos] + s[pos] / a[pos]
+            else:  # head = a / k * (1 - exp(-inf)); past it y < 0
+                head = a / k * (1.0 - 0.0)
+                ok = pos & (s <= head)
+                y = 1.0 - s[ok] * k / a[ok]
+                good = y > 0
+                t_ok = np.full(len(y), math.inf)
+                t_ok[good] = c[ok][good] - _math(math.log, y[good]) / k
+                t[ok] = t_ok
+        t[~(t <= self.end)] = math.inf
+        return t
+
+    def _after_run(self) -> None:
+        """The events that do not steer the run: email opens and clicks, pricing visits and
+        demo requests, and the stages after the cadence, drawn for every lead at once with
+        the scalar formulas' operations in their order (math.exp and math.log element by
+        element, so the values are the scalar ones bit for bit)."""
+        self._emails_after()
+        d = {k: np.frombuffer(v, dtype=v.typecode if v.typecode != "l"
+                              else f"i{v.itemsize}") for k, v in self.done.items()}
+        d["opted"] = d["opted"].astype(bool)
+        if not np.array_equal(d["created"], self.created[d["lead"]]):
+            raise RuntimeError("internal error: the leads' creation times differ from the "
+                               "simulation clock's")
+        if len(d["lead"]):
+            self._behaviour_after(d)
+            self._stages_after(d)
+        for i, created, interest, answered_at, demo_at, until, lost_at, last in (
+                self.done_scalar):
+            demo = None if demo_at == math.inf else demo_at
+            if lost_at is not None:  # opted out: behaviour until then, then lost
+                self._log_behaviour(i, created, interest, None, None, until=until)
+                self.log.add(i, lost_at, C_LOST)
+            else:
+                self._log_behaviour(i, created, interest, answered_at, demo, until=until)
+                self._after_cadence(i, answered_at, demo, last)
+        self.done = self.done_scalar = self.emails = None
+
+    def _extend_log(self, lead, t, code, step=-1, rep=-1) -> None:
+        lg, n = self.log, len(lead)
+        lg.lead.frombytes(np.asarray(lead, dtype=f"i{lg.lead.itemsize}").tobytes())
+        lg.t.frombytes(np.asarray(t, dtype=np.float64).tobytes())
+        lg.code.frombytes(np.broadcast_to(np.asarray(code, dtype=np.int8), n).tobytes())
+        lg.step.frombytes(np.broadcast_to(np.asarray(step, dtype=np.int16), n).tobytes())
+        lg.rep.frombytes(np.broadcast_to(np.asarray(rep, dtype=np.int16), n).tobytes())
+        lg.dur.frombytes(np.full(n, np.nan, dtype=np.float32).tobytes())
+
+    def _emails_after(self) -> None:
+        """:meth:`_email` for every email touch. Its ``u < expit(...)`` compares a float32 draw
+        with a Python float in single precision, and ``t + 600.0 + 3 * HOUR * u`` is single
+        precision when ``t`` is a Python float (double when a NumPy float64)."""
+        lead, j, t, np64, interest = (np.frombuffer(a, dtype=a.typecode if a.typecode != "l"
+                                                    else f"i{a.itemsize}")
+                                      for a in self.emails)
+        if not len(lead):
+            return
+        if not self._vector:  # the scalar formula, each time with its type
+            for i, jj, tt, is64, x in zip(lead.tolist(), j.tolist(), t.tolist(), np64.tolist(),
+                                          interest.tolist(), strict=True):
+                self._email(i, jj, np.float64(tt) if is64 else tt, x)
+            return
+        m, u = self.world.response, self.r["u_email"]
+        s = m.behaviour_slope
+        j = j.astype(np.int64)
+        u0, u1 = u[lead, 2 * j], u[lead, 2 * j + 1]
+        opened = u0 < _expit(logit(m.open_rate) + s * interest).astype(np.float32)
+        np64 = np64.astype(bool)[opened]
+        lead, t, u1, interest = lead[opened], t[opened], u1[opened], interest[opened]
+        shifted = np.float32(3 * HOUR) * u1  # float32
+        base = t + 600.0
+        t32 = base.astype(np.float32) + shifted
+        t_open = np.where(np64, base + shifted.astype(np.float64), t32.astype(np.float64))
+        self._extend_log(lead, t_open, C_OPEN)
+        click = u1 < _expit(logit(m.click_rate) + s * interest).astype(np.float32)
+        t_click = np.where(np64, t_open + 90.0,
+                           (t32 + np.float32(90.0)).astype(np.float64))
+        self._extend_log(lead[click], t_click[click], C_CLICK)
+
+    def _behaviour_after(self, d: dict) -> None:
+        """:meth:`_log_behaviour` for the leads in ``d`` (float64 times only)."""
+        m, r = self.world.response, self.r
+        lead = d["lead"]
+        interest = self.interest[lead]
+        p0, _, k = self._rates(0.0)
+        rate = m.pricing_per_day / DAY
+        a0 = rate * _math(math.exp, m.behaviour_slope * interest)
+        a1 = rate * _math(math.exp, m.behaviour_slope * (interest + m.warm_up))
+        c = self.created[lead]
+        tw = np.where(np.isnan(d["answered"]), math.inf, d["answered"])
+        after = tw > c
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if k == 0:
+                head = np.where(after & (a0 > 0), a0 * (tw - c), 0.0)
+                start = np.maximum(tw, c)
+            else:
+                e = np.ones(len(lead))
+                e[after] = _math(math.exp, -k * (tw[after] - c[after]))
+                head = np.where(after, a0 / k * (1.0 - e), 0.0)
+            until = d["until"]
+            rows = np.arange(len(lead))
+            pricing = r["pricing"]
+            for col in range(pricing.shape[1]):
+                if not len(rows):
+                    break
+                s = pricing[lead[rows], col]
+                first = (s <= head[rows]) & (a0[rows] > 0)
+                t = np.full(len(rows), math.inf)
+                if k == 0:
+                    t[first] = c[rows][first] + s[first] / a0[rows][first]
+                    rest = ~first & (a1[rows] > 0)
+                    t[rest] = start[rows][rest] + (s[rest] - head[rows][rest]) / a1[rows][rest]
+                else:
+                    y = np.full(len(rows), -1.0)
+                    y[first] = 1.0 - s[first] * k / a0[rows][first]
+                    rest = ~first & (a1[rows] > 0)
+                    y[rest] = e[rows][rest] - (s[rest] - head[rows][rest]) * k / a1[rows][rest]
+                    good = y > 0
+                    t[good] = c[rows][good] - _math(math.log, y[good]) / k
+                keep = t <= until[rows]
+                rows = rows[keep]
+                self._extend_log(lead[rows], t[keep], C_PRICING)
+        demo = d["demo"]
+        shown = demo <= until
+        self._extend_log(lead[shown], demo[shown], C_DEMO)
+
+    def _stages_after(self, d: dict) -> None:
+        """:meth:`_after_cadence` for the leads in ``d`` that did not opt out (float64 times
+        only), and the lost stage of those that did."""
+        pr, r, w = self.world.progression, self.r, self.world
+        opted = d["opted"]
+        self._extend_log(d["lead"][opted], d["last"][opted], C_LOST)
+        lead, ans, demo, last = (d[k][~opted] for k in ("lead", "answered", "demo", "last"))
+        never = np.isnan(ans) & (demo == math.inf)
+        self._extend_log(lead[never], last[never] + DAY, C_LOST)  # cadence done, unanswered
+        lead, ans, demo = lead[~never], ans[~never], demo[~never]
+        if not len(lead):
+            return
+        u, z = r["u_stage"][lead].astype(np.float64), r["z_stage"][lead].astype(np.float64)
+        fit = np.asarray(r["fit"], dtype=np.float64)[lead]
+        f = np.where(np.isfinite(fit), fit - 0.5, 0.0)
+        intent, source = self.intent_names[lead], self.source_names[lead]
+        shared = pr.heterogeneity * np.asarray(r["noise"], dtype=np.float64)[lead]
+
+        def moves(rows, k: int, tr, extra) -> tuple[np.ndarray, np.ndarray]:
+            # Transition.logit, term by term in its order
+            base = math.log(tr.p / (1.0 - tr.p)) + _lookup(tr.intent, intent[rows])
+            base = base + tr.fit * f[rows] + _lookup(tr.source, source[rows])
+            moved = u[rows, k] < _expit(base + extra + shared[rows])
+            scale = np.where(moved, tr.days * DAY, tr.lost_days * DAY)
+            sigma = np.where(moved, tr.sigma, tr.lost_sigma)
+            return moved, scale * _math(math.exp, sigma * z[rows, k])
+
+        rows = np.arange(len(lead))
+        by_demo = demo < math.inf
+        q_t = np.where(by_demo, demo, math.nan)
+        asked = rows[~by_demo]
+        if len(asked):
+            minutes = (ans[asked] - np.asarray(r["times"])[lead[asked]]) / 60.0
+            m_, v_ = zip(*pr.speed_knots, strict=True)
+            moved, dt = moves(asked, 0, pr.qualify, np.interp(minutes, m_, v_))
+            self._extend_log(lead[asked[~moved]], ans[asked[~moved]] + dt[~moved], C_LOST)
+            q_t[asked[moved]] = ans[asked[moved]] + dt[moved]
+            self._extend_log(lead[asked[moved]], q_t[asked[moved]], C_QUAL)
+            rows = np.sort(np.concatenate([rows[by_demo], asked[moved]]))
+        lead, q_t = lead[rows], q_t[rows]
+        moved, dt = moves(rows, 1, pr.proposal, 0.0)
+        # the account executive's first touch after the hand-off, before anything else happens
+        wait = r["e_stage"][lead, 0].astype(np.float64) * w.ae_response_hours * HOUR
+        half = 0.5 * dt
+        self._extend_log(lead, q_t + np.where(half < wait, half, wait), C_TOUCH["call"], -1, -2)
+        self._extend_log(lead[~moved], q_t[~moved] + dt[~moved], C_LOST)
+        rows, lead, p_t = rows[moved], lead[moved], q_t[moved] + dt[moved]
+        self._extend_log(lead, p_t, C_PROP)
+        won, dt = moves(rows, 2, pr.win, 0.0)
+        self._extend_log(lead[won], p_t[won] + dt[won], C_WON)
+        self._extend_log(lead[~won], p_t[~won] + dt[~won], C_LOST)
 
     def _rates(self, interest: float) -> tuple[float, float, float]:
         """Per-second pricing and demo rates at ``interest``, and the cooling constant."""

@@ -699,3 +699,35 @@ def test_a_run_keeps_the_result_protocol():
     assert_result_protocol(res)
     assert res.summary.loc["leads", "value"] == 300
     assert res.summary["value"].to_dict() == res.kpis()
+
+
+# --------------------------------------------------------------------------------------------
+# 13. The vectorised events after the run equal the scalar formulas
+# --------------------------------------------------------------------------------------------
+BUSY = ResponseModel(demo_per_day=0.05, pricing_per_day=0.5, open_rate=0.6, click_rate=0.5)
+
+
+@pytest.mark.parametrize("world", [
+    World(leads=300, response=BUSY, team=Team(reps=2)),
+    World(leads=150, cadence="email_only", response=ResponseModel(behaviour_slope=0.0)),
+    World(leads=200, cadence="front_loaded", response=BUSY, warmup_days=2.0,
+          team=Team(reps=2, shift=None, handling="exponential")),
+], ids=["seed_busy", "email_slope0", "front_warmup"])
+def test_vectorised_behaviour_and_stages_equal_the_scalar_formulas(world):
+    """Email opens and clicks, pricing visits, demo requests and the stages after the cadence
+    are drawn for all leads at once after the run; the scalar methods (one lead at a time,
+    as the run did before) must give the same tables bit for bit."""
+    from nurturelab.simulation import Simulation
+
+    fast = Simulation(world, 5).run()
+    scalar = Simulation(world, 5)
+    scalar._vector = False
+    slow = scalar.run()
+    names = set(fast.events["name"])
+    assert {"email_open", "link_click", "qualified", "lost"} <= names
+    if world.response is BUSY:
+        assert {"pricing_visit", "demo_request", "proposal", "won"} <= names
+    for table in ("leads", "events", "tasks", "queue"):
+        pd.testing.assert_frame_equal(getattr(fast, table), getattr(slow, table),
+                                      check_exact=True)
+    assert fast.utilisation == slow.utilisation
