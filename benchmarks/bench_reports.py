@@ -3,6 +3,8 @@ groupby of the same events measured in the same run.
 
     python benchmarks/bench_reports.py                  # 50,000 simulated leads over 4 months
     python benchmarks/bench_reports.py --leads 10000    # a quick run
+    python benchmarks/bench_reports.py --growth         # 50k, 200k, 1M leads: how each grows
+    python benchmarks/bench_reports.py --growth --sizes 10000,20000,40000
 
 Targets (chosen for the audit and report issue: a month's audit and a week's report of a
 mid-sized team should run in the time of a coffee, not of a batch job): the audit of one month
@@ -16,6 +18,7 @@ its ratio to its target and to the baseline. Nothing here is a pass/fail test.
 from __future__ import annotations
 
 import argparse
+import math
 
 import pandas as pd
 from bench_scoring import peak_mb, timed  # run as a script from benchmarks/
@@ -29,24 +32,23 @@ RATES = {"paid_search": 150, "web_form": 110, "organic_search": 60, "referral": 
          "partner": 35}  # 400 leads a day
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--leads", type=int, default=50_000)
-    p.add_argument("--target", type=float, default=60.0, help="seconds, each of the two")
-    args = p.parse_args()
+def measure(n_leads: int, target: float, quiet: bool = False) -> dict:
+    """Simulate ``n_leads`` (one export per size, reused by both), time the baseline, the
+    audit and the weekly report; print them unless ``quiet``."""
+    say = (lambda *a: None) if quiet else print
     per_day = sum(RATES.values())
-    scale = args.leads / (per_day * 125)  # about four months of arrivals from 1 June
-    world = World(leads=args.leads, start="2026-06-01", tail_days=0,
+    scale = n_leads / (per_day * 125)  # about four months of arrivals from 1 June
+    world = World(leads=n_leads, start="2026-06-01", tail_days=0,
                   arrivals=Arrivals(per_day={k: v * scale for k, v in RATES.items()}),
                   team=Team(reps=max(4, round(40 * scale))))
     res, t_sim = timed(simulate, world, seed=1)
     leads, events = res.leads, res.events
-    print(f"{len(leads):,d} leads, {len(events):,d} events from {events['ts'].min():%Y-%m-%d} "
-          f"to {events['ts'].max():%Y-%m-%d} (simulated in {t_sim:.1f} s)")
+    say(f"{len(leads):,d} leads, {len(events):,d} events from {events['ts'].min():%Y-%m-%d} "
+        f"to {events['ts'].max():%Y-%m-%d} (simulated in {t_sim:.1f} s)")
 
     _, t_base = timed(lambda: events.groupby(["lead_id", "name"], observed=True)
                       .agg(n=("ts", "size"), last=("ts", "max")))
-    print(f"baseline groupby: {t_base:.2f} s")
+    say(f"baseline groupby: {t_base:.2f} s")
 
     start, end = month_bounds("2026-09")
     ref_start = pd.Timestamp("2026-06-01", tz="UTC")
@@ -59,17 +61,57 @@ def main() -> None:
         return audit(ref, cur, seed=0)
 
     result, t_audit = timed(run_audit)
-    print(f"audit of 2026-09 ({result.meta['month_rows']:,d} scored rows against "
-          f"{result.meta['reference_rows']:,d}): {t_audit:.1f} s (target {args.target:g} s, "
-          f"ratio {t_audit / args.target:.2f}); {t_audit / t_base:.0f} x baseline; "
-          f"overall {result.status}")
+    say(f"audit of 2026-09 ({result.meta['month_rows']:,d} scored rows against "
+        f"{result.meta['reference_rows']:,d}): {t_audit:.1f} s (target {target:g} s, "
+        f"ratio {t_audit / target:.2f}); {t_audit / t_base:.0f} x baseline; "
+        f"overall {result.status}")
 
     last = events["ts"].max()
     week = week_label(last - pd.Timedelta(days=7))
     rep, t_rep = timed(weekly_report, leads, events, week=week, cadence=world.cadence)
-    print(f"weekly report {week} ({len(rep.table):,d} figures, {len(rep.unavailable)} "
-          f"unavailable): {t_rep:.1f} s (target {args.target:g} s, ratio "
-          f"{t_rep / args.target:.2f}); {t_rep / t_base:.0f} x baseline")
+    say(f"weekly report {week} ({len(rep.table):,d} figures, {len(rep.unavailable)} "
+        f"unavailable): {t_rep:.1f} s (target {target:g} s, ratio "
+        f"{t_rep / target:.2f}); {t_rep / t_base:.0f} x baseline")
+    return {"leads": len(leads), "events": len(events), "baseline": t_base, "audit": t_audit,
+            "report": t_rep}
+
+
+def growth_table(rows: list[dict], parts: tuple[str, ...]) -> str:
+    """Seconds, ratio to the same run's baseline, and the growth exponent between sizes
+    (log of the time ratio over log of the leads ratio: 1 is linear)."""
+    head = ["leads", "events", "baseline s"]
+    for p in parts:
+        head += [f"{p} s", f"{p} / baseline", f"{p} exponent"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for i, r in enumerate(rows):
+        cells = [f"{r['leads']:,d}", f"{r['events']:,d}", f"{r['baseline']:.2f}"]
+        for p in parts:
+            exp = (math.log(r[p] / rows[i - 1][p]) / math.log(r["leads"] / rows[i - 1]["leads"])
+                   if i else float("nan"))
+            cells += [f"{r[p]:.1f}", f"{r[p] / r['baseline']:.0f}",
+                      "-" if not i else f"{exp:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--leads", type=int, default=50_000)
+    p.add_argument("--target", type=float, default=60.0, help="seconds, each of the two")
+    p.add_argument("--growth", action="store_true",
+                   help="measure at each of --sizes and print the growth table")
+    p.add_argument("--sizes", default="50000,200000,1000000",
+                   help="comma-separated lead counts of --growth")
+    args = p.parse_args()
+    if not args.growth:
+        measure(args.leads, args.target)
+        print(f"peak memory {peak_mb():,.0f} MB")
+        return
+    rows = []
+    for n in (int(x) for x in args.sizes.split(",")):
+        print(f"--- {n:,d} leads", flush=True)
+        rows.append(measure(n, args.target))
+    print(growth_table(rows, ("audit", "report")))
     print(f"peak memory {peak_mb():,.0f} MB")
 
 

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_scoring.py                          # 1,000,000 leads, 10,000,000 events
     python benchmarks/bench_scoring.py --leads 100000 --events 1000000   # a quick run
+    python benchmarks/bench_scoring.py --growth   # 50k, 200k, 1M leads (10 events a lead)
 
 Target (the scoring issue): points (``scoring.points.scores`` with ``DEFAULT_RULES``) and features
 (``scoring.features.snapshot``) for 1,000,000 leads and 10,000,000 events in at most 30 s.
@@ -125,15 +126,8 @@ def baseline(events: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"n": g.size(), "last": g["ts"].max()})
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--leads", type=int, default=1_000_000)
-    ap.add_argument("--events", type=int, default=10_000_000)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--target", type=float, default=30.0, help="seconds for points + features")
-    args = ap.parse_args()
-
-    (leads, events), build = timed(make_export, args.leads, args.events, args.seed)
+def measure(n_leads: int, n_events: int, seed: int, target: float) -> dict:
+    (leads, events), build = timed(make_export, n_leads, n_events, seed)
     _, check = timed(check_sample, leads, events)
     print(f"synthetic export: {len(leads):,d} leads, {len(events):,d} events in {build:.1f} s "
           f"(a sample of it validated in {check:.1f} s); peak so far {peak_mb():,.0f} MB")
@@ -149,8 +143,32 @@ def main() -> None:
     print(f"features: snapshot(as_of={AS_OF:%Y-%m-%d}): {t_feat:.1f} s "
           f"({feats.shape[0]:,d} x {feats.shape[1]}); {t_feat / t_base:.2f} x baseline")
     total = t_pts + t_feat
-    print(f"points + features: {total:.1f} s (target <= {args.target:g} s, "
-          f"ratio {total / args.target:.2f}); {total / t_base:.2f} x baseline")
+    print(f"points + features: {total:.1f} s (target <= {target:g} s, "
+          f"ratio {total / target:.2f}); {total / t_base:.2f} x baseline")
+    return {"leads": n_leads, "events": n_events, "baseline": t_base, "points": t_pts,
+            "features": t_feat, "points + features": total}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--leads", type=int, default=1_000_000)
+    ap.add_argument("--events", type=int, default=10_000_000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--target", type=float, default=30.0, help="seconds for points + features")
+    ap.add_argument("--growth", action="store_true",
+                    help="measure at each of --sizes (10 events a lead), print the growth table")
+    ap.add_argument("--sizes", default="50000,200000,1000000")
+    args = ap.parse_args()
+    if not args.growth:
+        measure(args.leads, args.events, args.seed, args.target)
+    else:
+        from bench_reports import growth_table
+
+        rows = []
+        for n in (int(x) for x in args.sizes.split(",")):
+            print(f"--- {n:,d} leads, {10 * n:,d} events", flush=True)
+            rows.append(measure(n, 10 * n, args.seed, args.target))
+        print(growth_table(rows, ("points + features",)))
     print(f"this process peak memory: {peak_mb():,.0f} MB")
 
 

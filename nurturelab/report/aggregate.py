@@ -139,7 +139,7 @@ def answered_within(data: ReportData, touches: pd.DataFrame, names: Iterable[str
                           direction="backward", allow_exact_matches=True)
         m = m[(m["ts"] - m["t_ts"]) <= pd.Timedelta(days=days)]
         answered = m[[*by, "t_ts"]].drop_duplicates()
-    key = touches[by].astype(object).assign(t_ts=touches["ts"].to_numpy())
+    key = touches[by].astype(object).assign(t_ts=touches["ts"].array)
     hit = key.merge(answered.assign(_hit=True), on=[*by, "t_ts"], how="left")["_hit"]
     out = pd.Series(hit.eq(True).to_numpy(dtype=bool), dtype=object)
     judged = (touches["ts"] + pd.Timedelta(days=days) <= data.as_of).to_numpy()

@@ -101,7 +101,9 @@ class ReportData:
         ok = start.isin(self.starts) & (ts <= self.as_of).to_numpy()
         lab = pd.Series(np.nan, index=ts.index, dtype=object)
         if ok.any():
-            lab[ok] = [week_label(s) for s in start[ok]]
+            # each start is one of the weeks shown: its label by position, not one per row
+            labels = np.array(self.labels, dtype=object)
+            lab[ok] = labels[self.starts.get_indexer(start[ok])]
         return lab
 
     def touches(self) -> pd.DataFrame:
@@ -118,10 +120,15 @@ class ReportData:
         return self.cached(("has", kind),
                            lambda: bool(self.events["type"].astype(object).eq(kind).any()))
 
+    def funnel_events(self) -> pd.DataFrame:
+        """The events :func:`nurturelab.funnel.outcomes` reads (stage events and the funnel's
+        exit events): the outcomes from them are those from every event, at less cost."""
+        return self.cached("funnel_events", lambda: funnel_events(self.events, self.funnel))
+
     def outcomes_at(self, t: pd.Timestamp) -> pd.DataFrame:
         """The outcomes as of ``t`` (computed once per ``t``)."""
-        return self.cached(("out", t),
-                           lambda: outcomes(self.leads, self.events, self.funnel, as_of=t))
+        return self.cached(("out", t), lambda: outcomes(self.leads, self.funnel_events(),
+                                                        self.funnel, as_of=t))
 
     def cached(self, key: Any, make: Callable[[], Any]) -> Any:
         """What ``make()`` returns, computed the first time ``key`` is asked for: what
@@ -129,6 +136,16 @@ class ReportData:
         if key not in self._cache:
             self._cache[key] = make()
         return self._cache[key]
+
+
+def funnel_events(events: pd.DataFrame, funnel: Funnel = DEFAULT_FUNNEL) -> pd.DataFrame:
+    """The events that move a lead through ``funnel``: its ``stage`` events and the events
+    named in a stage's ``exit_on``. :func:`nurturelab.funnel.outcomes` reads no other, so its
+    outcomes from these are exactly those from every event (tested)."""
+    exits = {n for s in funnel.stages for n in s.exit_on}
+    keep = (events["type"].astype(object).eq("stage").to_numpy()
+            | events["name"].astype(object).isin(exits).to_numpy())
+    return events.loc[keep]
 
 
 def prepare(
@@ -174,7 +191,8 @@ def prepare(
     starts = pd.date_range(end=start, periods=int(weeks), freq="7D")
     return ReportData(leads=ld, events=ev, week=week, starts=starts, as_of=as_of, funnel=funnel,
                       lead_dims=_lead_dimensions(ld),
-                      out=outcomes(ld, ev, funnel, as_of=as_of), threshold=threshold,
+                      out=outcomes(ld, funnel_events(ev, funnel), funnel, as_of=as_of),
+                      threshold=threshold,
                       rules=rules if rules is not None else DEFAULT_RULES,
                       horizon_days=float(horizon_days),
                       cadence=get_cadence(cadence) if cadence is not None else None)

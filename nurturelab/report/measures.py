@@ -211,8 +211,9 @@ def _stage_at(data: ReportData, lead_id: pd.Series, ts: pd.Series) -> np.ndarray
     names = data.funnel.names
     ent = data.out[[f"entered_{n}" for n in names]].reindex(lead_id.astype(object).to_numpy())
     k = np.full(len(ts), -1)
+    at = ts.array  # compared as datetimes, not as an object array of Timestamps
     for i, n in enumerate(names):
-        k = np.where((ent[f"entered_{n}"] <= ts.to_numpy()).to_numpy(), i, k)
+        k = np.where((ent[f"entered_{n}"] <= at).to_numpy(), i, k)
     return k
 
 
@@ -371,10 +372,11 @@ def _derive_tasks(data: ReportData) -> pd.DataFrame:
     for step, off in usual.items():
         due = created + pd.to_timedelta(off, unit="D")
         got = done[done["step"] == step].set_index("lead_id")["ts"].reindex(ids)
-        live = due.to_numpy() < stop.fillna(pd.Timestamp.max.tz_localize("UTC")).to_numpy()
+        # datetime arrays, never object arrays of Timestamps (the cost of the report)
+        live = np.asarray(due.array < stop.fillna(pd.Timestamp.max.tz_localize("UTC")).array)
         keep = got.notna().to_numpy() | live
         frames.append(pd.DataFrame({"lead_id": ids[keep], "step": int(step),
-                                    "due": due.to_numpy()[keep], "done": got.to_numpy()[keep]}))
+                                    "due": due.array[keep], "done": got.array[keep]}))
     tasks = pd.concat(frames, ignore_index=True)
     tasks["done"] = pd.to_datetime(tasks["done"], utc=True)
     tasks["due"] = pd.to_datetime(tasks["due"], utc=True)

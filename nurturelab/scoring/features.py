@@ -159,36 +159,48 @@ def snapshot(
 
     ld = leads.loc[(leads["created_at"] <= at).to_numpy()]
     ids = pd.Index(ld["lead_id"].astype(object), name="lead_id")
-    keep = (events["ts"] <= at).to_numpy() & events["lead_id"].isin(ids).to_numpy()
+    # every count is a bincount over the lead's position: one hash of the events' lead ids,
+    # no groupby (ids may repeat: each repeat gets its id's figures, as a reindex gives them)
+    uniq = ids.unique()
+    row = uniq.get_indexer(ids)
+    code = uniq.get_indexer(events["lead_id"])
+    keep = (events["ts"] <= at).to_numpy() & (code >= 0)
+    code = code[keep]
     ev = events.loc[keep, list(_EVENT_NEEDS)]
-    name = ev["name"].astype(object)
-    kind = ev["type"].astype(object)
     age = ((at - ev["ts"]) / _DAY).to_numpy()
+    n = len(uniq)
 
-    out = {}
-    is_act = name.isin(activities).to_numpy()
-    act = pd.DataFrame({"lead_id": ev["lead_id"].to_numpy()[is_act],
-                        "name": name.to_numpy()[is_act], "age": age[is_act]})
-    for w in windows:
-        recent = act[act["age"].to_numpy() <= w]
-        counts = (recent.groupby(["lead_id", "name"]).size().unstack("name")
-                  .reindex(index=ids, columns=list(activities)).fillna(0.0))
-        for a in activities:
-            out[f"{a}_{w}d"] = counts[a].to_numpy(dtype=float)
+    def per_lead(counts: np.ndarray) -> np.ndarray:
+        return counts[row].astype(float)
+
+    name_code, seen = pd.factorize(ev["name"], sort=False)
+    seen = pd.Index(np.asarray(seen, dtype=object))
+
+    def codes_of(names: Sequence[str]) -> np.ndarray:
+        found = seen.get_indexer(list(names))
+        return found[found >= 0]
+
+    act_code = name_code
+    which = seen.get_indexer(list(activities))  # -1: never seen
     cols = {}
-    for a in activities:
+    for a, k in zip(activities, which, strict=True):
+        mine = act_code == k if k >= 0 else np.zeros(len(code), dtype=bool)
         for w in windows:
-            cols[f"{a}_{w}d"] = out[f"{a}_{w}d"]
-    cols["days_since_activity"] = act.groupby("lead_id")["age"].min().reindex(ids).to_numpy()
+            hit = mine & (age <= w)
+            cols[f"{a}_{w}d"] = per_lead(np.bincount(code[hit], minlength=n))
+    is_act = np.isin(act_code, codes_of(activities))
+    nearest = np.full(n, np.inf)
+    np.minimum.at(nearest, code[is_act], age[is_act])
+    nearest[np.isinf(nearest)] = np.nan
+    cols["days_since_activity"] = nearest[row]
     cols["age_days"] = ((at - ld["created_at"]) / _DAY).to_numpy(dtype=float)
-    lead = ev["lead_id"]
 
     def count(mask: np.ndarray) -> np.ndarray:
-        return lead[mask].value_counts().reindex(ids, fill_value=0).to_numpy(dtype=float)
+        return per_lead(np.bincount(code[mask], minlength=n))
 
-    cols["touches"] = count(kind.eq("touch").to_numpy())
-    cols["answered"] = count(name.isin(POSITIVE_RESPONSES).to_numpy())
-    cols["opted_out"] = (count(name.eq("opt_out").to_numpy()) > 0).astype(float)
+    cols["touches"] = count(np.asarray(ev["type"].eq("touch"), dtype=bool))
+    cols["answered"] = count(np.isin(name_code, codes_of(POSITIVE_RESPONSES)))
+    cols["opted_out"] = (count(np.isin(name_code, codes_of(("opt_out",)))) > 0).astype(float)
     cols["fit"] = pd.to_numeric(ld["fit"], errors="coerce").to_numpy(dtype=float)
     seg = segments(ld)
     cols["source"] = ld["source"].astype(object).to_numpy()

@@ -641,14 +641,20 @@ def _prepare(leads: pd.DataFrame, events: pd.DataFrame, rules: PointRules) -> _P
     code = ids.get_indexer(events["lead_id"])
     ts = _ns(events["ts"], "events 'ts'")
     keep = (code >= 0) & (ts != _NAT)
-    name = events["name"].astype(object).to_numpy()
-    etype = events["type"].astype(object).to_numpy() if typed else None
+    # names and types as codes: one hash of each column, then integer comparisons per rule
+    name, names = pd.factorize(events["name"], sort=False)
+    names = pd.Index(np.asarray(names, dtype=object))
+    if typed:
+        etype, etypes = pd.factorize(events["type"], sort=False)
+        etypes = pd.Index(np.asarray(etypes, dtype=object))
     matched = []
     engaged = np.zeros(len(events), dtype=bool)
     for rule in rules.rules:
-        hit = keep & (name == rule.event)
+        k = names.get_indexer([rule.event])[0]
+        hit = keep & (name == k) if k >= 0 else np.zeros(len(events), dtype=bool)
         if rule.type is not None:
-            hit &= etype == rule.type
+            j = etypes.get_indexer([rule.type])[0]
+            hit &= (etype == j) if j >= 0 else False
         matched.append((code[hit], ts[hit]))
         if rule.points >= 0:
             engaged |= hit

@@ -18,8 +18,6 @@ import pandas as pd
 from nurturelab.scoring.audit.statistics import (
     calibration_fit,
     ipcw_weights,
-    ks_statistic,
-    weighted_auc,
 )
 
 __all__ = ["AuditFigures", "audit_figures", "bootstrap_figures"]
@@ -36,6 +34,7 @@ def audit_figures(
     probability: bool,
     decile_bins: Sequence[np.ndarray],
     snapshot_masks: dict[str, list[np.ndarray]],
+    groups: dict[str, Any] | None = None,
 ) -> dict[str, float]:
     """Every figure the audit bootstraps, for one set of lead weights.
 
@@ -52,6 +51,9 @@ def audit_figures(
         Masks of the month's rows by decile of its score.
     snapshot_masks : dict of lists of bool ndarray
         Masks of each period's rows by snapshot.
+    groups : dict, optional
+        :func:`_score_groups` of ``rows`` and ``snapshot_masks``: what the AUC and KS need of
+        the scores, which do not change between resamples (made here when not given).
 
     Returns
     -------
@@ -61,13 +63,15 @@ def audit_figures(
         snapshot ``i``), and for the month ``"slope"``, ``"intercept"`` (probabilities only)
         and ``"decile<d>"`` (conversion in decile ``d``).
     """
+    if groups is None:
+        groups = _score_groups(rows, snapshot_masks)
     out = {}
     for key, df in rows.items():
         wt = weights[key]
         s = df["score"].to_numpy()
         wc, wn = ipcw_weights(df, horizon, wt)
-        out[f"{key}.auc"] = weighted_auc(s, wc, wn)
-        out[f"{key}.ks"] = ks_statistic(s, wc, wn)
+        out[f"{key}.auc"] = _grouped_auc(groups[key]["all"], wc, wn)
+        out[f"{key}.ks"] = _sorted_ks(groups[key]["ks"], wc, wn)
         flag = s >= threshold
         n_flag = wt[flag].sum()
         out[f"{key}.precision"] = (wc[flag].sum() / n_flag
@@ -78,8 +82,52 @@ def audit_figures(
             for d, m in enumerate(decile_bins):
                 out[f"decile{d}"] = wc[m].sum() / wt[m].sum() if wt[m].sum() else np.nan
         for i, m in enumerate(snapshot_masks[key]):
-            out[f"{key}.snap{i}"] = weighted_auc(s[m], wc[m], wn[m])
+            out[f"{key}.snap{i}"] = _grouped_auc(groups[key]["snap"][i], wc[m], wn[m])
     return out
+
+
+def _score_groups(rows: dict[str, pd.DataFrame],
+                  snapshot_masks: dict[str, list[np.ndarray]]) -> dict[str, Any]:
+    """Per period, the scores' distinct values (for the AUC of the period and of each
+    snapshot) and their stable order (for the KS): computed once, not in every resample."""
+    def distinct(s: np.ndarray) -> tuple[np.ndarray, int]:
+        uniq, inv = np.unique(s, return_inverse=True)
+        return inv, len(uniq)
+
+    out = {}
+    for key, df in rows.items():
+        s = np.asarray(df["score"].to_numpy(), dtype=float)
+        order = np.argsort(s, kind="stable")
+        so = s[order]
+        out[key] = {"all": distinct(s), "ks": (order, np.r_[so[1:] != so[:-1], True]),
+                    "snap": [distinct(s[m]) for m in snapshot_masks[key]]}
+    return out
+
+
+def _grouped_auc(groups: tuple[np.ndarray, int], wc: np.ndarray, wn: np.ndarray) -> float:
+    """:func:`~.statistics.weighted_auc` from the scores' distinct values found once: the
+    same sums in the same order (rows of no weight add nothing), so the same figure."""
+    inv, k = groups
+    tc, tn = wc.sum(), wn.sum()
+    if not (tc > 0 and tn > 0):
+        return np.nan
+    keep = (wc > 0) | (wn > 0)
+    present = np.bincount(inv[keep], minlength=k) > 0
+    cg = np.bincount(inv, weights=np.where(keep, wc, 0.0), minlength=k)[present]
+    ng = np.bincount(inv, weights=np.where(keep, wn, 0.0), minlength=k)[present]
+    below = np.cumsum(ng) - ng  # control weight strictly below each distinct score
+    return float(np.sum(cg * (below + 0.5 * ng)) / (tc * tn))
+
+
+def _sorted_ks(order_last: tuple[np.ndarray, np.ndarray], wc: np.ndarray,
+               wn: np.ndarray) -> float:
+    """:func:`~.statistics.ks_statistic` with the scores' stable order found once."""
+    order, last = order_last
+    if not (wc.sum() > 0 and wn.sum() > 0):
+        return np.nan
+    fc = np.cumsum(wc[order])[last] / wc.sum()
+    fn = np.cumsum(wn[order])[last] / wn.sum()
+    return float(np.max(np.abs(fc - fn)))
 
 
 @dataclass(frozen=True)
@@ -142,6 +190,7 @@ def bootstrap_figures(
     :func:`audit_figures` besides ``rows`` and ``weights``.
     """
     ones = {k: np.ones(len(v)) for k, v in rows.items()}
+    figures = {**figures, "groups": _score_groups(rows, figures["snapshot_masks"])}
     estimate = audit_figures(rows, ones, **figures)
     ids = pd.Index(pd.unique(np.concatenate([rows[k]["lead_id"].to_numpy(dtype=object)
                                              for k in PERIODS])))

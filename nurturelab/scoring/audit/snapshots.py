@@ -18,9 +18,11 @@ import pandas as pd
 
 from nurturelab.checks import is_number, utc_timestamp
 from nurturelab.competing import lead_endings
-from nurturelab.funnel import outcomes
+from nurturelab.funnel import DEFAULT_FUNNEL, outcomes
 from nurturelab.schema import require_loaded
 from nurturelab.scoring.features import open_leads, snapshot
+from nurturelab.scoring.points import _evaluate as _points_evaluate
+from nurturelab.scoring.points import _prepare as _points_prepare
 from nurturelab.scoring.thresholds import score_leads, scorer_kind
 
 __all__ = ["ENDED_BY", "ROW_COLUMNS", "month_bounds", "monthly_snapshot_times",
@@ -161,17 +163,29 @@ def scored_snapshots(
     touch = ev.loc[ev["type"].astype(object).isin(("touch", "stage")).to_numpy(),
                    ["lead_id", "ts"]]
     touch = touch.assign(lead_id=touch["lead_id"].astype(object)).sort_values("ts")
+    # what every snapshot reads, prepared once: the events that move a lead through the
+    # funnel (outcomes read no other, so the open leads are the same) and the point rules'
+    # matched events
+    exits = {n for st in DEFAULT_FUNNEL.stages for n in st.exit_on}
+    fev = ev.loc[(ev["type"].astype(object).eq("stage").to_numpy()
+                  | ev["name"].astype(object).isin(exits).to_numpy())]
+    prep = _points_prepare(leads, ev, scorer) if kind == "points" else None
     frames = []
     if isinstance(times, str | pd.Timestamp):
         times = [times]
     for t in pd.DatetimeIndex([utc_timestamp(x, "times") for x in times]).unique().sort_values():
         if t > until:
             continue
-        open_ids = open_leads(leads, ev, as_of=t)
+        open_ids = open_leads(leads, fev, as_of=t)
         if not len(open_ids):
             continue
         X = snapshot(leads, ev, as_of=t).loc[open_ids]
-        s = score_leads(leads, ev, scorer, as_of=t, lead_ids=open_ids, features=X)
+        if prep is not None:  # points: as scores() gives them, from the rules' events
+            q = pd.Index(prep.ids).get_indexer(open_ids)
+            s = _points_evaluate(scorer, prep, q, np.full(len(q), t.as_unit("ns").value,
+                                                          dtype=np.int64))["score"]
+        else:
+            s = score_leads(leads, ev, scorer, as_of=t, lead_ids=open_ids, features=X)
         follow = min(h, (until - t) / DAY)
         dconv = ((conv.reindex(open_ids) - t) / DAY).to_numpy(dtype=float)
         converted = dconv <= follow
