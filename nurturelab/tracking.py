@@ -39,6 +39,7 @@ from nurturelab.paths import mlruns_dir
 __all__ = ["DEFAULT_EXPERIMENT", "MODEL_NAME", "ModelRefused", "Promotion", "StoreError",
            "how_to_get_alias", "load_model", "log_figure", "log_file", "log_metrics",
            "log_model", "log_score_fit", "log_table", "model_aliases", "model_horizon_days",
+           "model_requirements",
            "model_version", "personal_columns", "promote", "recorded_threshold", "run",
            "run_params", "set_alias", "tag_model_version", "tracking_uri"]
 
@@ -460,6 +461,7 @@ def log_model(
     signature = infer_signature(X_example.head(50), proba)
     info = mlflow.sklearn.log_model(model, name=name, signature=signature, input_example=example,
                                     registered_model_name=registered_name,
+                                    pip_requirements=model_requirements(),
                                     skops_trusted_types=_trusted_types(model))
     if registered_name is None:
         return info.model_uri, None
@@ -470,6 +472,23 @@ def log_model(
 
 
 _TRUSTED_PREFIXES = ("nurturelab.", "sklearn.", "numpy.", "builtins.")
+# What a logged model needs to load, pinned to the versions installed here. Named, not inferred:
+# MLflow's inference loads the model in a fresh Python process to watch its imports, which took
+# most of each `score fit` (about 40 of 45 s on this machine) and listed whatever the process
+# happened to have imported (pytest, dask) besides.
+_MODEL_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "skops")
+
+
+def model_requirements() -> list[str]:
+    """The pip requirements logged with a model: the packages that load it, at the versions
+    installed (MLflow adds its own).
+
+    >>> [r.split("==")[0] for r in model_requirements()]
+    ['numpy', 'pandas', 'scikit-learn', 'scipy', 'skops']
+    """
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in _MODEL_PACKAGES]
 
 
 def _trusted_types(model) -> list[str]:

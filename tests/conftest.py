@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 
+@pytest.fixture(scope="session")
+def _store_template(tmp_path_factory):
+    """An empty MLflow store, created once per test process: creating one (MLflow's schema
+    migrations) takes seconds, copying it milliseconds."""
+    import mlflow
+
+    db = tmp_path_factory.mktemp("mlruns-template") / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    client = mlflow.MlflowClient(uri, registry_uri=uri)
+    client.search_experiments(max_results=1)
+    client.search_registered_models(max_results=1)
+    return db
+
+
 @pytest.fixture(autouse=True)
-def _private_mlflow_store(tmp_path_factory, monkeypatch):
+def _private_mlflow_store(request, tmp_path_factory, monkeypatch):
+    """Each test's own MLflow store: a copy of the empty template, or, for a test marked
+    ``fresh_store`` (one about how a store is created), no file at all."""
     store = tmp_path_factory.mktemp("mlruns")
+    if request.node.get_closest_marker("fresh_store") is None:
+        shutil.copyfile(request.getfixturevalue("_store_template"), store / "mlflow.db")
     monkeypatch.setenv("NURTURELAB_MLRUNS", str(store))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -61,13 +81,32 @@ def pytest_testnodedown(node, error):
 # --------------------------------------------------------------------------------------------
 # The longest files first, so that pytest-xdist's processes (whole files each) finish together
 # --------------------------------------------------------------------------------------------
-_LONGEST_FIRST = ("test_packaging.py", "test_twin_calibrate.py", "test_twin_backtest.py",
-                  "test_score_cli.py", "test_response.py", "test_published.py", "test_audit.py",
-                  "test_audit_cli.py", "test_registry.py", "test_progression.py",
-                  "test_table.py", "test_experiment_interference.py", "test_policy.py",
+_LONGEST_FIRST = ("test_packaging.py", "test_published.py", "test_audit_cli.py",
+                  "test_twin_calibrate.py", "test_table.py", "test_registry.py",
+                  "test_simulation.py", "test_score_cli.py", "test_models.py",
+                  "test_twin_backtest.py", "test_response.py", "test_audit.py",
+                  "test_tracking.py", "test_progression.py", "test_cli.py",
+                  "test_experiment_interference.py", "test_policy.py",
                   "test_twin_arrivals.py", "test_sweep.py", "test_models_auto.py")
 
 
 def pytest_collection_modifyitems(session, config, items):
     rank = {name: k for k, name in enumerate(_LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: others keep order
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """With ``--dist loadfile``: whole files per process (a module's fixtures are computed
+    once), except that each notebook is a unit of its own; run one after another in one
+    process, the notebooks alone would hold it for minutes."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FilesAndNotebooks(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if "::test_notebook_outputs_hold_no_personal_data[" in nodeid:
+                return nodeid
+            return super()._split_scope(nodeid)
+
+    return FilesAndNotebooks(config, log)

@@ -251,8 +251,29 @@ def mlflow_server(tmp_path, monkeypatch):
             proc.kill()
 
 
+@pytest.mark.fresh_store
 def test_registry_and_runs_on_a_real_tracking_server(mlflow_server, _private_mlflow_store):
     assert tracking.tracking_uri() == mlflow_server
     _register_and_load()
     # nothing went to the embedded store: the server held it all
     assert not (_private_mlflow_store / "mlflow.db").exists()
+
+
+def test_a_logged_model_names_the_packages_that_load_it():
+    """The requirements are named, not inferred (inference imports the model in a fresh
+    process, most of a `score fit`'s time): the packages that load it at the installed
+    versions, with MLflow's own, and nothing the test process happened to import."""
+    from importlib.metadata import version
+
+    import mlflow
+
+    model, X = _model()
+    with tracking.run("fit"):
+        uri, _ = tracking.log_model(model, X, registered_name=None, alias=None)
+    lines = Path(mlflow.pyfunc.get_model_dependencies(uri)).read_text().split()
+    assert lines[0] == f"mlflow=={version('mlflow')}"
+    assert sorted(lines[1:]) == sorted(tracking.model_requirements())
+    assert f"scikit-learn=={version('scikit-learn')}" in lines
+    assert not [r for r in lines if r.startswith(("pytest", "dask"))]
+    loaded = mlflow.sklearn.load_model(uri)
+    np.testing.assert_allclose(loaded.predict_proba(X)[:, 1], model.predict_proba(X)[:, 1])

@@ -14,6 +14,7 @@ def _last_run():
     return client.search_runs([exp.experiment_id], order_by=["attribute.start_time DESC"])[0]
 
 
+@pytest.mark.fresh_store
 def test_embedded_store_is_sqlite_under_mlruns(_private_mlflow_store):
     assert tracking.tracking_uri() == f"sqlite:///{_private_mlflow_store / 'mlflow.db'}"
     with tracking.run("t", params={"n": 3}) as r:
