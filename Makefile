@@ -20,6 +20,8 @@ TEST_THREADS := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 # (its version pinned in constraints.txt), else pip. uv resolves and installs the pinned stack in
 # parallel (about a minute on a fresh machine, against several with pip); pip takes over if uv
 # cannot be had or fails. UV=no makes it pip; UV=/path/to/uv names another uv. The bytecode is
+# compiled on first import, as needed: compiling all of it at install (--compile-bytecode) took
+# longer than the first demo's share. The bytecode is
 # compiled at install (as pip does), or the demo's first run would compile MLflow's.
 UV ?=
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
