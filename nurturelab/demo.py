@@ -16,7 +16,7 @@ from nurturelab import paths, plots
 from nurturelab.funnel import DEFAULT_FUNNEL, Funnel, FunnelReport, funnel_report
 from nurturelab.result import Result
 
-__all__ = ["MainJob", "main_job"]
+__all__ = ["MainJob", "main_job", "main_job_steps"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -80,6 +80,42 @@ def _weekly(leads, events, as_of, funnel, targets):
         return None
 
 
+def main_job_steps(leads: pd.DataFrame, events: pd.DataFrame, *, track: bool = True,
+                   scenario: Any = None) -> list[str]:
+    """The steps :func:`main_job` reports to its ``progress`` callable, in order, one line each.
+
+    Parameters
+    ----------
+    leads, events : DataFrame
+        The tables the job runs on (only their sizes are named).
+    track : bool
+        Whether the job logs to MLflow (one step more).
+    scenario : Scenario, optional
+        The scenario the job simulates (one step more).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> for line in main_job_steps(pd.DataFrame(index=range(1500)),
+    ...                            pd.DataFrame(index=range(10249)), track=False):
+    ...     print(line)
+    funnel, segments and weekly cohorts of 1,500 leads and 10,249 events
+    the weekly full-path report of the last full week
+    """
+    steps = [f"funnel, segments and weekly cohorts of {len(leads):,d} leads and "
+             f"{len(events):,d} events",
+             "the weekly full-path report of the last full week"]
+    if track:
+        steps.append("logging the run to MLflow (metrics, tables, chart, weekly report)")
+    if scenario is not None:
+        sizes = sorted({w.leads for w in scenario.worlds.values()})
+        each = (f"{sizes[0]:,d}" if len(sizes) == 1
+                else f"{sizes[0]:,d} to {sizes[-1]:,d}")
+        steps.append(f"simulating {scenario.name!r}: {len(scenario.worlds)} variants x {each} "
+                     f"leads" + (", logged to MLflow" if track else ""))
+    return steps
+
+
 def main_job(
     leads: pd.DataFrame,
     events: pd.DataFrame,
@@ -113,13 +149,20 @@ def main_job(
     track : bool
         Log to MLflow (the embedded store, or ``MLFLOW_TRACKING_URI``).
     progress : callable, optional
-        Called with a line naming each step as it starts.
+        Called with a line naming each step as it starts: the lines of
+        :func:`main_job_steps`, in order (the caller knows a step has ended when the next one
+        starts, or when the job returns).
     """
     from nurturelab import tracking
     from nurturelab.segments import DEFAULT_ICP, segment_rates, segments
 
-    say = progress or (lambda line: None)
-    say("funnel, segments and weekly cohorts")
+    steps = iter(main_job_steps(leads, events, track=track, scenario=scenario))
+    tell = progress or (lambda line: None)
+
+    def say() -> None:
+        tell(next(steps))
+
+    say()
     report = funnel_report(leads, events, funnel=funnel, as_of=as_of)
     seg = segments(DEFAULT_ICP.apply(leads))
     tables = {
@@ -127,12 +170,12 @@ def main_job(
         "source": segment_rates(seg, report.outcomes, events, by=("source",)),
         "intent_fit": segment_rates(seg, report.outcomes, events, by=("intent", "fit_band")),
     }
-    say("the weekly full-path report of the last full week")
+    say()
     weekly = _weekly(leads, events, report.as_of, funnel, targets)
     job = MainJob(origin=origin, report=report, segments=tables, weekly=weekly)
     run_id = artifact_uri = None
     if track:
-        say("logging the run to MLflow")
+        say()
         params = {"origin": origin, "as_of": report.as_of.isoformat(), "leads": len(leads),
                   "events": len(events), "funnel": " > ".join(report.funnel.names)}
         import matplotlib.pyplot as plt
@@ -166,7 +209,7 @@ def main_job(
     if scenario is not None:
         from nurturelab.scenario import run_scenario
 
-        say(f"simulating {scenario.name!r} ({len(scenario.worlds)} variants)")
+        say()
         simulation = run_scenario(scenario, source=Path(scenario_file) if scenario_file else None,
                                   track=track)
     return MainJob(origin=origin, report=report, segments=tables, weekly=weekly,

@@ -137,23 +137,41 @@ def test_demo_runs_on_a_funnel_file_and_says_each_step(tmp_path, capsys):
     assert main(["demo", "--funnel", str(funnel), "--sim-leads", "100"]) == 0
     captured = capsys.readouterr()
     assert "4 stages>" in captured.out  # the funnel report ran on the file's stages
-    for step in ("reading the sample export", "funnel, segments", "weekly full-path report",
-                 "logging the run", "simulating", "done"):
-        assert step in captured.err, captured.err
+    # one line per step, numbered 1..N of N, what it does and then how long it took
+    lines = captured.err.splitlines()
+    steps = [re.fullmatch(r"\[(\d+)/(\d+)\] (.+) \.\.\. (\d+\.\d) s", x) for x in lines[:-2]]
+    assert all(steps), captured.err
+    assert [int(m[1]) for m in steps] == list(range(1, 7))
+    assert {int(m[2]) for m in steps} == {6}
+    for m, step in zip(steps, ("loading the libraries, the funnel and the targets",
+                               "reading the sample export data/leads.csv + events.csv",
+                               "funnel, segments and weekly cohorts of 1,500 leads",
+                               "weekly full-path report", "logging the run to MLflow",
+                               "simulating 'speed_to_lead': 5 variants x 100 leads"), strict=True):
+        assert step in m[3], captured.err
+    total = float(re.fullmatch(r"done in (\d+\.\d) s", lines[-2])[1])
+    assert sum(float(m[4]) for m in steps) <= total + 0.35  # each rounded to 0.1 s
+    assert lines[-1] == ""
     bad = tmp_path / "bad.yaml"
     bad.write_text("stages: [{name: new, owner: sdr, colour: red}]\n")
     assert main(["demo", "--funnel", str(bad)]) == 2
-    assert "colour" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert re.match(r"\[1/6\] loading the libraries, the funnel and the targets \.\.\. "
+                    r"failed after \d+\.\d s\nerror: .*colour", err), err
 
 
 def test_main_job_is_a_result_and_runs_without_tracking():
-    from nurturelab.demo import main_job
+    from nurturelab.demo import main_job, main_job_steps
     from nurturelab.schema import read_export
 
     from resultcheck import assert_result_protocol
 
     leads, events = read_export(SAMPLE / "leads.csv", SAMPLE / "events.csv")
-    job = main_job(leads, events, origin="sample", track=False)
+    said = []
+    job = main_job(leads, events, origin="sample", track=False, progress=said.append)
+    assert said == main_job_steps(leads, events, track=False) == [
+        "funnel, segments and weekly cohorts of 1,500 leads and 10,249 events",
+        "the weekly full-path report of the last full week"]
     assert job.run_id is None and job.weekly is not None and job.simulation is None
     assert_result_protocol(job)
     assert job.summary.loc["converted_pct", "value"] == job.report.headline()["converted_pct"]

@@ -214,3 +214,38 @@ def test_a_status_that_cannot_be_written_is_said_not_claimed(monkeypatch):
     (note,) = info.value.__notes__
     assert "could not be marked FAILED" in note and "database is locked" in note
     assert "still reads RUNNING" in note
+
+
+def test_a_new_store_is_made_at_mlflow_s_latest_schema_and_leaves_nothing_behind(tmp_path,
+                                                                                 monkeypatch):
+    """A new store is written beside its place with SQLite's syncs off, then renamed: the same
+    tables and schema revision as MLflow's own creation, no stray file; a failure leaves no
+    file, so that MLflow creates the store itself."""
+    import sqlite3
+
+    from mlflow.store.db.utils import _get_latest_schema_revision
+
+    db = tmp_path / "made" / "mlflow.db"
+    db.parent.mkdir()
+    tracking._create_sqlite_store(db)
+    con = sqlite3.connect(db)
+    try:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        revision = con.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    finally:
+        con.close()
+    assert {"experiments", "runs", "metrics", "params", "registered_models"} <= tables
+    assert revision == _get_latest_schema_revision()
+    assert sorted(p.name for p in db.parent.iterdir()) == ["mlflow.db"]
+
+    failed = tmp_path / "failed" / "mlflow.db"
+    failed.parent.mkdir()
+
+    def half_made(engine):  # the file exists, then the migration fails
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE experiments (id INTEGER)")
+        raise RuntimeError("migration failed")
+
+    monkeypatch.setattr("mlflow.store.db.utils._initialize_tables", half_made)
+    tracking._create_sqlite_store(failed)
+    assert list(failed.parent.iterdir()) == []

@@ -14,20 +14,72 @@ from nurturelab.schema import read_export, summarize
 from nurturelab.synthetic import SAMPLE_LEADS, SAMPLE_SEED
 
 
-def _say(start: float):
-    def say(line: str) -> None:
-        print(f"[{time.monotonic() - start:5.1f} s] {line}", file=sys.stderr, flush=True)
-    return say
+class StepLines:
+    """A progress line per step on stderr, ``[2/6] what it does ... 1.2 s``: the step's text
+    when it starts, its duration when the next one starts or at :meth:`close`.
+
+    >>> import io
+    >>> ticks = iter([0.0, 0.0, 1.25, 4.0])  # the clock at each call
+    >>> out = io.StringIO()
+    >>> steps = StepLines(2, stream=out, clock=lambda: next(ticks))
+    >>> steps("reading the sample export")
+    >>> steps("the funnel")
+    >>> steps.close()
+    4.0
+    >>> print(out.getvalue(), end="")
+    [1/2] reading the sample export ... 1.2 s
+    [2/2] the funnel ... 2.8 s
+    """
+
+    def __init__(self, total: int, *, stream=None, clock=time.monotonic):
+        self.total = total
+        self.stream = stream if stream is not None else sys.stderr
+        self.clock = clock
+        self.began = clock()
+        self.step = 0
+        self.started: float | None = None
+
+    def __call__(self, text: str) -> None:
+        self.started = self._end()
+        self.step += 1
+        self.stream.write(f"[{self.step}/{self.total}] {text} ... ")
+        self.stream.flush()
+
+    def _end(self, how: str = "") -> float:
+        now = self.clock()
+        if self.started is not None:
+            self.stream.write(f"{how}{now - self.started:.1f} s\n")
+            self.stream.flush()
+            self.started = None
+        return now
+
+    def close(self, *, failed: bool = False) -> float:
+        """End the last step (``failed after ...`` if it did not finish); the seconds since
+        the first began."""
+        return self._end("failed after " if failed else "") - self.began
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from nurturelab.demo import sample_scenario_file
+
+    # the libraries, the export, then main_job's steps: funnel, weekly report, logging and,
+    # with the scenario file, the simulation (counted again from main_job_steps below)
+    say = StepLines(5 + sample_scenario_file().is_file())
+    say("loading the libraries, the funnel and the targets")
+    try:
+        return _demo(args, say)
+    except BaseException:
+        say.close(failed=True)
+        raise
+
+
+def _demo(args: argparse.Namespace, say: StepLines) -> int:
     from nurturelab import synthetic, tracking
-    from nurturelab.demo import main_job, sample_scenario_file
+    from nurturelab.demo import main_job, main_job_steps, sample_scenario_file
     from nurturelab.funnel import DEFAULT_FUNNEL, read_funnel
     from nurturelab.report import read_targets
     from nurturelab.scenario import read_scenario
 
-    say = _say(time.monotonic())
     backend_for_files()
     try:
         funnel = read_funnel(args.funnel) if args.funnel else DEFAULT_FUNNEL
@@ -35,26 +87,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
         targets = (read_targets(targets_f, funnel) if targets_f.is_file() and not args.funnel
                    else ())
     except (OSError, ValueError, TypeError, KeyError) as exc:
+        say.close(failed=True)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     leads_f, events_f = paths.data_dir() / "leads.csv", paths.data_dir() / "events.csv"
-    fresh = args.leads is not None or args.seed is not None
-    say("reading the sample export" if not fresh else "making a fresh sample export")
-    if not fresh and leads_f.is_file() and events_f.is_file():
+    if args.leads is None and args.seed is None and leads_f.is_file() and events_f.is_file():
         origin = f"{leads_f.relative_to(paths.project_root())} + {events_f.name}"
+        say(f"reading the sample export {origin} and validating it")
         leads, events = read_export(leads_f, events_f)
     else:
         n = args.leads or SAMPLE_LEADS
         seed = SAMPLE_SEED if args.seed is None else args.seed
         origin = f"synthetic.make_export(n_leads={n}, seed={seed})"
+        say(f"making a fresh sample export of {n:,d} leads (seed {seed})")
         leads, events = synthetic.make_export(n_leads=n, seed=seed)
     scenario_file = sample_scenario_file()
     scenario = (read_scenario(scenario_file).with_overrides(leads=args.sim_leads)
                 if scenario_file.is_file() else None)
+    say.total = 2 + len(main_job_steps(leads, events, track=True, scenario=scenario))
     job = main_job(leads, events, origin=origin, as_of=args.as_of, funnel=funnel,
                    targets=targets, scenario=scenario, scenario_file=scenario_file,
                    progress=say)
-    say("done")
+    print(f"done in {say.close():.1f} s\n", file=sys.stderr, flush=True)
 
     pd.set_option("display.width", 120)
     print(f"Sample export: {origin} — validated against the data contract\n")
