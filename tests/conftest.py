@@ -93,20 +93,3 @@ _LONGEST_FIRST = ("test_packaging.py", "test_published.py", "test_audit_cli.py",
 def pytest_collection_modifyitems(session, config, items):
     rank = {name: k for k, name in enumerate(_LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: others keep order
-
-
-def pytest_xdist_make_scheduler(config, log):
-    """With ``--dist loadfile``: whole files per process (a module's fixtures are computed
-    once), except that each notebook is a unit of its own; run one after another in one
-    process, the notebooks alone would hold it for minutes."""
-    if config.getoption("dist") != "loadfile":
-        return None
-    from xdist.scheduler import LoadFileScheduling
-
-    class FilesAndNotebooks(LoadFileScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            if "::test_notebook_outputs_hold_no_personal_data[" in nodeid:
-                return nodeid
-            return super()._split_scope(nodeid)
-
-    return FilesAndNotebooks(config, log)
