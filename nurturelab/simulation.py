@@ -25,6 +25,7 @@ comes from the arms. Same seed, same tables, bit for bit.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
 from array import array
@@ -1025,7 +1026,16 @@ class Simulation:
                 env.process(self._shifts(cal.shifts(team.shift, team.workdays), pool, k))
         env.process(self._arrivals(r["times"], progress))
         env.process(self._monitor())
-        env.run(until=self.end)
+        # the run makes millions of short-lived events that reference counting frees; the
+        # cyclic collector would only walk the long-lived tables again and again (about a
+        # tenth of the run's time), so it pauses during the run (not if it was off already)
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            env.run(until=self.end)
+        finally:
+            if was_enabled:
+                gc.enable()
         self._after_run()
         total = len(r["times"]) - r["n_warm"]
         if progress is not None:
