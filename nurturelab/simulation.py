@@ -475,7 +475,8 @@ class RepPool(simpy.PriorityResource):
     >>> first, second = pool.request(priority=1), pool.request(priority=0)
     >>> first.triggered, second.triggered, len(pool.queue)
     (True, False, 1)
-    >>> _ = pool.release(first)
+    >>> _ = pool.release(first)  # the queue moves on when the release is processed
+    >>> env.run()
     >>> second.triggered, pool.count
     (True, 1)
     """
