@@ -1018,8 +1018,8 @@ class Simulation:
             self.skip_rows = r["u_skip"].astype(np.float64) < skip[arm].reshape(-1, width)
         self.created = _created_times(r["times"])
         self.demo_at = self._first_demos()
-        c_ = self._c  # per lead, what its process reads: Python floats and float32 rows
-        c_.interest, c_.demo_at = self.interest.tolist(), self.demo_at.tolist()
+        c_ = self._c  # per lead, what its process reads
+        c_.interest, c_.demo_at = self.interest, self.demo_at
         c_.u_answer, c_.u_opt = r["u_answer"], r["u_opt"]
         c_.hold_factor = self._hold_factors(cadences)
         if team.shift is not None:
@@ -1139,7 +1139,7 @@ class Simulation:
         env = self.env
         created = env.now
         c = self._c
-        interest = c.interest[i]
+        interest = float(c.interest[i])
         steps, stop_qualified, stop_opt_out, reps, free_reps = (
             self.plan if self.arm_of is None else self.plans[self.arm_of[i]])
         queue = c.queue
@@ -1149,7 +1149,7 @@ class Simulation:
         log_lead, log_t, log_code, log_step, log_rep, log_dur = c.log_appends
         tk_lead, tk_step, tk_due, tk_start, tk_skipped = c.task_appends
         exp = math.exp
-        demo_at = c.demo_at[i]  # inf: no demo request before the run's end
+        demo_at = float(c.demo_at[i])  # inf: no demo request before the run's end
         last_on: dict[str, float] = {}
         sent: list[float] = []
         prev_t = created
