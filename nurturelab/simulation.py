@@ -25,6 +25,7 @@ comes from the arms. Same seed, same tables, bit for bit.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
 from array import array
@@ -460,9 +461,77 @@ class _HeapQueue:
 
 
 class RepPool(simpy.PriorityResource):
-    """A :class:`simpy.PriorityResource` whose queue is a heap (same order, faster)."""
+    """A :class:`simpy.PriorityResource` whose queue is a heap (same order, faster).
+
+    ``request`` and ``release`` take a short cut when nothing waits: a request with a free rep
+    and an empty queue is granted at once, and a release (always granted) frees its rep, each
+    scheduling its one event exactly when SimPy's put and get queues would have; otherwise
+    SimPy's own events run.
+
+    Examples
+    --------
+    >>> env = simpy.Environment()
+    >>> pool = RepPool(env, capacity=1)
+    >>> first, second = pool.request(priority=1), pool.request(priority=0)
+    >>> first.triggered, second.triggered, len(pool.queue)
+    (True, False, 1)
+    >>> _ = pool.release(first)  # the queue moves on when the release is processed
+    >>> env.run()
+    >>> second.triggered, pool.count
+    (True, 1)
+    """
 
     PutQueue = _HeapQueue
+
+    def request(self, priority: int = 0, preempt: bool = True):
+        if self.put_queue._live or len(self.users) >= self.capacity:
+            return _PriorityRequest(self, priority, preempt)
+        # Put.__init__ then _trigger_put, whose _do_put grants the head, the request itself
+        env = self._env
+        req = _new(_PriorityRequest)
+        req.env = env
+        req.callbacks = [self._trigger_get]
+        req.priority, req.preempt, req.time = priority, preempt, env._now
+        req.key = (priority, req.time, not preempt)
+        req.resource, req.proc = self, env._active_proc
+        self.users.append(req)
+        req.usage_since = env._now
+        req._ok, req._value = True, None
+        env.schedule(req)
+        return req
+
+    def release(self, request):
+        if self.get_queue:
+            return _Release(self, request)
+        # Get.__init__ then _trigger_get, whose _do_get always grants a release
+        env = self._env
+        rel = _new(_Release)
+        rel.request = request
+        rel.env = env
+        rel.callbacks = [self._trigger_put]
+        rel.resource, rel.proc = self, env._active_proc
+        try:
+            self.users.remove(request)
+        except ValueError:
+            pass
+        rel._ok, rel._value = True, None
+        env.schedule(rel)
+        return rel
+
+
+_PriorityRequest = simpy.resources.resource.PriorityRequest
+_Release = simpy.resources.resource.Release
+_new = object.__new__
+_PENDING = simpy.events.PENDING
+
+
+def _open_gate(event) -> None:
+    """Callback of a rep request and its patience timeout: the first of them to be processed
+    opens the lead's gate (what ``req | timeout``, a Condition, does, without building one)."""
+    gate = event._gate
+    if gate._value is _PENDING:
+        gate._ok, gate._value = True, None
+        gate.env.schedule(gate)
 
 
 # --------------------------------------------------------------------------------------------
@@ -484,6 +553,7 @@ class _Calendar:
         self.weekday = [d.weekday() for d in self.dates]
         self.days = len(self.dates)
         self._cache: dict[tuple[int, float], float] = {}
+        self._openings: dict[tuple, tuple[list[float], list[float]]] = {}
 
     def _at(self, day, hours: float) -> float:
         whole = int(hours)
@@ -515,6 +585,18 @@ class _Calendar:
                     return max(t, self.boundary(k, window[0]))
             k += 1
         return t  # beyond the calendar: no deferral
+
+    def opening(self, window: tuple[float, float], workdays: tuple[int, ...]):
+        """(opens, closes): the window's start and end on every workday, in order, so that
+        :meth:`next_open` is ``max(t, opens[k])`` for the first ``k`` with ``closes[k] > t``
+        (``t`` itself past the last), found by bisection. A window ends by midnight, so no
+        earlier day's window closes after ``t``. Computed once per window."""
+        key = (window, workdays)
+        if key not in self._openings:
+            days = [k for k in range(self.days) if self.weekday[k] in workdays]
+            self._openings[key] = ([self.boundary(k, window[0]) for k in days],
+                                   [self.boundary(k, window[1]) for k in days])
+        return self._openings[key]
 
     def window_end(self, t: float, window: tuple[float, float]) -> float:
         """End of the window on t's local day (the shift end for overtime)."""
@@ -936,12 +1018,25 @@ class Simulation:
             self.skip_rows = r["u_skip"].astype(np.float64) < skip[arm].reshape(-1, width)
         self.created = _created_times(r["times"])
         self.demo_at = self._first_demos()
+        c_ = self._c  # per lead, what its process reads
+        c_.interest, c_.demo_at = self.interest, self.demo_at
+        c_.u_answer, c_.u_opt = r["u_answer"], r["u_opt"]
+        c_.hold_factor = self._hold_factors(cadences)
         if team.shift is not None:
             for k, (pool, _) in enumerate(self.pools):
                 env.process(self._shifts(cal.shifts(team.shift, team.workdays), pool, k))
         env.process(self._arrivals(r["times"], progress))
         env.process(self._monitor())
-        env.run(until=self.end)
+        # the run makes millions of short-lived events that reference counting frees; the
+        # cyclic collector would only walk the long-lived tables again and again (about a
+        # tenth of the run's time), so it pauses during the run (not if it was off already)
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            env.run(until=self.end)
+        finally:
+            if was_enabled:
+                gc.enable()
         self._after_run()
         total = len(r["times"]) - r["n_warm"]
         if progress is not None:
@@ -1037,23 +1132,24 @@ class Simulation:
         """One lead's cadence. The constants of every step are looked up once per plan
         (:meth:`_steps`); every expression that reaches a table keeps the operands, and so the
         types and the rounding, of the plain formulas (:meth:`ResponseModel.touch_logit`,
-        ``opt_out_logit``, :meth:`_handling`): NumPy's float32 draws compare and add in single
+        ``opt_out_logit``, :meth:`_hold`): NumPy's float32 draws compare and add in single
         precision against Python floats, and the tables depend on it bit for bit. Behaviour,
         email opens and what happens after the cadence do not steer the run: the lead leaves
         its few facts (:meth:`_done`) and their events are drawn after the run."""
         env = self.env
         created = env.now
-        interest = float(self.interest[i])
+        c = self._c
+        interest = float(c.interest[i])
         steps, stop_qualified, stop_opt_out, reps, free_reps = (
             self.plan if self.arm_of is None else self.plans[self.arm_of[i]])
-        c = self._c
-        team, cal_next_open, workdays, queue = c.team, c.next_open, c.workdays, c.queue
-        ua, uo, uh = self.r["u_answer"][i], self.r["u_opt"][i], self.r["handling"][i]
+        queue = c.queue
+        ua, uo = c.u_answer[i], c.u_opt[i]
+        holds = c.hold_factor[i].tolist()  # a rep touch's time is its step's scale times this
         skip_row = self.skip_rows[i] if self.skip_rows is not None else None
         log_lead, log_t, log_code, log_step, log_rep, log_dur = c.log_appends
         tk_lead, tk_step, tk_due, tk_start, tk_skipped = c.task_appends
         exp = math.exp
-        demo_at = self.demo_at[i]  # inf: no demo request before the run's end
+        demo_at = float(c.demo_at[i])  # inf: no demo request before the run's end
         last_on: dict[str, float] = {}
         sent: list[float] = []
         prev_t = created
@@ -1063,11 +1159,14 @@ class Simulation:
         vm_at, vm_hold = math.nan, 0.0  # the voicemail left on an unanswered call
         for s in steps:
             (j, ch, from_created, offset, at, window, needs_rep, is_vm, c_touch, c_answer,
-             c_opt, base_logit, sw, pers, opt_logit, voice, stop_answer, next_vm, mean,
-             mean_vm) = s
+             c_opt, base_logit, sw, pers, opt_logit, voice, stop_answer, next_vm, scale,
+             scale_vm) = s
             due = created + offset if from_created else prev_t + at
-            if window is not None:
-                due = cal_next_open(due, window, workdays)
+            if window is not None:  # _Calendar.next_open: the first window closing after due
+                opens, closes = window
+                k = bisect_right(closes, due)
+                if k < len(closes) and opens[k] > due:
+                    due = opens[k]
             if due > env.now:
                 yield env.timeout(due - env.now)
             if demo_at <= env.now and stop_qualified:
@@ -1096,10 +1195,19 @@ class Simulation:
                 prio = 0 if queue == "fifo" else (
                     j if queue == "priority" else -float(self.score[i]))
                 req = reps.request(priority=prio)
-                if not req.triggered:  # queued: wait, but no longer than the team's patience
-                    wait = max(0.0, due + team.patience_hours * HOUR - env.now)
-                    yield req | env.timeout(wait)
-                    if not req.triggered:
+                if req._value is _PENDING:  # queued: wait, but no longer than the patience
+                    wait = max(0.0, due + c.patience - env.now)
+                    # yield req | env.timeout(wait), without the Condition: the gate opens
+                    # when the first of the two is processed, and the lead resumes when the
+                    # gate is, one event later, as it would after the Condition's
+                    gate = env.event()
+                    req._gate = gate
+                    req.callbacks.append(_open_gate)
+                    timeout = env.timeout(wait)
+                    timeout._gate = gate
+                    timeout.callbacks.append(_open_gate)
+                    yield gate
+                    if req._value is _PENDING:
                         req.cancel()
                         tk_lead(i)
                         tk_step(j)
@@ -1173,7 +1281,7 @@ class Simulation:
                 p = z / (1.0 + z)
             answered = ua[j] < p
             if req is not None:  # the rep's time: the touch, and a voicemail on a missed call
-                hold = self._hold(mean, float(uh[j]))
+                hold = scale * holds[j]  # _hold(mean, z): mean * exp(...) or -mean * log(...)
                 log_lead(i)
                 log_t(t_touch)
                 log_code(c_touch)
@@ -1183,7 +1291,7 @@ class Simulation:
                 vm_hold = 0.0
                 if (next_vm and not answered
                         and not (skip_row is not None and skip_row[j + 1])):
-                    vm_at, vm_hold = t_touch + hold, self._hold(mean_vm, float(uh[j + 1]))
+                    vm_at, vm_hold = t_touch + hold, scale_vm * holds[j + 1]
                 # _count_busy: the rep time while leads arrive, and the overtime in it
                 a, b = max(t_touch, c.warm), min(t_touch + (hold + vm_hold), c.last_arrival)
                 if b > a:
@@ -1242,6 +1350,7 @@ class Simulation:
         c.team, c.queue, c.workdays, c.shift = team, team.queue, team.workdays, team.shift
         c.next_open, c.window_end = cal.next_open, cal.window_end
         c.warm, c.last_arrival = self.warm, self.last_arrival
+        c.patience = team.patience_hours * HOUR
         c.tau, c.spacing, c.fatigue, c.fatigue_free = (m.tau_hours, m.spacing, m.fatigue,
                                                        m.fatigue_free)
         c.cooling, c.warm_up = m.cooling, m.warm_up
@@ -1271,6 +1380,9 @@ class Simulation:
         """Per step of ``cadence``, the constants the lead's process uses (see _lead)."""
         m, team, stop = self.world.response, self.world.team, cadence.stop_on
         touches, offsets = cadence.touches, list(cadence.offsets())  # NumPy floats, as before
+        # a rep touch's time is scale * factor (see _hold_factors): mean * exp(...) for a
+        # lognormal, -mean * log(...) for an exponential
+        sign = -1.0 if team.handling == "exponential" else 1.0
         out = []
         for j, t in enumerate(touches):
             ch = t.channel
@@ -1278,12 +1390,15 @@ class Simulation:
                 "voicemail")
             voice = ch in ("call", "voicemail")
             out.append((
-                j, ch, t.anchor == "created", offsets[j], t.at, t.window, t.needs_rep,
+                j, ch, t.anchor == "created", offsets[j], t.at,
+                None if t.window is None else self.cal.opening(t.window, team.workdays),
+                t.needs_rep,
                 ch == "voicemail", C_TOUCH[ch], C_ANSWER[ch], C_OPT[ch], logit(m.base[ch]),
                 m.speed_weight[ch], m.personalisation[t.personalisation],
                 logit(m.opt_out_base[ch]), voice,
                 ("connect" in stop and voice) or ("reply" in stop and not voice), next_vm,
-                team.handling_minutes[ch] * 60.0, team.handling_minutes["voicemail"] * 60.0))
+                sign * (team.handling_minutes[ch] * 60.0),
+                sign * (team.handling_minutes["voicemail"] * 60.0)))
         return out
 
     def _hold(self, mean: float, z: float) -> float:
@@ -1295,9 +1410,24 @@ class Simulation:
         s = team.handling_sigma
         return mean * math.exp(s * z - 0.5 * s * s)
 
-    def _handling(self, i: int, j: int, channel: str) -> float:
-        return self._hold(self.world.team.handling_minutes[channel] * 60.0,
-                          float(self.r["handling"][i, j]))
+    def _hold_factors(self, cadences) -> np.ndarray:
+        """Per lead and step, the factor of :meth:`_hold` that does not depend on the mean:
+        ``exp(s * z - 0.5 * s * s)`` (lognormal) or ``log(max(1 - u, 1e-12))`` (exponential),
+        for every step some cadence gives a rep (zero elsewhere), with the scalar formula's
+        operations in its order (math.exp, math.erfc and math.log element by element)."""
+        team, z32 = self.world.team, self.r.pop("handling")
+        out = np.zeros(z32.shape, dtype=np.float64)
+        for j in range(z32.shape[1]):
+            if not any(j < len(cad.touches) and cad.touches[j].needs_rep for cad in cadences):
+                continue
+            z = z32[:, j].astype(np.float64)
+            if team.handling == "exponential":
+                u = 0.5 * _math(math.erfc, -z / math.sqrt(2))
+                out[:, j] = _math(math.log, np.maximum(1.0 - u, 1e-12))
+            else:
+                s = team.handling_sigma
+                out[:, j] = _math(math.exp, s * z - 0.5 * s * s)
+        return out
 
     def _done(self, i, created, interest, answered_at, demo_at, until, lost_at,
               last=None) -> None:

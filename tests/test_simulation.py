@@ -731,3 +731,123 @@ def test_vectorised_behaviour_and_stages_equal_the_scalar_formulas(world):
         pd.testing.assert_frame_equal(getattr(fast, table), getattr(slow, table),
                                       check_exact=True)
     assert fast.utilisation == slow.utilisation
+
+
+# --------------------------------------------------------------------------------------------
+# 14. The run's short cuts equal what they replace (issue 17)
+# --------------------------------------------------------------------------------------------
+def _queue_script(pool_class, gated: bool, seed: int) -> list[tuple]:
+    """A busy pool: 60 customers arriving on a coarse grid (many ties), random priorities,
+    holds and patience; the log of who got a rep or gave up, when and in which order.
+    ``gated``: wait through the simulation's gate (``_open_gate``), else ``req | timeout``."""
+    import simpy
+
+    from nurturelab.simulation import _PENDING, _open_gate
+
+    rng = np.random.default_rng(seed)
+    env = simpy.Environment()
+    pool = pool_class(env, capacity=3)
+    log: list[tuple] = []
+
+    def customer(k, arrive, prio, hold, patience):
+        yield env.timeout(arrive)
+        req = pool.request(priority=prio)
+        if req._value is _PENDING:
+            if gated:
+                gate = env.event()
+                req._gate = gate
+                req.callbacks.append(_open_gate)
+                timeout = env.timeout(patience)
+                timeout._gate = gate
+                timeout.callbacks.append(_open_gate)
+                yield gate
+            else:
+                yield req | env.timeout(patience)
+            if not req.triggered:
+                req.cancel()
+                log.append((env.now, k, "gave up"))
+                return
+        else:
+            yield req
+        log.append((env.now, k, "got"))
+        yield env.timeout(hold)
+        pool.release(req)
+        log.append((env.now, k, "done"))
+
+    for k in range(60):
+        env.process(customer(k, float(rng.integers(0, 8)), int(rng.integers(0, 3)),
+                             float(rng.integers(0, 4)), float(rng.integers(0, 5))))
+    env.run()
+    return log
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_rep_pool_and_gate_serve_requests_in_simpys_order(seed):
+    """RepPool's short cuts (grant and release without the queues) and the gate that replaces
+    ``req | timeout`` must give the order of SimPy's own PriorityResource and Condition,
+    ties included (everything here happens on a grid of whole hours)."""
+    import simpy
+
+    from nurturelab.simulation import RepPool
+
+    want = _queue_script(simpy.PriorityResource, False, seed)
+    got = _queue_script(RepPool, True, seed)
+    assert {e[2] for e in want} == {"got", "gave up", "done"}  # the script exercises all paths
+    assert got == want
+    assert _queue_script(RepPool, False, seed) == want
+
+
+@pytest.mark.parametrize("tz", ["UTC", "America/New_York", "Australia/Sydney"])
+def test_window_openings_equal_next_open(tz):
+    """The window tables the leads bisect (``_Calendar.opening``) give ``next_open``'s
+    answer at random times, at the boundaries themselves and across daylight-saving changes."""
+    from bisect import bisect_right
+
+    from nurturelab.simulation import _Calendar
+
+    cal = _Calendar(pd.Timestamp("2026-03-01", tz="UTC"), 80, tz)
+    rng = np.random.default_rng(3)
+    for window, workdays in (((9.0, 17.0), (0, 1, 2, 3, 4)), ((10.0, 12.5), (1, 3)),
+                             ((0.0, 24.0), (5, 6))):
+        opens, closes = cal.opening(window, workdays)
+        times = np.concatenate([rng.uniform(-86400.0, 84 * 86400.0, 400), opens, closes,
+                                np.array(closes) - 1e-6]).tolist()
+        for t in times:
+            k = bisect_right(closes, t)
+            fast = opens[k] if k < len(closes) and opens[k] > t else t
+            assert fast == cal.next_open(t, window, workdays), (t, window)
+
+
+@pytest.mark.parametrize("handling", ["lognormal", "exponential"])
+def test_hold_factors_times_scale_equal_the_scalar_hold(handling):
+    """A rep touch's time is its step's scale times a factor computed ahead for all leads; it
+    must equal ``Simulation._hold(mean, z)`` bit for bit."""
+    from nurturelab.simulation import Simulation, _draw_streams
+
+    world = World(leads=400, team=Team(reps=2, handling=handling, handling_sigma=0.7))
+    sim = Simulation(world, 4)
+    sim.r = _draw_streams(world, 4)
+    z = sim.r["handling"].copy()
+    factors = sim._hold_factors([world.cadence])
+    sign = -1.0 if handling == "exponential" else 1.0
+    for j, touch in enumerate(world.cadence.touches):
+        mean = world.team.handling_minutes[touch.channel] * 60.0
+        if not touch.needs_rep:
+            assert (factors[:, j] == 0).all()
+            continue
+        want = [sim._hold(mean, float(v)) for v in z[:, j]]
+        assert ((sign * mean) * factors[:, j]).tolist() == want
+
+
+def test_the_run_pauses_the_garbage_collector_only_while_it_runs():
+    import gc
+
+    assert gc.isenabled()
+    simulate(World(leads=50), seed=1)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        simulate(World(leads=50), seed=1)
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
