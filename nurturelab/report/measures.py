@@ -163,9 +163,8 @@ def past_target(data: ReportData, stage: str) -> pd.DataFrame:
     rows = []
     for s, lab in zip(data.starts, data.labels, strict=True):
         t = min(s + WEEK - pd.Timedelta(1, "ns"), data.as_of)
-        out = data.outcomes_at(t)
-        here = out[out["status"].astype(object).eq("open").to_numpy()
-                   & out["stage"].astype(object).eq(stage.name).to_numpy()]
+        out = data.states_at(t)
+        here = out[out["status"].eq("open").to_numpy() & out["stage_index"].eq(k).to_numpy()]
         rows.append(pd.DataFrame({"week": lab,
                                   "value": (here["days_in_stage"] > stage.target_days).to_numpy(),
                                   "lead_id": here.index.astype(object)}))
@@ -407,8 +406,8 @@ def overdue(data: ReportData, what: str) -> pd.DataFrame:
         t = min(s + WEEK, data.as_of)
         late = (tasks["due"] + grace <= t) & ~(tasks["done"] <= t)
         # only while the lead is still uncontacted, open and not opted out at t
-        out = data.outcomes_at(t)
-        live = out.index[out["status"].astype(object).eq("open").to_numpy()
+        out = data.states_at(t)
+        live = out.index[out["status"].eq("open").to_numpy()
                          & out["stage_index"].eq(0).to_numpy()
                          & ~(opted.reindex(out.index) <= t).to_numpy()]
         late &= tasks["lead_id"].isin(live)
