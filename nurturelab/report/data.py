@@ -110,15 +110,29 @@ class ReportData:
         """The ``touch`` events, sorted by lead and time."""
         if "touches" not in self._cache:
             ev = self.events
-            t = ev[ev["type"].astype(object).eq("touch").to_numpy()].copy()
+            t = ev[self.type_is("touch")].copy()
             t["lead_id"] = t["lead_id"].astype(object)
             self._cache["touches"] = t.sort_values(["lead_id", "ts"], kind="stable")
         return self._cache["touches"]
 
     def has_events(self, kind: str) -> bool:
         """Whether the export has any event of type ``kind`` (``touch``, ``response`` ...)."""
-        return self.cached(("has", kind),
-                           lambda: bool(self.events["type"].astype(object).eq(kind).any()))
+        return self.cached(("has", kind), lambda: bool(self.type_is(kind).any()))
+
+    def name_in(self, *names: str) -> np.ndarray:
+        """Which events are named one of ``names`` (as ``name.isin(names)``, from the names
+        hashed once)."""
+        return self._is("name", names)
+
+    def type_is(self, kind: str) -> np.ndarray:
+        """Which events are of type ``kind``."""
+        return self._is("type", (kind,))
+
+    def _is(self, col: str, values: tuple) -> np.ndarray:
+        code, uniq = self.cached(("codes", col), lambda: pd.factorize(
+            self.events[col].astype(object).to_numpy(), sort=False))
+        want = pd.Index(np.asarray(uniq, dtype=object)).get_indexer(list(values))
+        return np.isin(code, want[want >= 0])
 
     def funnel_events(self) -> pd.DataFrame:
         """The events :func:`nurturelab.funnel.outcomes` reads (stage events and the funnel's
@@ -148,13 +162,13 @@ class ReportData:
         ent = np.where(ent <= t_ns, ent, never)  # creation; later stages: entered by t
         ent[:, 0] = first
         k_max = np.where(ent != never, np.arange(ent.shape[1]), -1).max(axis=1)
-        stage_entered = pd.to_datetime(ent[np.arange(len(ent)), k_max], utc=True)
+        # days as outcomes() divides them: timedelta64[ns] by one day (numpy's m8 division)
+        since = (np.int64(t_ns) - ent[np.arange(len(ent)), k_max]).view("m8[ns]")
         converted = ent[:, -1] != never
         status = np.where(converted, "won", np.where(lost[rows] <= t_ns, "lost", "open"))
-        index = self.out.index[rows]
-        days = (t - pd.Series(stage_entered, index=index)) / pd.Timedelta(days=1)
         return pd.DataFrame({"status": status.astype(object), "stage_index": k_max,
-                             "days_in_stage": days}, index=index)
+                             "days_in_stage": since / np.timedelta64(86_400_000_000_000, "ns"),
+                             "row": np.flatnonzero(rows)}, index=self.out.index[rows])
 
     def _state_base(self) -> tuple[np.ndarray, ...]:
         """Per lead of :attr:`out`, int64 ns (int64 max where none): its creation, its first
