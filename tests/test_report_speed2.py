@@ -163,3 +163,22 @@ def test_segment_labels_are_the_concatenated_ones():
     want = (seg["intent"].astype(str) + " intent · " + seg["fit_band"].astype(str) + " fit")
     pd.testing.assert_series_equal(seg["segment"], want, check_names=False)
     assert seg["segment"].iloc[2] == "nan intent · low fit"
+
+
+def test_points_at_one_time_are_the_searched_ones():
+    """_upto's one-time path (scores() at an as-of) gives the counts and latest times of its
+    general path (forced by a second query time)."""
+    from nurturelab.scoring.points import _upto
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n_leads, m = int(rng.integers(1, 50)), int(rng.integers(1, 400))
+        lead = rng.integers(0, n_leads, m)
+        ns = rng.integers(0, 50, m).astype(np.int64)  # many ties with the query time
+        q = rng.integers(0, n_leads + 3, int(rng.integers(1, 60)))  # leads without events too
+        qn = np.full(len(q), int(rng.integers(-5, 60)), dtype=np.int64)
+        for inclusive in (True, False):
+            one = _upto(lead, ns, q, qn, inclusive=inclusive)
+            general = _upto(lead, ns, np.r_[q, 0], np.r_[qn, 10**6], inclusive=inclusive)
+            np.testing.assert_array_equal(one[0], general[0][:-1])
+            np.testing.assert_array_equal(one[1], general[1][:-1])
