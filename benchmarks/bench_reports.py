@@ -5,6 +5,13 @@ groupby of the same events measured in the same run.
     python benchmarks/bench_reports.py --leads 10000    # a quick run
     python benchmarks/bench_reports.py --growth         # 50k, 200k, 1M leads: how each grows
     python benchmarks/bench_reports.py --growth --sizes 10000,20000,40000
+    python benchmarks/bench_reports.py --growth --simulate   # simulate every size (slow)
+
+``--growth`` simulates the first size once and makes each bigger export by tiling it
+(:func:`tile`): whole copies of the simulated export with new lead and rep ids over the same
+weeks, so a bigger export is a bigger team working more leads in the same four months (what
+simulating that size gives: the arrival rates and the team scale with the leads), every weekly
+and daily pattern kept. The sizes must then be whole multiples of the first.
 
 Targets (chosen for the audit and report issue: a month's audit and a week's report of a
 mid-sized team should run in the time of a coffee, not of a batch job): the audit of one month
@@ -32,19 +39,59 @@ RATES = {"paid_search": 150, "web_form": 110, "organic_search": 60, "referral": 
          "partner": 35}  # 400 leads a day
 
 
-def measure(n_leads: int, target: float, quiet: bool = False) -> dict:
-    """Simulate ``n_leads`` (one export per size, reused by both), time the baseline, the
-    audit and the weekly report; print them unless ``quiet``."""
-    say = (lambda *a: None) if quiet else print
+def simulated(n_leads: int) -> tuple[pd.DataFrame, pd.DataFrame, object, float]:
+    """The bench's SimPy export of ``n_leads`` (about four months of arrivals from 1 June),
+    its cadence and the seconds the simulation took."""
     per_day = sum(RATES.values())
-    scale = n_leads / (per_day * 125)  # about four months of arrivals from 1 June
+    scale = n_leads / (per_day * 125)
     world = World(leads=n_leads, start="2026-06-01", tail_days=0,
                   arrivals=Arrivals(per_day={k: v * scale for k, v in RATES.items()}),
                   team=Team(reps=max(4, round(40 * scale))))
     res, t_sim = timed(simulate, world, seed=1)
-    leads, events = res.leads, res.events
+    return res.leads, res.events, world.cadence, t_sim
+
+
+def tile(leads: pd.DataFrame, events: pd.DataFrame, copies: int
+         ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``copies`` copies of an export over the same weeks: copy ``c`` (from 1) has lead ids
+    ``<id>~c`` and rep ids ``<rep>~c`` (its own leads and its own team), every time unchanged;
+    copy 0 is the export itself. Dtypes are kept."""
+    if copies == 1:
+        return leads, events
+    ld, ev = [leads], [events]
+    for c in range(1, copies):
+        lc = leads.copy()
+        lc["lead_id"] = leads["lead_id"].astype(str) + f"~{c}"
+        ec = events.copy()
+        ec["lead_id"] = events["lead_id"].astype(str) + f"~{c}"
+        if "rep_id" in ec.columns:
+            ec["rep_id"] = events["rep_id"].where(events["rep_id"].isna(),
+                                                  events["rep_id"].astype(str) + f"~{c}")
+        ld.append(lc)
+        ev.append(ec)
+    out_l = pd.concat(ld, ignore_index=True)
+    out_e = pd.concat(ev, ignore_index=True)
+    for frame, orig in ((out_l, leads), (out_e, events)):
+        for col in orig.columns:  # concat turns differing categories into object
+            if out_e is frame and col in ("lead_id", "rep_id"):
+                continue
+            if isinstance(orig[col].dtype, pd.CategoricalDtype):
+                frame[col] = frame[col].astype(orig[col].dtype)
+    return out_l, out_e
+
+
+def measure(n_leads: int, target: float, quiet: bool = False, export=None) -> dict:
+    """Time the baseline, the audit and the weekly report on ``export`` (leads, events,
+    cadence), by default the simulated export of ``n_leads``; print them unless ``quiet``."""
+    say = (lambda *a: None) if quiet else print
+    if export is None:
+        leads, events, cadence, t_sim = simulated(n_leads)
+        how = f"simulated in {t_sim:.1f} s"
+    else:
+        leads, events, cadence = export
+        how = "tiled"
     say(f"{len(leads):,d} leads, {len(events):,d} events from {events['ts'].min():%Y-%m-%d} "
-        f"to {events['ts'].max():%Y-%m-%d} (simulated in {t_sim:.1f} s)")
+        f"to {events['ts'].max():%Y-%m-%d} ({how})")
 
     _, t_base = timed(lambda: events.groupby(["lead_id", "name"], observed=True)
                       .agg(n=("ts", "size"), last=("ts", "max")))
@@ -68,7 +115,7 @@ def measure(n_leads: int, target: float, quiet: bool = False) -> dict:
 
     last = events["ts"].max()
     week = week_label(last - pd.Timedelta(days=7))
-    rep, t_rep = timed(weekly_report, leads, events, week=week, cadence=world.cadence)
+    rep, t_rep = timed(weekly_report, leads, events, week=week, cadence=cadence)
     say(f"weekly report {week} ({len(rep.table):,d} figures, {len(rep.unavailable)} "
         f"unavailable): {t_rep:.1f} s (target {target:g} s, ratio "
         f"{t_rep / target:.2f}); {t_rep / t_base:.0f} x baseline")
@@ -102,15 +149,27 @@ def main() -> None:
                    help="measure at each of --sizes and print the growth table")
     p.add_argument("--sizes", default="50000,200000,1000000",
                    help="comma-separated lead counts of --growth")
+    p.add_argument("--simulate", action="store_true",
+                   help="with --growth, simulate every size instead of tiling the first")
     args = p.parse_args()
     if not args.growth:
         measure(args.leads, args.target)
         print(f"peak memory {peak_mb():,.0f} MB")
         return
     rows = []
-    for n in (int(x) for x in args.sizes.split(",")):
+    sizes = [int(x) for x in args.sizes.split(",")]
+    if not args.simulate and any(n % sizes[0] for n in sizes):
+        p.error(f"--sizes {args.sizes}: tiling needs whole multiples of the first size "
+                "(or --simulate)")
+    first = None if args.simulate else simulated(sizes[0])
+    for n in sizes:
         print(f"--- {n:,d} leads", flush=True)
-        rows.append(measure(n, args.target))
+        export = None
+        if first is not None:
+            leads, events = tile(first[0], first[1], n // sizes[0])
+            export = (leads, events, first[2])
+        rows.append(measure(n, args.target, export=export))
+        export = None
     print(growth_table(rows, ("audit", "report")))
     print(f"peak memory {peak_mb():,.0f} MB")
 

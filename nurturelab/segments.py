@@ -191,8 +191,14 @@ def segments(leads: pd.DataFrame, *, fit_threshold: float = 0.6) -> pd.DataFrame
         },
         index=pd.Index(leads["lead_id"], name="lead_id"),
     )
-    out["segment"] = (out["intent"].astype(str) + " intent · " + out["fit_band"].astype(str)
-                      + " fit")
+    # one label per (intent, band) pair, taken by code: not one string concatenation per row
+    # (a category missing from the list is NaN, written "nan" as astype(str) writes it)
+    i_names = [*out["intent"].cat.categories.astype(str), "nan"]
+    b_names = [*out["fit_band"].cat.categories.astype(str), "nan"]
+    labels = np.array([f"{i} intent · {b} fit" for i in i_names for b in b_names], dtype=object)
+    i_code = np.where(out["intent"].cat.codes < 0, len(i_names) - 1, out["intent"].cat.codes)
+    b_code = np.where(out["fit_band"].cat.codes < 0, len(b_names) - 1, out["fit_band"].cat.codes)
+    out["segment"] = labels[i_code * len(b_names) + b_code]
     out["route"] = route(out)
     return out
 

@@ -82,6 +82,8 @@ def aggregate(data: ReportData, items: pd.DataFrame, kind: str, *,
         joined = data.lead_dims.reindex(items["lead_id"].astype(object))
         items = items.assign(**{d: joined[d].to_numpy() for d in dims if d in joined.columns})
     groups = [("all", None)] + [(d, d) for d in (*dims, *extra) if d in items.columns]
+    if kind == "rate" and items["value"].dtype == bool:
+        return _rates(items, groups)
     frames = []
     for name, col in groups:
         keys = ["week"] if col is None else ["week", col]
@@ -103,6 +105,41 @@ def aggregate(data: ReportData, items: pd.DataFrame, kind: str, *,
         f["week"] = idx["week"].to_numpy()
         f["segment"] = ("all" if col is None
                         else [f"{name}={v}" for v in idx[col].astype(str)])
+        frames.append(f)
+    if not frames:
+        return pd.DataFrame(columns=[c for c in COLUMNS if c != "metric"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _rates(items: pd.DataFrame, groups: Sequence[tuple[str, str | None]]) -> pd.DataFrame:
+    """:func:`aggregate`'s rates of boolean items, as its groupby gives them (groups in sorted
+    order, missing keys left out), from integer codes and bincounts: the sums and counts are
+    the same integers."""
+    value = items["value"].to_numpy(dtype=bool)
+    wcode, wuniq = pd.factorize(items["week"].to_numpy(dtype=object), sort=True)
+    frames = []
+    for name, col in groups:
+        if col is None:
+            code, uniq, width = wcode, None, 1
+        else:
+            code, uniq = pd.factorize(items[col].to_numpy(dtype=object), sort=True)
+            width = len(uniq)
+        ok = (wcode >= 0) & (code >= 0)
+        if not ok.any():
+            continue
+        key = wcode[ok].astype(np.int64) * width + (code[ok] if col is not None else 0)
+        size = len(wuniq) * width
+        count = np.bincount(key, minlength=size)
+        total = np.bincount(key[value[ok]], minlength=size)
+        seen = np.flatnonzero(count)
+        n, hits = count[seen], total[seen]
+        lo, hi = rate_ci(hits, n)
+        f = pd.DataFrame({"value": (hits / n).astype(float), "n": n.astype(int),
+                          "low": lo, "high": hi})
+        f["week"] = np.asarray(wuniq, dtype=object)[seen // width]
+        f["segment"] = ("all" if col is None
+                        else [f"{name}={v}" for v in
+                              pd.Index(np.asarray(uniq, dtype=object)[seen % width]).astype(str)])
         frames.append(f)
     if not frames:
         return pd.DataFrame(columns=[c for c in COLUMNS if c != "metric"])

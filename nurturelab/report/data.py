@@ -110,15 +110,29 @@ class ReportData:
         """The ``touch`` events, sorted by lead and time."""
         if "touches" not in self._cache:
             ev = self.events
-            t = ev[ev["type"].astype(object).eq("touch").to_numpy()].copy()
+            t = ev[self.type_is("touch")].copy()
             t["lead_id"] = t["lead_id"].astype(object)
             self._cache["touches"] = t.sort_values(["lead_id", "ts"], kind="stable")
         return self._cache["touches"]
 
     def has_events(self, kind: str) -> bool:
         """Whether the export has any event of type ``kind`` (``touch``, ``response`` ...)."""
-        return self.cached(("has", kind),
-                           lambda: bool(self.events["type"].astype(object).eq(kind).any()))
+        return self.cached(("has", kind), lambda: bool(self.type_is(kind).any()))
+
+    def name_in(self, *names: str) -> np.ndarray:
+        """Which events are named one of ``names`` (as ``name.isin(names)``, from the names
+        hashed once)."""
+        return self._is("name", names)
+
+    def type_is(self, kind: str) -> np.ndarray:
+        """Which events are of type ``kind``."""
+        return self._is("type", (kind,))
+
+    def _is(self, col: str, values: tuple) -> np.ndarray:
+        code, uniq = self.cached(("codes", col), lambda: pd.factorize(
+            self.events[col].astype(object).to_numpy(), sort=False))
+        want = pd.Index(np.asarray(uniq, dtype=object)).get_indexer(list(values))
+        return np.isin(code, want[want >= 0])
 
     def funnel_events(self) -> pd.DataFrame:
         """The events :func:`nurturelab.funnel.outcomes` reads (stage events and the funnel's
@@ -130,12 +144,69 @@ class ReportData:
         return self.cached(("out", t), lambda: outcomes(self.leads, self.funnel_events(),
                                                         self.funnel, as_of=t))
 
+    def states_at(self, t: pd.Timestamp) -> pd.DataFrame:
+        """``status``, ``stage_index`` and ``days_in_stage`` of the leads created by ``t``
+        (``t`` at most :attr:`as_of`), as ``outcomes_at(t)`` gives them, derived from the
+        outcomes as of :attr:`as_of` instead of computed again: a lead's first entry into a
+        stage by ``t`` is its first entry, if that came by ``t`` (tested)."""
+        return self.cached(("states", t), lambda: self._states_at(t))
+
+    def _states_at(self, t: pd.Timestamp) -> pd.DataFrame:
+        never = np.iinfo(np.int64).max
+        base = self.cached("state_base", self._state_base)
+        created, s0, lost, entered = base
+        t_ns = pd.Timestamp(t).as_unit("ns").value
+        rows = created <= t_ns
+        ent = entered[rows]
+        first = np.where(s0[rows] <= t_ns, s0[rows], created[rows])  # stage 0: its event, else
+        ent = np.where(ent <= t_ns, ent, never)  # creation; later stages: entered by t
+        ent[:, 0] = first
+        k_max = np.where(ent != never, np.arange(ent.shape[1]), -1).max(axis=1)
+        # days as outcomes() divides them: timedelta64[ns] by one day (numpy's m8 division)
+        since = (np.int64(t_ns) - ent[np.arange(len(ent)), k_max]).view("m8[ns]")
+        converted = ent[:, -1] != never
+        status = np.where(converted, "won", np.where(lost[rows] <= t_ns, "lost", "open"))
+        return pd.DataFrame({"status": status.astype(object), "stage_index": k_max,
+                             "days_in_stage": since / np.timedelta64(86_400_000_000_000, "ns"),
+                             "row": np.flatnonzero(rows)}, index=self.out.index[rows])
+
+    def _state_base(self) -> tuple[np.ndarray, ...]:
+        """Per lead of :attr:`out`, int64 ns (int64 max where none): its creation, its first
+        stage event into the first stage, its first loss (won or not) and the first observed
+        entry into each stage."""
+        never = np.iinfo(np.int64).max
+        out, names = self.out, self.funnel.names
+        ids = out.index
+
+        def first_ns(ev: pd.DataFrame) -> np.ndarray:
+            a = np.full(len(ids), never, dtype=np.int64)
+            f = ev.groupby(ev["lead_id"].astype(object))["ts"].min()
+            pos = ids.get_indexer(f.index)
+            a[pos[pos >= 0]] = _ns_of(f)[pos >= 0]
+            return a
+
+        fev = self.funnel_events()
+        is_stage = fev["type"].astype(object).eq("stage").to_numpy()
+        name = fev["name"].astype(object)
+        s0 = first_ns(fev.loc[is_stage & name.eq(names[0]).to_numpy()])
+        lost = first_ns(fev.loc[is_stage & name.eq(self.funnel.lost).to_numpy()])
+        entered = np.column_stack([_ns_of(out[f"entered_{n}"]) for n in names])
+        entered = np.where(entered == np.iinfo(np.int64).min, never, entered)
+        created = _ns_of(self.leads["created_at"])
+        return created, s0, lost, entered
+
     def cached(self, key: Any, make: Callable[[], Any]) -> Any:
         """What ``make()`` returns, computed the first time ``key`` is asked for: what
         several metrics read (the derived tasks, the scored snapshots) is computed once."""
         if key not in self._cache:
             self._cache[key] = make()
         return self._cache[key]
+
+
+def _ns_of(ts: pd.Series) -> np.ndarray:
+    """UTC timestamps as int64 ns (NaT as the int64 minimum)."""
+    return ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype(
+        "datetime64[ns]").view(np.int64)
 
 
 def funnel_events(events: pd.DataFrame, funnel: Funnel = DEFAULT_FUNNEL) -> pd.DataFrame:

@@ -79,7 +79,7 @@ def contact_rate(data: ReportData) -> pd.DataFrame:
     ld = data.leads
     ids = ld["lead_id"].astype(object)
     ev = data.events
-    pos = ev[ev["name"].astype(object).isin(POSITIVE_RESPONSES).to_numpy()]
+    pos = ev[data.name_in(*POSITIVE_RESPONSES)]
     first = pos.groupby(pos["lead_id"].astype(object))["ts"].min()
     created = pd.Series(ld["created_at"].to_numpy(), index=ids)
     window = data.funnel.stages[0].target_days or 2.0
@@ -163,9 +163,8 @@ def past_target(data: ReportData, stage: str) -> pd.DataFrame:
     rows = []
     for s, lab in zip(data.starts, data.labels, strict=True):
         t = min(s + WEEK - pd.Timedelta(1, "ns"), data.as_of)
-        out = data.outcomes_at(t)
-        here = out[out["status"].astype(object).eq("open").to_numpy()
-                   & out["stage"].astype(object).eq(stage.name).to_numpy()]
+        out = data.states_at(t)
+        here = out[out["status"].eq("open").to_numpy() & out["stage_index"].eq(k).to_numpy()]
         rows.append(pd.DataFrame({"week": lab,
                                   "value": (here["days_in_stage"] > stage.target_days).to_numpy(),
                                   "lead_id": here.index.astype(object)}))
@@ -203,7 +202,7 @@ def opt_out(data: ReportData) -> pd.DataFrame:
     """Leads opting out in the week over the leads open during it."""
     need_events(data, "response", why="the leads' opt-outs")
     ev = data.events
-    opt = ev[ev["name"].astype(object).eq("opt_out").to_numpy()]
+    opt = ev[data.name_in("opt_out")]
     return _open_during(data, opt.groupby(opt["lead_id"].astype(object))["ts"].min())
 
 
@@ -319,7 +318,7 @@ def dropoff(data: ReportData) -> pd.DataFrame:
     window = t["step"].map(usual).fillna(3.0).to_numpy() + 1.0
     ans_days = np.full(len(t), np.inf)
     ev = data.events
-    pos = ev.loc[ev["name"].astype(object).isin(POSITIVE_RESPONSES).to_numpy(),
+    pos = ev.loc[data.name_in(*POSITIVE_RESPONSES),
                  ["lead_id", "ts"]].rename(columns={"ts": "r_ts"})
     pos["lead_id"] = pos["lead_id"].astype(object)
     left = t[["lead_id", "ts"]].assign(_i=np.arange(len(t))).sort_values("ts")
@@ -342,9 +341,11 @@ def dropoff(data: ReportData) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 def _opted_out_at(data: ReportData) -> pd.Series:
     """When each lead opted out (NaT if never), indexed like the outcomes."""
-    ev = data.events
-    opt = ev[ev["name"].astype(object).eq("opt_out").to_numpy()]
-    return opt.groupby(opt["lead_id"].astype(object))["ts"].min().reindex(data.out.index)
+    def make() -> pd.Series:
+        opt = data.events[data.name_in("opt_out")]
+        return opt.groupby(opt["lead_id"].astype(object))["ts"].min().reindex(data.out.index)
+
+    return data.cached("opted_out_at", make)
 
 
 def _tasks(data: ReportData) -> pd.DataFrame:
@@ -407,11 +408,13 @@ def overdue(data: ReportData, what: str) -> pd.DataFrame:
         t = min(s + WEEK, data.as_of)
         late = (tasks["due"] + grace <= t) & ~(tasks["done"] <= t)
         # only while the lead is still uncontacted, open and not opted out at t
-        out = data.outcomes_at(t)
-        live = out.index[out["status"].astype(object).eq("open").to_numpy()
-                         & out["stage_index"].eq(0).to_numpy()
-                         & ~(opted.reindex(out.index) <= t).to_numpy()]
-        late &= tasks["lead_id"].isin(live)
+        out = data.states_at(t)
+        at = out["row"].to_numpy()
+        live = np.zeros(len(data.out), dtype=bool)  # by position in the outcomes
+        live[at] = (out["status"].eq("open").to_numpy() & out["stage_index"].eq(0).to_numpy()
+                    & ~np.asarray(opted.array[at] <= t))
+        task_rows = data.cached("task_rows", lambda: data.out.index.get_indexer(tasks["lead_id"]))
+        late &= live[task_rows] & (task_rows >= 0)
         age = (t - tasks.loc[late, "due"]) / pd.Timedelta(hours=1)
         value = float(late.sum()) if what == "count" else (float(age.median()) if len(age)
                                                             else np.nan)
@@ -428,9 +431,8 @@ def _need_scored_events(data: ReportData) -> None:
     rules = getattr(data.rules, "rules", None)
     if rules is None:  # a model or a callable: it reads what it reads
         return
-    ev = data.events
-    name, kind = ev["name"].astype(object), ev["type"].astype(object)
-    if not any((name.eq(r.event) & (kind.eq(r.type) if r.type else True)).any() for r in rules):
+    if not any((data.name_in(r.event) & (data.type_is(r.type) if r.type else True)).any()
+               for r in rules):
         scored = ", ".join(sorted({r.event for r in rules}))
         raise MetricUnavailable(f"the point rules score {scored} events; this export has none "
                                 "of them, so every lead has the same score")

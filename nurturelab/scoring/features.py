@@ -165,16 +165,25 @@ def snapshot(
     row = uniq.get_indexer(ids)
     code = uniq.get_indexer(events["lead_id"])
     keep = (events["ts"] <= at).to_numpy() & (code >= 0)
-    code = code[keep]
     ev = events.loc[keep, list(_EVENT_NEEDS)]
-    age = ((at - ev["ts"]) / _DAY).to_numpy()
-    n = len(uniq)
+    name_code, seen = pd.factorize(ev["name"], sort=False)
+    return _features(ld, ids, row, len(uniq), at, code[keep], ((at - ev["ts"]) / _DAY).to_numpy(),
+                     name_code, pd.Index(np.asarray(seen, dtype=object)),
+                     np.asarray(ev["type"].eq("touch"), dtype=bool), windows, activities,
+                     lead_columns)
+
+
+def _features(ld: pd.DataFrame, ids: pd.Index, row: np.ndarray, n: int, at: pd.Timestamp,
+              code: np.ndarray, age: np.ndarray, name_code: np.ndarray, seen: pd.Index,
+              is_touch: np.ndarray, windows: tuple[int, ...], activities: tuple[str, ...],
+              lead_columns: Sequence[str]) -> pd.DataFrame:
+    """:func:`snapshot`'s columns from the events already cut at ``at`` and coded: ``code``
+    (each event's lead, ``0 .. n-1``), ``age`` (days before ``at``), ``name_code`` (position
+    of its name in ``seen``) and ``is_touch``; ``row`` is each row of ``ld``'s lead code.
+    The audit's snapshots call it with the events coded once for all their times."""
 
     def per_lead(counts: np.ndarray) -> np.ndarray:
         return counts[row].astype(float)
-
-    name_code, seen = pd.factorize(ev["name"], sort=False)
-    seen = pd.Index(np.asarray(seen, dtype=object))
 
     def codes_of(names: Sequence[str]) -> np.ndarray:
         found = seen.get_indexer(list(names))
@@ -198,7 +207,7 @@ def snapshot(
     def count(mask: np.ndarray) -> np.ndarray:
         return per_lead(np.bincount(code[mask], minlength=n))
 
-    cols["touches"] = count(np.asarray(ev["type"].eq("touch"), dtype=bool))
+    cols["touches"] = count(is_touch)
     cols["answered"] = count(np.isin(name_code, codes_of(POSITIVE_RESPONSES)))
     cols["opted_out"] = (count(np.isin(name_code, codes_of(("opt_out",)))) > 0).astype(float)
     cols["fit"] = pd.to_numeric(ld["fit"], errors="coerce").to_numpy(dtype=float)

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nurturelab.checks import is_number, utc_timestamp
+from nurturelab.checks import is_number, need_columns, utc_timestamp
 from nurturelab.competing import lead_endings
-from nurturelab.funnel import DEFAULT_FUNNEL, outcomes
-from nurturelab.schema import require_loaded
-from nurturelab.scoring.features import open_leads, snapshot
+from nurturelab.funnel import DEFAULT_FUNNEL, _ns, outcomes
+from nurturelab.schema import ACTIVITY_NAMES, require_loaded
+from nurturelab.scoring.features import _features
 from nurturelab.scoring.points import _evaluate as _points_evaluate
 from nurturelab.scoring.points import _prepare as _points_prepare
 from nurturelab.scoring.thresholds import score_leads, scorer_kind
@@ -94,13 +94,24 @@ def monthly_snapshot_times(first_month: str, months: int = 1, *,
     return pd.DatetimeIndex(out)
 
 
-def _next_touch_days(rows: pd.DataFrame, touch: pd.DataFrame, t: pd.Timestamp) -> np.ndarray:
-    """Days from the snapshot to each lead's next touch or stage event (NaN if none seen)."""
+def _next_touch_days(rows: pd.DataFrame, touch: pd.DataFrame) -> np.ndarray:
+    """Days from each row's snapshot (``as_of``) to its lead's next touch or stage event (NaN
+    if none seen)."""
     nxt = pd.merge_asof(rows[["lead_id", "as_of"]].assign(_i=np.arange(len(rows)))
                         .sort_values("as_of"), touch.rename(columns={"ts": "next_ts"}),
                         left_on="as_of", right_on="next_ts", by="lead_id",
                         direction="forward", allow_exact_matches=False).sort_values("_i")
-    return ((nxt["next_ts"] - t) / DAY).to_numpy(dtype=float)
+    return ((nxt["next_ts"] - nxt["as_of"]) / DAY).to_numpy(dtype=float)
+
+
+def _first_ns(first: pd.Series, lead_ids: pd.Index, never: int) -> np.ndarray:
+    """``first`` (timestamps by lead) as int64 ns aligned with ``lead_ids``; ``never`` where
+    absent."""
+    out = np.full(len(lead_ids), never, dtype=np.int64)
+    pos = lead_ids.get_indexer(first.index)
+    ok = pos >= 0
+    out[pos[ok]] = _ns(first)[ok]
+    return out
 
 
 def scored_snapshots(
@@ -147,9 +158,9 @@ def scored_snapshots(
         holds ``horizon_days``, ``observed_until`` and ``probability``.
     """
     require_loaded(leads, events)
-    kind = scorer_kind(scorer)
+    kind_ = scorer_kind(scorer)
     if probability is None:
-        probability = kind == "probability"
+        probability = kind_ == "probability"
     h = float(horizon_days) if is_number(horizon_days) else np.nan
     if not (np.isfinite(h) and h > 0):
         raise ValueError(f"'horizon_days' must be a positive number of days. Got "
@@ -158,32 +169,76 @@ def scored_snapshots(
              else utc_timestamp(observed_until, "observed_until"))
     ev = events.loc[(events["ts"] <= until).to_numpy()]
     conv = outcomes(leads, ev, as_of=until)["converted_at"]
-    endings = lead_endings(leads, ev, as_of=until, dark_days=None, recycled=None, columns=[])
-    ended_at = endings["ended_at"].where(endings["ending"].isin(ENDED_BY))
-    touch = ev.loc[ev["type"].astype(object).isin(("touch", "stage")).to_numpy(),
-                   ["lead_id", "ts"]]
-    touch = touch.assign(lead_id=touch["lead_id"].astype(object)).sort_values("ts")
-    # what every snapshot reads, prepared once: the events that move a lead through the
-    # funnel (outcomes read no other, so the open leads are the same) and the point rules'
-    # matched events
+    # lead_endings reads, with neither gone dark nor recycled, the funnel's events and the
+    # opt-outs only: the same endings from those, at less cost
     exits = {n for st in DEFAULT_FUNNEL.stages for n in st.exit_on}
-    fev = ev.loc[(ev["type"].astype(object).eq("stage").to_numpy()
-                  | ev["name"].astype(object).isin(exits).to_numpy())]
-    prep = _points_prepare(leads, ev, scorer) if kind == "points" else None
-    frames = []
+    kind, name = ev["type"].astype(object), ev["name"].astype(object)
+    is_stage = kind.eq("stage").to_numpy()
+    moves = is_stage | name.isin(exits).to_numpy()
+    ending_ev = ev.loc[moves | (kind.eq("response").to_numpy() & name.eq("opt_out").to_numpy())]
+    endings = lead_endings(leads, ending_ev, as_of=until, dark_days=None, recycled=None,
+                           columns=[])
+    ended_at = endings["ended_at"].where(endings["ending"].isin(ENDED_BY))
+    touch = ev.loc[kind.isin(("touch", "stage")).to_numpy(), ["lead_id", "ts"]]
+    touch = touch.assign(lead_id=touch["lead_id"].astype(object)).sort_values("ts")
+    # who is open at each time, from each lead's creation, first conversion and first loss
+    # (as open_leads finds them from outcomes at that time: the first entry by t is the first
+    # entry, if it came by t), and the events every snapshot reads, coded once
+    lead_ids = pd.Index(leads["lead_id"], name="lead_id")
+    never = np.iinfo(np.int64).max
+    created_ns = _ns(leads["created_at"])
+    conv_ns = _first_ns(conv.dropna(), lead_ids, never)
+    lost = ev.loc[is_stage & name.eq(DEFAULT_FUNNEL.lost).to_numpy()]
+    lost_ns = _first_ns(lost.groupby(lost["lead_id"].astype(object))["ts"].min(), lead_ids,
+                        never)
+    ev_pos = pd.Index(lead_ids.astype(object)).get_indexer(ev["lead_id"])
+    ev_ns = _ns(ev["ts"])
+    ev_ts = ev["ts"].array
+    name_code, seen = pd.factorize(ev["name"], sort=False)
+    seen = pd.Index(np.asarray(seen, dtype=object))
+    is_touch = np.asarray(ev["type"].eq("touch"), dtype=bool)
+    prep = _points_prepare(leads, ev, scorer) if kind_ == "points" else None
     if isinstance(times, str | pd.Timestamp):
         times = [times]
+    snaps = []
     for t in pd.DatetimeIndex([utc_timestamp(x, "times") for x in times]).unique().sort_values():
         if t > until:
             continue
-        open_ids = open_leads(leads, fev, as_of=t)
-        if not len(open_ids):
-            continue
-        X = snapshot(leads, ev, as_of=t).loc[open_ids]
-        if prep is not None:  # points: as scores() gives them, from the rules' events
-            q = pd.Index(prep.ids).get_indexer(open_ids)
-            s = _points_evaluate(scorer, prep, q, np.full(len(q), t.as_unit("ns").value,
-                                                          dtype=np.int64))["score"]
+        t_ns = t.as_unit("ns").value
+        r = np.flatnonzero((created_ns <= t_ns) & (conv_ns > t_ns) & (lost_ns > t_ns))
+        if len(r):
+            snaps.append((t, r))
+    if prep is not None and snaps:  # points: as scores() gives them, every time at once
+        q = np.concatenate([r for _, r in snaps])
+        q_ns = np.concatenate([np.full(len(r), t.as_unit("ns").value, dtype=np.int64)
+                               for t, r in snaps])
+        all_s = _points_evaluate(scorer, prep, q, q_ns)["score"]
+        cuts = np.cumsum([len(r) for _, r in snaps])[:-1]
+        point_scores = np.split(all_s, cuts)
+    if snaps:  # as snapshot() checks them
+        need_columns(leads, ("lead_id", "created_at", "source", "fit", "intent"), "leads")
+        # the next touch of every (lead, time) at once: one merge_asof, not one per time
+        asked = pd.DataFrame({"lead_id": np.concatenate([np.asarray(lead_ids[r], dtype=object)
+                                                         for _, r in snaps]),
+                              "as_of": pd.DatetimeIndex([t for t, _ in snaps]).repeat(
+                                  [len(r) for _, r in snaps])})
+        next_days = np.split(_next_touch_days(asked, touch),
+                             np.cumsum([len(r) for _, r in snaps])[:-1])
+    frames = []
+    for i, (t, r) in enumerate(snaps):
+        open_ids = lead_ids[r]
+        # snapshot(leads, ev, as_of=t).loc[open_ids], from the events coded once
+        rowmap = np.full(len(lead_ids), -1)
+        rowmap[r] = np.arange(len(r))
+        code = np.where(ev_pos >= 0, rowmap[ev_pos], -1)
+        keep = (ev_ns <= t.as_unit("ns").value) & (code >= 0)
+        ld = leads.iloc[r]
+        X = _features(ld, pd.Index(ld["lead_id"].astype(object), name="lead_id"),
+                      np.arange(len(r)), len(r), t, code[keep],
+                      np.asarray((t - ev_ts[keep]) / DAY), name_code[keep], seen, is_touch[keep],
+                      (7, 30, 90), ACTIVITY_NAMES, ())
+        if prep is not None:
+            s = point_scores[i]
         else:
             s = score_leads(leads, ev, scorer, as_of=t, lead_ids=open_ids, features=X)
         follow = min(h, (until - t) / DAY)
@@ -200,7 +255,7 @@ def scored_snapshots(
             "days_to_convert": np.where(converted, dconv, np.nan),
             "ended_days": np.where(ended, dend, np.nan),
         })
-        rows["next_touch_days"] = _next_touch_days(rows, touch, t)
+        rows["next_touch_days"] = next_days[i]
         feats = X.reset_index(drop=True)
         clash = set(feats.columns) & set(ROW_COLUMNS)
         if clash:
