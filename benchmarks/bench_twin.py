@@ -8,9 +8,10 @@ baselines measured in the same run.
 Targets (issue 12, one process on this 2-core machine): calibrate a 100,000-lead,
 1,000,000-event export in at most 60 s; a back-test with 20 replications in at most 3 minutes
 (of the export's last four weeks by default, as the README's back-tests; the time grows with
-the held-out leads, since each replication simulates them all). Baselines: for the calibration, a plain pandas groupby of the
-same events (``events.groupby(["lead_id", "name"])``, size and last timestamp); for the
-back-test, one simulation of the held-out leads (a back-test is R of them plus the KPIs).
+the held-out leads, since each replication simulates them all). Baselines: for the
+calibration, a plain pandas groupby of the same events (``events.groupby(["lead_id",
+"name"])``, size and last timestamp); for the back-test, one simulation of the held-out
+leads (a back-test is R of them plus the KPIs).
 Each figure is printed with its ratio to its target and to its baseline. Nothing here is a
 pass/fail test.
 """

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["FIXED_OFFSET", "NAT", "NOT_ZONES", "to_utc"]
+__all__ = ["FIXED_OFFSET", "NAT", "NOT_ZONES", "to_utc", "utc_ns"]
 
 NOT_ZONES = frozenset({"UTC", "GMT", "Z", "AM", "PM"})  # read as they are, never as zones
 """Letters after a time that are never read as a zone abbreviation."""
@@ -28,6 +28,21 @@ _ZONE_SUFFIX = r"^(?P<body>.*\S)\s+(?P<zone>[A-Z]{2,5})$"
 _NUMERIC_DATE = (r"^(?P<a>\d{1,2})[./-](?P<b>\d{1,2})[./-](?P<year>\d{4})"
                  r"(?:[ T](?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?)?$")
 NAT = np.iinfo(np.int64).min
+
+
+def utc_ns(values: pd.Series) -> np.ndarray:
+    """Timestamps as int64 nanoseconds since the epoch, UTC; naive ones read as UTC, other
+    values through ``pd.to_datetime(utc=True)``, NaT as :data:`NAT`.
+
+    >>> utc_ns(pd.Series(pd.to_datetime(["1970-01-01 00:00:01+01:00", None], utc=True))).tolist()
+    [-3599000000000, -9223372036854775808]
+    """
+    dtype = values.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    elif not pd.api.types.is_datetime64_dtype(dtype):
+        values = pd.to_datetime(values, utc=True).dt.tz_localize(None)
+    return values.to_numpy().astype("datetime64[ns]").view(np.int64)
 
 
 def _localize(naive: pd.Series, tz: str) -> pd.Series:

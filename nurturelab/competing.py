@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from nurturelab._timestamps import utc_ns
 from nurturelab.checks import is_number, need_columns
 from nurturelab.funnel import DEFAULT_FUNNEL, Funnel, outcomes
 from nurturelab.plots import axes
@@ -239,7 +240,7 @@ def lead_endings(
         dark_at = nat
     cand = {"won": won_at, "opted_out": opted_at, "lost": lost_at, "recycled": recycled_at,
             "gone_dark": dark_at}
-    ns = np.column_stack([_to_ns(cand[k]) for k in ENDINGS])  # in ENDINGS' order: ties
+    ns = np.column_stack([utc_ns(cand[k]) for k in ENDINGS])  # in ENDINGS' order: ties
     never = np.iinfo(np.int64).max
     ns = np.where(ns == np.iinfo(np.int64).min, never, ns)
     which = ns.argmin(axis=1)  # the first minimum: the earlier ending kind wins a tie
@@ -271,13 +272,6 @@ def lead_endings(
         table["arm"] = armed.set_index(armed["lead_id"].astype(object))["arm"].reindex(ids)
     table.attrs.update(as_of=as_of, dark_days=dark_days)
     return table
-
-
-def _to_ns(ts: pd.Series) -> np.ndarray:
-    """UTC timestamps as int64 nanoseconds (NaT as the int64 minimum)."""
-    values = pd.to_datetime(ts, utc=True).dt.tz_localize(None).to_numpy().astype(
-        "datetime64[ns]")
-    return values.view(np.int64)
 
 
 # --------------------------------------------------------------------------------------------

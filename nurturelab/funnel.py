@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nurturelab._timestamps import utc_ns
 from nurturelab._util import rate_ci
 from nurturelab._yaml import Flow, dump_yaml, load_yaml
 from nurturelab.checks import is_number, need_columns, plain_number, utc_timestamp
@@ -349,12 +350,6 @@ def _as_of(leads: pd.DataFrame, events: pd.DataFrame, as_of: Any) -> pd.Timestam
     return utc_timestamp(as_of, "as_of")
 
 
-def _ns(ts: pd.Series) -> np.ndarray:
-    """UTC timestamps as int64 nanoseconds since the epoch."""
-    return ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]").view(
-        np.int64)
-
-
 def _days(td: pd.Series) -> pd.Series:
     return td / _DAY
 
@@ -415,11 +410,11 @@ def outcomes(
     # lead x stage matrix of first observed entry, in int64 nanoseconds (NaT where none)
     nat = np.iinfo(np.int64).min
     entered_ns = np.full((len(ids), len(names)), nat, dtype=np.int64)
-    entered_ns[:, 0] = _ns(ld["created_at"])
+    entered_ns[:, 0] = utc_ns(ld["created_at"])
     if len(first_ts):
         rows = ids.get_indexer(first_ts.index.get_level_values("lead_id"))
         cols = first_ts.index.get_level_values("k").to_numpy().astype(np.int64)
-        entered_ns[rows, cols] = _ns(first_ts)
+        entered_ns[rows, cols] = utc_ns(first_ts)
     first = pd.DataFrame(
         {f"entered_{n}": pd.to_datetime(entered_ns[:, k], utc=True) for k, n in enumerate(names)},
         index=ids,

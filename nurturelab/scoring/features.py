@@ -52,7 +52,8 @@ from nurturelab.funnel import POSITIVE_RESPONSES, outcomes
 from nurturelab.schema import ACTIVITY_NAMES
 from nurturelab.segments import segments
 
-__all__ = ["BehaviourFeatures", "feature_names", "label", "open_leads", "snapshot"]
+__all__ = ["BehaviourFeatures", "coded_snapshot", "feature_names", "label", "open_leads",
+           "snapshot"]
 
 _DAY = pd.Timedelta(days=1)
 _LEAD_NEEDS = ("lead_id", "created_at", "source", "fit", "intent")
@@ -167,16 +168,17 @@ def snapshot(
     keep = (events["ts"] <= at).to_numpy() & (code >= 0)
     ev = events.loc[keep, list(_EVENT_NEEDS)]
     name_code, seen = pd.factorize(ev["name"], sort=False)
-    return _features(ld, ids, row, len(uniq), at, code[keep], ((at - ev["ts"]) / _DAY).to_numpy(),
-                     name_code, pd.Index(np.asarray(seen, dtype=object)),
-                     np.asarray(ev["type"].eq("touch"), dtype=bool), windows, activities,
-                     lead_columns)
+    return coded_snapshot(ld, ids, row, len(uniq), at, code[keep],
+                          ((at - ev["ts"]) / _DAY).to_numpy(), name_code,
+                          pd.Index(np.asarray(seen, dtype=object)),
+                          np.asarray(ev["type"].eq("touch"), dtype=bool), windows, activities,
+                          lead_columns)
 
 
-def _features(ld: pd.DataFrame, ids: pd.Index, row: np.ndarray, n: int, at: pd.Timestamp,
-              code: np.ndarray, age: np.ndarray, name_code: np.ndarray, seen: pd.Index,
-              is_touch: np.ndarray, windows: tuple[int, ...], activities: tuple[str, ...],
-              lead_columns: Sequence[str]) -> pd.DataFrame:
+def coded_snapshot(ld: pd.DataFrame, ids: pd.Index, row: np.ndarray, n: int,
+                   at: pd.Timestamp, code: np.ndarray, age: np.ndarray, name_code: np.ndarray,
+                   seen: pd.Index, is_touch: np.ndarray, windows: tuple[int, ...],
+                   activities: tuple[str, ...], lead_columns: Sequence[str]) -> pd.DataFrame:
     """:func:`snapshot`'s columns from the events already cut at ``at`` and coded: ``code``
     (each event's lead, ``0 .. n-1``), ``age`` (days before ``at``), ``name_code`` (position
     of its name in ``seen``) and ``is_touch``; ``row`` is each row of ``ld``'s lead code.

@@ -54,10 +54,13 @@ from nurturelab.schema import (
 __all__ = [
     "DEFAULT_RULES",
     "Decay",
+    "PreparedEvents",
     "PointRule",
     "PointRules",
     "Threshold",
     "crossings",
+    "evaluate_at",
+    "prepare_events",
     "read_point_rules",
     "score_history",
     "scores",
@@ -615,8 +618,9 @@ def _check_rules(rules: Any) -> PointRules:
 
 
 @dataclass(frozen=True)
-class _Prepared:
-    """Leads and the events each rule matches, as integer arrays."""
+class PreparedEvents:
+    """Leads and the events each rule matches, as integer arrays: what
+    :func:`prepare_events` gives and :func:`evaluate_at` reads."""
 
     ids: np.ndarray  # lead_id, object
     created: np.ndarray  # created_at, int64 ns
@@ -624,7 +628,10 @@ class _Prepared:
     engaged: tuple[np.ndarray, np.ndarray]  # events of rules with points >= 0
 
 
-def _prepare(leads: pd.DataFrame, events: pd.DataFrame, rules: PointRules) -> _Prepared:
+def prepare_events(leads: pd.DataFrame, events: pd.DataFrame, rules: PointRules) -> PreparedEvents:
+    """The leads and the events each of ``rules`` matches, coded once so that
+    :func:`evaluate_at` can score any (lead, time) pairs; :func:`scores`,
+    :func:`score_history` and the monthly audit's snapshots are built on the two."""
     need_columns(leads, ("lead_id", "created_at"), "leads")
     typed = any(r.type is not None for r in rules.rules)
     need_columns(events, ("lead_id", "ts", "name") + (("type",) if typed else ()), "events")
@@ -658,7 +665,7 @@ def _prepare(leads: pd.DataFrame, events: pd.DataFrame, rules: PointRules) -> _P
         matched.append((code[hit], ts[hit]))
         if rule.points >= 0:
             engaged |= hit
-    return _Prepared(
+    return PreparedEvents(
         ids=ids.to_numpy(dtype=object),
         created=created,
         matched=tuple(matched),
@@ -709,10 +716,12 @@ def _upto(
     return count, last
 
 
-def _evaluate(
-    rules: PointRules, prep: _Prepared, q_lead: np.ndarray, q_ns: np.ndarray
+def evaluate_at(
+    rules: PointRules, prep: PreparedEvents, q_lead: np.ndarray, q_ns: np.ndarray
 ) -> dict[str, Any]:
-    """Every score column for each (lead code, time ns) query."""
+    """Every column of :func:`scores` for each query: ``q_lead`` are positions in
+    ``prep.ids`` (the order of the leads), ``q_ns`` the times as int64 ns UTC, one per query.
+    Returns a dict of arrays, one entry per column, in the queries' order."""
     per_rule = {}
     points = np.zeros(len(q_ns))
     for rule, (ev_lead, ev_ns) in zip(rules.rules, prep.matched, strict=True):
@@ -799,16 +808,16 @@ def scores(
     """
     rules = _check_rules(rules)
     at = utc_timestamp(as_of, "as_of")
-    prep = _prepare(leads, events, rules)
+    prep = prepare_events(leads, events, rules)
     t = at.as_unit("ns").value
     q_lead = np.flatnonzero(prep.created <= t)
-    cols = _evaluate(rules, prep, q_lead, np.full(len(q_lead), t, dtype=np.int64))
+    cols = evaluate_at(rules, prep, q_lead, np.full(len(q_lead), t, dtype=np.int64))
     out = pd.DataFrame(cols, index=pd.Index(prep.ids[q_lead], name="lead_id", dtype=object))
     out.attrs["as_of"] = at
     return out
 
 
-def _grid(prep: _Prepared, freq: str, start: Any, end: Any) -> pd.DatetimeIndex:
+def _grid(prep: PreparedEvents, freq: str, start: Any, end: Any) -> pd.DatetimeIndex:
     try:
         step = pd.tseries.frequencies.to_offset(freq)
     except (TypeError, ValueError) as exc:
@@ -873,7 +882,7 @@ def score_history(
     [0.0, 25.0, 25.0, 15.0]
     """
     rules = _check_rules(rules)
-    prep = _prepare(leads, events, rules)
+    prep = prepare_events(leads, events, rules)
     grid = _grid(prep, freq, start, end)
     g_ns = grid.as_unit("ns").asi8
     first = np.searchsorted(g_ns, prep.created, side="left")
@@ -881,7 +890,7 @@ def score_history(
     q_lead = np.repeat(np.arange(len(prep.ids)), n)
     q_idx = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n) + np.repeat(first, n)
     q_ns = g_ns[q_idx]
-    cols = _evaluate(rules, prep, q_lead, q_ns)
+    cols = evaluate_at(rules, prep, q_lead, q_ns)
     return pd.DataFrame(
         {
             "lead_id": pd.Series(prep.ids[q_lead], dtype=object),

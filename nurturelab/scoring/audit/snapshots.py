@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nurturelab._timestamps import utc_ns
 from nurturelab.checks import is_number, need_columns, utc_timestamp
 from nurturelab.competing import lead_endings
-from nurturelab.funnel import DEFAULT_FUNNEL, _ns, outcomes
+from nurturelab.funnel import DEFAULT_FUNNEL, outcomes
 from nurturelab.schema import ACTIVITY_NAMES, require_loaded
-from nurturelab.scoring.features import _features
-from nurturelab.scoring.points import _evaluate as _points_evaluate
-from nurturelab.scoring.points import _prepare as _points_prepare
+from nurturelab.scoring.features import coded_snapshot
+from nurturelab.scoring.points import evaluate_at, prepare_events
 from nurturelab.scoring.thresholds import score_leads, scorer_kind
 
 __all__ = ["ENDED_BY", "ROW_COLUMNS", "month_bounds", "monthly_snapshot_times",
@@ -110,7 +110,7 @@ def _first_ns(first: pd.Series, lead_ids: pd.Index, never: int) -> np.ndarray:
     out = np.full(len(lead_ids), never, dtype=np.int64)
     pos = lead_ids.get_indexer(first.index)
     ok = pos >= 0
-    out[pos[ok]] = _ns(first)[ok]
+    out[pos[ok]] = utc_ns(first)[ok]
     return out
 
 
@@ -186,18 +186,18 @@ def scored_snapshots(
     # entry, if it came by t), and the events every snapshot reads, coded once
     lead_ids = pd.Index(leads["lead_id"], name="lead_id")
     never = np.iinfo(np.int64).max
-    created_ns = _ns(leads["created_at"])
+    created_ns = utc_ns(leads["created_at"])
     conv_ns = _first_ns(conv.dropna(), lead_ids, never)
     lost = ev.loc[is_stage & name.eq(DEFAULT_FUNNEL.lost).to_numpy()]
     lost_ns = _first_ns(lost.groupby(lost["lead_id"].astype(object))["ts"].min(), lead_ids,
                         never)
     ev_pos = pd.Index(lead_ids.astype(object)).get_indexer(ev["lead_id"])
-    ev_ns = _ns(ev["ts"])
+    ev_ns = utc_ns(ev["ts"])
     ev_ts = ev["ts"].array
     name_code, seen = pd.factorize(ev["name"], sort=False)
     seen = pd.Index(np.asarray(seen, dtype=object))
     is_touch = np.asarray(ev["type"].eq("touch"), dtype=bool)
-    prep = _points_prepare(leads, ev, scorer) if kind_ == "points" else None
+    prep = prepare_events(leads, ev, scorer) if kind_ == "points" else None
     if isinstance(times, str | pd.Timestamp):
         times = [times]
     snaps = []
@@ -212,7 +212,7 @@ def scored_snapshots(
         q = np.concatenate([r for _, r in snaps])
         q_ns = np.concatenate([np.full(len(r), t.as_unit("ns").value, dtype=np.int64)
                                for t, r in snaps])
-        all_s = _points_evaluate(scorer, prep, q, q_ns)["score"]
+        all_s = evaluate_at(scorer, prep, q, q_ns)["score"]
         cuts = np.cumsum([len(r) for _, r in snaps])[:-1]
         point_scores = np.split(all_s, cuts)
     if snaps:  # as snapshot() checks them
@@ -233,10 +233,10 @@ def scored_snapshots(
         code = np.where(ev_pos >= 0, rowmap[ev_pos], -1)
         keep = (ev_ns <= t.as_unit("ns").value) & (code >= 0)
         ld = leads.iloc[r]
-        X = _features(ld, pd.Index(ld["lead_id"].astype(object), name="lead_id"),
-                      np.arange(len(r)), len(r), t, code[keep],
-                      np.asarray((t - ev_ts[keep]) / DAY), name_code[keep], seen, is_touch[keep],
-                      (7, 30, 90), ACTIVITY_NAMES, ())
+        X = coded_snapshot(ld, pd.Index(ld["lead_id"].astype(object), name="lead_id"),
+                           np.arange(len(r)), len(r), t, code[keep],
+                           np.asarray((t - ev_ts[keep]) / DAY), name_code[keep], seen,
+                           is_touch[keep], (7, 30, 90), ACTIVITY_NAMES, ())
         if prep is not None:
             s = point_scores[i]
         else:
