@@ -36,8 +36,8 @@ $(STAMP): pyproject.toml constraints.txt
 	  else echo "uv could not be installed: pip installs the stack instead (slower)"; uv=no; fi; \
 	fi; \
 	if [ "$$uv" != no ]; then \
-	  echo "$$uv pip install --python $(BIN)/python -c constraints.txt -e '.[dev]'"; \
-	  "$$uv" pip install --python $(BIN)/python -c constraints.txt -e '.[dev]' \
+	  echo "$$uv pip install --compile-bytecode --python $(BIN)/python -c constraints.txt -e '.[dev]'"; \
+	  "$$uv" pip install --compile-bytecode --python $(BIN)/python -c constraints.txt -e '.[dev]' \
 	  || { echo "uv failed: pip installs the stack instead"; uv=no; }; \
 	fi; \
 	if [ "$$uv" = no ]; then \
