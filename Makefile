@@ -57,11 +57,11 @@ demo: $(STAMP)  ## the main job on the embedded sample, logged to mlruns/
 test: $(STAMP)  ## lint, unit and statistical tests, doctests, notebooks (the slow studies apart)
 	$(BIN)/ruff check nurturelab tests
 	MPLBACKEND=Agg $(TEST_THREADS) $(BIN)/pytest -q -p no:cacheprovider \
-	  -n $(TEST_WORKERS) --dist loadfile -m "not slow"
+	  -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow"
 
 studies: $(STAMP)  ## the slow statistical studies at their CI sizes (NURTURELAB_STUDY_REPS=N: longer)
 	MPLBACKEND=Agg $(TEST_THREADS) $(BIN)/pytest -q -p no:cacheprovider \
-	  -n $(TEST_WORKERS) --dist loadfile -m slow
+	  -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m slow
 
 lab: $(STAMP)  ## JupyterLab on 127.0.0.1 only
 	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser --notebook-dir=notebooks $(ROOT_FLAG)

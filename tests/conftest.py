@@ -79,15 +79,20 @@ def pytest_testnodedown(node, error):
 
 
 # --------------------------------------------------------------------------------------------
-# The longest files first, so that pytest-xdist's processes (whole files each) finish together
+# The longest files first, so that pytest-xdist's processes (whole files each) finish together.
+# xdist orders the files by their number of tests unless told not to: the Makefile passes
+# --no-loadscope-reorder, so this order is the one its processes take them in (the order from
+# the durations of a whole run, `pytest --durations=0`, summed by file).
 # --------------------------------------------------------------------------------------------
-_LONGEST_FIRST = ("test_packaging.py", "test_published.py", "test_audit_cli.py",
-                  "test_twin_calibrate.py", "test_table.py", "test_registry.py",
-                  "test_simulation.py", "test_score_cli.py", "test_models.py",
-                  "test_twin_backtest.py", "test_response.py", "test_audit.py",
-                  "test_tracking.py", "test_progression.py", "test_cli.py",
-                  "test_experiment_interference.py", "test_policy.py",
-                  "test_twin_arrivals.py", "test_sweep.py", "test_models_auto.py")
+_LONGEST_FIRST = ("test_packaging.py", "test_score_cli.py", "test_twin_calibrate.py",
+                  "test_published.py", "test_models.py", "test_audit_cli.py", "test_sweep.py",
+                  "test_registry.py", "test_shell_path.py", "test_cli.py",
+                  "test_reliability_dask.py", "test_audit.py", "test_quality.py",
+                  "test_backtest_cli.py", "test_tracking.py", "test_simulation.py",
+                  "test_models_auto.py", "test_table.py", "test_scenario.py",
+                  "test_report_cli.py", "test_twin_backtest.py", "test_progression.py",
+                  "test_response.py", "test_policy.py", "test_experiment_interference.py",
+                  "test_twin_arrivals.py")
 
 
 def pytest_collection_modifyitems(session, config, items):
