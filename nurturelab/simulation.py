@@ -523,6 +523,8 @@ _PriorityRequest = simpy.resources.resource.PriorityRequest
 _Release = simpy.resources.resource.Release
 _new = object.__new__
 _PENDING = simpy.events.PENDING
+_Timeout = simpy.events.Timeout
+_NORMAL = simpy.events.NORMAL
 
 
 def _open_gate(event) -> None:
@@ -532,6 +534,59 @@ def _open_gate(event) -> None:
     if gate._value is _PENDING:
         gate._ok, gate._value = True, None
         gate.env.schedule(gate)
+
+
+class _Patience:
+    """The patience timeouts of queued rep requests, put on SimPy's schedule only when they can
+    still matter.
+
+    A lead that queues waits for its rep or its patience, whichever comes first: a timeout that
+    opens the lead's gate (:func:`_open_gate`). Most requests are granted long before their
+    patience runs out, and then the timeout does nothing when it comes. So :meth:`add` takes the
+    timeout's place in SimPy's order (its event number, as ``env.timeout`` would) but puts it on
+    the schedule only if it falls due before the monitor's next tick; every hour the monitor
+    (:meth:`tick`) schedules, with their own numbers, those falling due before its next tick
+    whose leads still wait, and forgets the others. The timeouts that open a gate are processed
+    exactly where the plain timeouts would be (same time, priority and number), and every other
+    event keeps its number: the run is the same, with fewer events."""
+
+    __slots__ = ("env", "until", "waiting")
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.until = math.inf  # until the monitor's first tick, every timeout goes on at once
+        self.waiting: list[tuple] = []
+
+    def add(self, gate, wait: float) -> None:
+        """``env.timeout(wait)`` that opens ``gate`` (as its callback would)."""
+        env = self.env
+        at = env._now + wait  # Environment.schedule's time
+        eid = next(env._eid)  # and number
+        if at <= self.until:
+            self._schedule(at, eid, gate, wait)
+        else:
+            self.waiting.append((at, eid, gate, wait))
+
+    def _schedule(self, at: float, eid: int, gate, wait: float) -> None:
+        # Timeout.__init__ and Environment.schedule with the number taken by add
+        timeout = _new(_Timeout)
+        timeout.env = self.env
+        timeout.callbacks = [_open_gate]
+        timeout._value, timeout._delay, timeout._ok = None, wait, True
+        timeout._gate = gate
+        heapq.heappush(self.env._queue, (at, _NORMAL, eid, timeout))
+
+    def tick(self) -> None:
+        """The monitor's hourly tick (at ``now``; the next one at ``now + HOUR``)."""
+        self.until = until = self.env._now + HOUR
+        keep = []
+        for item in self.waiting:
+            if item[2]._value is _PENDING:  # the lead still waits
+                if item[0] <= until:
+                    self._schedule(*item)
+                else:
+                    keep.append(item)
+        self.waiting = keep
 
 
 # --------------------------------------------------------------------------------------------
@@ -920,6 +975,18 @@ def _lookup(mapping: Mapping[str, float], names: np.ndarray) -> np.ndarray:
     return np.array([float(mapping.get(str(u), 0.0)) for u in uniq])[inv]
 
 
+def _seconds_ns(sec) -> np.ndarray:
+    """Seconds (float) as int64 nanoseconds, as ``pd.to_timedelta(sec, unit="s")`` has them
+    (pandas' ``cast_from_unit_vectorized``: the whole seconds truncated, the fraction rounded
+    to 9 decimals, each multiplied by 10**9 and the fraction's product truncated), done by
+    NumPy in one pass (pandas runs that loop on Python objects: a microsecond per value).
+    Finite values only (the run's times are)."""
+    sec = np.asarray(sec, dtype=np.float64)
+    base = sec.astype(np.int64)
+    frac = np.round(sec - base, 9)
+    return base * 1_000_000_000 + (frac * 1e9).astype(np.int64)
+
+
 def _created_times(times: np.ndarray) -> np.ndarray:
     """The SimPy clock when each lead arrives: the arrivals process waits ``t - now`` from
     the previous arrival (``now + (t - now)`` is not always ``t`` in floating point)."""
@@ -977,6 +1044,7 @@ class Simulation:
         self.free_reps = deque(range(team.reps))
         self.pools = [(self.reps, self.free_reps)]  # a shared world splits the team into several
         self.log = _Log()
+        self.patience = _Patience(env)
         self.tasks = {"lead": array("l"), "step": array("h"), "due": array("d"),
                       "start": array("d"), "skipped": array("b")}
         self.busy = 0.0
@@ -1113,7 +1181,9 @@ class Simulation:
 
     def _monitor(self):
         env = self.env
+        tick = self.patience.tick
         while True:
+            tick()
             waiting_off = sum(1 for held in self.off_duty for h in held if not h.triggered)
             self.queue_len.append(sum(len(pool.queue) for pool, _ in self.pools) - waiting_off)
             yield env.timeout(HOUR)
@@ -1149,6 +1219,7 @@ class Simulation:
         log_lead, log_t, log_code, log_step, log_rep, log_dur = c.log_appends
         tk_lead, tk_step, tk_due, tk_start, tk_skipped = c.task_appends
         exp = math.exp
+        patience_timeout = self.patience.add
         demo_at = float(c.demo_at[i])  # inf: no demo request before the run's end
         last_on: dict[str, float] = {}
         sent: list[float] = []
@@ -1203,9 +1274,7 @@ class Simulation:
                     gate = env.event()
                     req._gate = gate
                     req.callbacks.append(_open_gate)
-                    timeout = env.timeout(wait)
-                    timeout._gate = gate
-                    timeout.callbacks.append(_open_gate)
+                    patience_timeout(gate, wait)  # env.timeout(wait), opening the gate too
                     yield gate
                     if req._value is _PENDING:
                         req.cancel()
@@ -1757,7 +1826,8 @@ class Simulation:
         start = r["start"]
         k = r["n_warm"]  # warm-up leads were simulated before the measured ones
         n = len(r["times"]) - k
-        to_ts = lambda sec: start + pd.to_timedelta(np.asarray(sec), unit="s")  # noqa: E731
+        # pd.to_timedelta(sec, unit="s"), the nanoseconds computed by _seconds_ns
+        to_ts = lambda sec: start + pd.to_timedelta(_seconds_ns(sec).view("m8[ns]"))  # noqa: E731
         if self.replay is not None:  # the replayed leads as they were given
             leads = self.replay.leads.iloc[k:].reset_index(drop=True)
             ids = leads["lead_id"].to_numpy(dtype=object)
