@@ -61,6 +61,7 @@ __all__ = [
 
 DAY = 86400.0
 HOUR = 3600.0
+WEEK = 7 * DAY
 # one stream per random element; a new element goes at the end, so the others keep theirs
 STREAMS = ("arrivals", "traits", "answer", "opt_out", "handling", "behaviour", "email",
            "stages", "skip", "arrival_days", "assignment")
@@ -523,6 +524,8 @@ _PriorityRequest = simpy.resources.resource.PriorityRequest
 _Release = simpy.resources.resource.Release
 _new = object.__new__
 _PENDING = simpy.events.PENDING
+_Timeout = simpy.events.Timeout
+_NORMAL = simpy.events.NORMAL
 
 
 def _open_gate(event) -> None:
@@ -532,6 +535,59 @@ def _open_gate(event) -> None:
     if gate._value is _PENDING:
         gate._ok, gate._value = True, None
         gate.env.schedule(gate)
+
+
+class _Patience:
+    """The patience timeouts of queued rep requests, put on SimPy's schedule only when they can
+    still matter.
+
+    A lead that queues waits for its rep or its patience, whichever comes first: a timeout that
+    opens the lead's gate (:func:`_open_gate`). Most requests are granted long before their
+    patience runs out, and then the timeout does nothing when it comes. So :meth:`add` takes the
+    timeout's place in SimPy's order (its event number, as ``env.timeout`` would) but puts it on
+    the schedule only if it falls due before the monitor's next tick; every hour the monitor
+    (:meth:`tick`) schedules, with their own numbers, those falling due before its next tick
+    whose leads still wait, and forgets the others. The timeouts that open a gate are processed
+    exactly where the plain timeouts would be (same time, priority and number), and every other
+    event keeps its number: the run is the same, with fewer events."""
+
+    __slots__ = ("env", "until", "waiting")
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.until = math.inf  # until the monitor's first tick, every timeout goes on at once
+        self.waiting: list[tuple] = []
+
+    def add(self, gate, wait: float) -> None:
+        """``env.timeout(wait)`` that opens ``gate`` (as its callback would)."""
+        env = self.env
+        at = env._now + wait  # Environment.schedule's time
+        eid = next(env._eid)  # and number
+        if at <= self.until:
+            self._schedule(at, eid, gate, wait)
+        else:
+            self.waiting.append((at, eid, gate, wait))
+
+    def _schedule(self, at: float, eid: int, gate, wait: float) -> None:
+        # Timeout.__init__ and Environment.schedule with the number taken by add
+        timeout = _new(_Timeout)
+        timeout.env = self.env
+        timeout.callbacks = [_open_gate]
+        timeout._value, timeout._delay, timeout._ok = None, wait, True
+        timeout._gate = gate
+        heapq.heappush(self.env._queue, (at, _NORMAL, eid, timeout))
+
+    def tick(self) -> None:
+        """The monitor's hourly tick (at ``now``; the next one at ``now + HOUR``)."""
+        self.until = until = self.env._now + HOUR
+        keep = []
+        for item in self.waiting:
+            if item[2]._value is _PENDING:  # the lead still waits
+                if item[0] <= until:
+                    self._schedule(*item)
+                else:
+                    keep.append(item)
+        self.waiting = keep
 
 
 # --------------------------------------------------------------------------------------------
@@ -659,6 +715,11 @@ class _Log:
         self.step = array("h")
         self.rep = array("h")
         self.dur = array("f")  # rep minutes spent on a touch; NaN for every other event
+
+    def clear(self) -> None:
+        """Free the columns' buffers (a reference to an append keeps the array, not its data)."""
+        for column in (self.lead, self.t, self.code, self.step, self.rep, self.dur):
+            del column[:]
 
     def add(self, lead: int, t: float, code: int, step: int = -1, rep: int = -1,
             dur: float = math.nan) -> None:
@@ -920,6 +981,29 @@ def _lookup(mapping: Mapping[str, float], names: np.ndarray) -> np.ndarray:
     return np.array([float(mapping.get(str(u), 0.0)) for u in uniq])[inv]
 
 
+def _seconds_ns(sec) -> np.ndarray:
+    """Seconds (float) as int64 nanoseconds, as ``pd.to_timedelta(sec, unit="s")`` has them
+    (pandas' ``cast_from_unit_vectorized``: the whole seconds truncated, the fraction rounded
+    to 9 decimals, each multiplied by 10**9 and the fraction's product truncated), done by
+    NumPy in one pass (pandas runs that loop on Python objects: a microsecond per value).
+    Finite values only (the run's times are)."""
+    sec = np.asarray(sec, dtype=np.float64)
+    base = sec.astype(np.int64)
+    frac = np.round(sec - base, 9)
+    return base * 1_000_000_000 + (frac * 1e9).astype(np.int64)
+
+
+def _objects(values: np.ndarray):
+    """An object column for a DataFrame, as a Series of dtype object: a DataFrame built from
+    a bare object array first tries to read it as dates (a passing copy several times the
+    column's size), which for these columns of strings and None leaves them as they are.
+    With pandas' string inference on (``future.infer_string``), the bare array, for pandas to
+    infer its strings as it would."""
+    if pd.get_option("future.infer_string"):
+        return values
+    return pd.Series(values, dtype=object, copy=False)
+
+
 def _created_times(times: np.ndarray) -> np.ndarray:
     """The SimPy clock when each lead arrives: the arrivals process waits ``t - now`` from
     the previous arrival (``now + (t - now)`` is not always ``t`` in floating point)."""
@@ -977,6 +1061,7 @@ class Simulation:
         self.free_reps = deque(range(team.reps))
         self.pools = [(self.reps, self.free_reps)]  # a shared world splits the team into several
         self.log = _Log()
+        self.patience = _Patience(env)
         self.tasks = {"lead": array("l"), "step": array("h"), "due": array("d"),
                       "start": array("d"), "skipped": array("b")}
         self.busy = 0.0
@@ -1037,6 +1122,7 @@ class Simulation:
         finally:
             if was_enabled:
                 gc.enable()
+        self._c = None  # what the leads' processes read (per-step draws, hold factors): spent
         self._after_run()
         total = len(r["times"]) - r["n_warm"]
         if progress is not None:
@@ -1113,7 +1199,9 @@ class Simulation:
 
     def _monitor(self):
         env = self.env
+        tick = self.patience.tick
         while True:
+            tick()
             waiting_off = sum(1 for held in self.off_duty for h in held if not h.triggered)
             self.queue_len.append(sum(len(pool.queue) for pool, _ in self.pools) - waiting_off)
             yield env.timeout(HOUR)
@@ -1122,8 +1210,8 @@ class Simulation:
         env = self.env
         every = max(1, len(times) // 100)
         for i, t in enumerate(times):
-            if t > env.now:
-                yield env.timeout(t - env.now)
+            if t > env._now:
+                yield env.timeout(t - env._now)
             env.process(self._lead(i))
             if progress is not None and i % every == 0:
                 progress(i, len(times))
@@ -1137,7 +1225,8 @@ class Simulation:
         email opens and what happens after the cadence do not steer the run: the lead leaves
         its few facts (:meth:`_done`) and their events are drawn after the run."""
         env = self.env
-        created = env.now
+        created = env._now
+        created_f = float(created)
         c = self._c
         interest = float(c.interest[i])
         steps, stop_qualified, stop_opt_out, reps, free_reps = (
@@ -1149,6 +1238,8 @@ class Simulation:
         log_lead, log_t, log_code, log_step, log_rep, log_dur = c.log_appends
         tk_lead, tk_step, tk_due, tk_start, tk_skipped = c.task_appends
         exp = math.exp
+        patience_timeout = self.patience.add
+        warm, last_arrival = c.warm, c.last_arrival
         demo_at = float(c.demo_at[i])  # inf: no demo request before the run's end
         last_on: dict[str, float] = {}
         sent: list[float] = []
@@ -1167,16 +1258,16 @@ class Simulation:
                 k = bisect_right(closes, due)
                 if k < len(closes) and opens[k] > due:
                     due = opens[k]
-            if due > env.now:
-                yield env.timeout(due - env.now)
-            if demo_at <= env.now and stop_qualified:
+            if due > env._now:
+                yield env.timeout(due - env._now)
+            if demo_at <= env._now and stop_qualified:
                 break
             if skip_row is not None and skip_row[j]:  # the team leaves this step out
                 if needs_rep and not is_vm:
                     tk_lead(i)
                     tk_step(j)
                     tk_due(due)
-                    tk_start(env.now)
+                    tk_start(env._now)
                     tk_skipped(1)
                 rep = -1  # no call, so no voicemail on it either
                 continue
@@ -1196,41 +1287,40 @@ class Simulation:
                     j if queue == "priority" else -float(self.score[i]))
                 req = reps.request(priority=prio)
                 if req._value is _PENDING:  # queued: wait, but no longer than the patience
-                    wait = max(0.0, due + c.patience - env.now)
+                    wait = due + c.patience - env._now
+                    wait = wait if wait > 0.0 else 0.0  # max(0.0, wait)
                     # yield req | env.timeout(wait), without the Condition: the gate opens
                     # when the first of the two is processed, and the lead resumes when the
                     # gate is, one event later, as it would after the Condition's
                     gate = env.event()
                     req._gate = gate
                     req.callbacks.append(_open_gate)
-                    timeout = env.timeout(wait)
-                    timeout._gate = gate
-                    timeout.callbacks.append(_open_gate)
+                    patience_timeout(gate, wait)  # env.timeout(wait), opening the gate too
                     yield gate
                     if req._value is _PENDING:
                         req.cancel()
                         tk_lead(i)
                         tk_step(j)
                         tk_due(due)
-                        tk_start(env.now)
+                        tk_start(env._now)
                         tk_skipped(1)
                         rep = -1
                         continue
                 else:
                     yield req
-                if demo_at <= env.now and stop_qualified:
+                if demo_at <= env._now and stop_qualified:
                     reps.release(req)  # qualified while waiting: the touch is moot
                     break
                 tk_lead(i)
                 tk_step(j)
                 tk_due(due)
-                tk_start(env.now)
+                tk_start(env._now)
                 tk_skipped(0)
                 rep = free_reps.popleft()
-                t_touch = env.now
+                t_touch = env._now
             else:
                 rep = -1
-                t_touch = env.now
+                t_touch = env._now
                 log_lead(i)
                 log_t(t_touch)
                 log_code(c_touch)
@@ -1238,27 +1328,30 @@ class Simulation:
                 log_rep(-1)
                 log_dur(math.nan)
             prev_t = t_touch
+            # the answer's arithmetic in Python floats: NumPy's float64 gives the same values,
+            # more slowly (t_touch itself keeps its type: it steers float32 sums below)
+            tf = float(t_touch)
             if ch in last_on:
-                gap = (t_touch - last_on[ch]) / HOUR
+                gap = (tf - last_on[ch]) / HOUR
                 decay = exp(-gap / c.tau)
             else:
                 gap = math.inf
-            week_ago = t_touch - 7 * DAY
+            week_ago = tf - WEEK
             recent = 0
             for s_t in sent:
                 if s_t > week_ago:
                     recent += 1
-            last_on[ch] = t_touch
-            sent.append(t_touch)
-            now_interest = interest + (c.warm_up if answered_at is not None else 0.0)
+            last_on[ch] = tf
+            sent.append(tf)
             if ch == "email":  # opens and clicks are drawn after the run
-                c.email_appends[0](i)
-                c.email_appends[1](j)
-                c.email_appends[2](t_touch)
-                c.email_appends[3](type(t_touch) is np.float64)
-                c.email_appends[4](now_interest)
+                em_lead, em_step, em_t, em_np64, em_interest = c.email_appends
+                em_lead(i)
+                em_step(j)
+                em_t(t_touch)
+                em_np64(type(t_touch) is np.float64)
+                em_interest(interest + (c.warm_up if answered_at is not None else 0.0))
             # ResponseModel.touch_logit, term by term in its order
-            minutes = (t_touch - created) / 60.0
+            minutes = (tf - created_f) / 60.0
             if minutes <= c.knot_first:
                 boost = c.value_first
             elif minutes >= c.knot_last:
@@ -1293,7 +1386,11 @@ class Simulation:
                         and not (skip_row is not None and skip_row[j + 1])):
                     vm_at, vm_hold = t_touch + hold, scale_vm * holds[j + 1]
                 # _count_busy: the rep time while leads arrive, and the overtime in it
-                a, b = max(t_touch, c.warm), min(t_touch + (hold + vm_hold), c.last_arrival)
+                # max(t_touch, warm) and min(t_touch + held, last_arrival), as max and min
+                # choose (the first of equals)
+                a = warm if warm > t_touch else t_touch
+                b = t_touch + (hold + vm_hold)
+                b = last_arrival if last_arrival < b else b
                 if b > a:
                     self.busy += b - a
                     if c.shift is not None:  # time past the shift's end is overtime
@@ -1373,6 +1470,8 @@ class Simulation:
         self.done = {k: array(t) for k, t in (("lead", "l"), ("created", "d"),
                                                ("answered", "d"), ("demo", "d"),
                                                ("until", "d"), ("last", "d"), ("opted", "b"))}
+        self.done_appends = tuple(self.done[k].append for k in (
+            "lead", "created", "answered", "demo", "until", "last", "opted"))
         self.done_scalar: list[tuple] = []  # the leads whose facts need the scalar formulas
         self._c = c
 
@@ -1436,14 +1535,14 @@ class Simulation:
         from it in single precision: such a lead goes through the scalar formulas."""
         if (self._vector and (answered_at is None or type(answered_at) in (float, np.float64))
                 and type(created) in (float, np.float64, int)):
-            d = self.done
-            d["lead"].append(i)
-            d["created"].append(created)
-            d["answered"].append(math.nan if answered_at is None else answered_at)
-            d["demo"].append(demo_at)
-            d["until"].append(until)
-            d["last"].append(lost_at if lost_at is not None else last)
-            d["opted"].append(lost_at is not None)
+            d_lead, d_created, d_answered, d_demo, d_until, d_last, d_opted = self.done_appends
+            d_lead(i)
+            d_created(created)
+            d_answered(math.nan if answered_at is None else answered_at)
+            d_demo(demo_at)
+            d_until(until)
+            d_last(lost_at if lost_at is not None else last)
+            d_opted(lost_at is not None)
         else:
             self.done_scalar.append((i, created, interest, answered_at, demo_at, until,
                                      lost_at, last))
@@ -1501,7 +1600,10 @@ class Simulation:
             else:
                 self._log_behaviour(i, created, interest, answered_at, demo, until=until)
                 self._after_cadence(i, answered_at, demo, last)
-        self.done = self.done_scalar = self.emails = None
+        del d
+        for column in (*self.emails, *self.done.values()):
+            del column[:]  # their buffers (a lead still mid-cadence holds their appends)
+        self.done = self.done_scalar = self.emails = self.done_appends = None
 
     def _extend_log(self, lead, t, code, step=-1, rep=-1) -> None:
         lg, n = self.log, len(lead)
@@ -1757,15 +1859,18 @@ class Simulation:
         start = r["start"]
         k = r["n_warm"]  # warm-up leads were simulated before the measured ones
         n = len(r["times"]) - k
-        to_ts = lambda sec: start + pd.to_timedelta(np.asarray(sec), unit="s")  # noqa: E731
+        # pd.to_timedelta(sec, unit="s"), the nanoseconds computed by _seconds_ns
+        to_ts = lambda sec: start + pd.to_timedelta(_seconds_ns(sec).view("m8[ns]"))  # noqa: E731
         if self.replay is not None:  # the replayed leads as they were given
             leads = self.replay.leads.iloc[k:].reset_index(drop=True)
             ids = leads["lead_id"].to_numpy(dtype=object)
         else:
             width = max(6, len(str(n)))
-            ids = np.char.add("S", np.char.zfill(np.arange(1, n + 1).astype(str), width))
+            # one set of id strings for the three tables
+            ids = np.char.add("S", np.char.zfill(np.arange(1, n + 1).astype(str),
+                                                 width)).astype(object)
             leads = pd.DataFrame({
-                "lead_id": ids.astype(object),
+                "lead_id": ids,
                 "created_at": to_ts(r["times"][k:]),
                 "source": pd.Categorical(np.array(r["sources"], dtype=object)[r["src"][k:]]),
                 "fit": r["fit"][k:],
@@ -1786,6 +1891,8 @@ class Simulation:
         rep = np.frombuffer(lg.rep, dtype=np.int16)[keep]
         dur = np.frombuffer(lg.dur, dtype=np.float32)[keep]
         t = t[keep]
+        del keep
+        lg.clear()  # the log's own buffers (a lead still mid-cadence holds the log's appends)
         # by time, lead, then touches in cadence order (touches that fall due at the same
         # instant, e.g. deferred to Monday 09:00, go out in step order), then the rest by code
         is_touch_code = np.array([c[0] == "touch" for c in _CODES])[code]
@@ -1794,13 +1901,11 @@ class Simulation:
         del is_touch_code, touch_step
         lead, code, step, rep, t = lead[order], code[order], step[order], rep[order], t[order]
         dur = dur[order]
-        del order, keep, lg  # only the sorted copies are needed from here
+        del order, lg  # only the sorted copies are needed from here
         table = np.array(_CODES, dtype=object)
         # rep codes: k >= 0 a rep of the team, -1 none (automation), -2 the account executive
         labels = np.array(["ae_01", None] + [f"rep_{k + 1:02d}" for k in range(w.team.reps)],
                           dtype=object)
-        rep_id = labels[rep.astype(np.int32) + 2]
-        del rep
         touches = w.cadence.touches
         # a touch carries its cadence step's content tag and personalisation level; other
         # events (and the account executive's hand-off call, which has no step) carry none
@@ -1811,7 +1916,7 @@ class Simulation:
         if self.shared is not None:  # per lead: its arm, and its arm's cadence's steps
             lead_arm = np.asarray(self.arm_of)[lead + k]
             names = np.array(self.shared.arms, dtype=object)
-            arm = names[lead_arm]
+            arm = _objects(names[lead_arm])
             leads["arm"] = names[np.asarray(self.arm_of[k:], dtype=np.int64)]
             width = len(touches) + 1  # the longest cadence's steps, and "no step"
             content = np.full((len(names), width), None, dtype=object)
@@ -1822,33 +1927,46 @@ class Simulation:
                     PERSONALISATION_DTYPE.categories.get_loc(tc.personalisation)
                     for tc in cad.touches]
             content, person = content[lead_arm], person[lead_arm]
-        type_code = np.array([TYPE_DTYPE.categories.get_loc(c[0]) for c in _CODES])[code]
-        chan_code = np.array([-1 if c[2] is None else CHANNEL_DTYPE.categories.get_loc(c[2])
-                              for c in _CODES])[code]
+            del lead_arm
+        # the columns one by one, each array freed after its last use (codes as int8, which
+        # Categorical.from_codes keeps as they are)
+        type_code = np.array([TYPE_DTYPE.categories.get_loc(c[0]) for c in _CODES],
+                             dtype=np.int8)[code]
         is_touch = type_code == TYPE_DTYPE.categories.get_loc("touch")
-        step_idx = np.where((step >= 0) & is_touch, step, len(touches))
-        events = pd.DataFrame({
-            "lead_id": ids.astype(object)[lead],
-            "ts": to_ts(t),
-            "type": pd.Categorical.from_codes(type_code, dtype=TYPE_DTYPE),
-            "name": table[code, 1],
-            "channel": pd.Categorical.from_codes(chan_code, dtype=CHANNEL_DTYPE),
-            "step": pd.arrays.IntegerArray(np.where(step >= 0, step, 0).astype(np.int64),
-                                           mask=step < 0),
-            "rep_id": rep_id,
-            "arm": arm,
-            "content": (content[step_idx] if arm is None
-                        else content[np.arange(len(step_idx)), step_idx]),
-            "personalisation": pd.Categorical.from_codes(
-                person[step_idx] if arm is None else person[np.arange(len(step_idx)), step_idx],
-                dtype=PERSONALISATION_DTYPE),
-            "duration_min": dur.astype(np.float64),
-        }, copy=False)
+        step_idx = np.where((step >= 0) & is_touch, step, np.int16(len(touches)))
+        del is_touch
+        cols: dict[str, Any] = {"lead_id": _objects(ids[lead])}
+        del lead
+        cols["ts"] = to_ts(t)
+        del t
+        cols["type"] = pd.Categorical.from_codes(type_code, dtype=TYPE_DTYPE)
+        del type_code
+        cols["name"] = _objects(table[code, 1])
+        cols["channel"] = pd.Categorical.from_codes(
+            np.array([-1 if c[2] is None else CHANNEL_DTYPE.categories.get_loc(c[2])
+                      for c in _CODES], dtype=np.int8)[code], dtype=CHANNEL_DTYPE)
+        del code
+        cols["step"] = pd.arrays.IntegerArray(np.where(step >= 0, step, 0).astype(np.int64),
+                                              mask=step < 0)
+        del step
+        cols["rep_id"] = _objects(labels[rep.astype(np.int32) + 2])
+        del rep
+        cols["arm"] = arm
+        cols["content"] = _objects(content[step_idx] if arm is None
+                                   else content[np.arange(len(step_idx)), step_idx])
+        cols["personalisation"] = pd.Categorical.from_codes(
+            person[step_idx] if arm is None else person[np.arange(len(step_idx)), step_idx],
+            dtype=PERSONALISATION_DTYPE)
+        del step_idx, content, person, arm
+        cols["duration_min"] = dur.astype(np.float64)
+        del dur
+        events = pd.DataFrame(cols, copy=False)
+        del cols
         tk = self.tasks
         t_lead = np.frombuffer(tk["lead"], dtype=f"i{tk['lead'].itemsize}")
         mine = t_lead >= k
         tasks = pd.DataFrame({
-            "lead_id": ids.astype(object)[t_lead[mine] - k],
+            "lead_id": _objects(ids[t_lead[mine] - k]),
             "step": np.frombuffer(tk["step"], dtype=np.int16)[mine],
             "due": to_ts(np.frombuffer(tk["due"], dtype=np.float64)[mine]),
             "started": to_ts(np.frombuffer(tk["start"], dtype=np.float64)[mine]),

@@ -851,3 +851,113 @@ def test_the_run_pauses_the_garbage_collector_only_while_it_runs():
         assert not gc.isenabled()  # left as the caller had it
     finally:
         gc.enable()
+
+
+# --------------------------------------------------------------------------------------------
+# 15. The third pass's short cuts (issue 17): lazy patience timeouts, times in nanoseconds,
+#     object columns without pandas' date inference
+# --------------------------------------------------------------------------------------------
+def _plain_patience_add(self, gate, wait):
+    """What the lead did before: every patience timeout on SimPy's schedule at once."""
+    from nurturelab.simulation import _open_gate
+
+    timeout = self.env.timeout(wait)
+    timeout._gate = gate
+    timeout.callbacks.append(_open_gate)
+
+
+PATIENT_WORLDS = {
+    # one rep per office shift, patience shorter than a night: leads give up overnight and
+    # requests queued overnight are granted at the shift's opening, all at the same instant
+    "shift_short_patience": World(
+        get_cadence("seed_14_day"), team=Team(reps=2, shift=(9, 17), patience_hours=5.0),
+        arrivals=Arrivals(per_day={"web": 60, "referral": 15}), leads=600, tail_days=5),
+    # every call falls due at 09:00 sharp and waits a whole day at most: the give-ups fall
+    # due at the next morning's opening, at the same instant as the shift's own events
+    "ties_at_opening": World(
+        Cadence("mornings", (Touch("call", window=(9.0, 9.5), content="first_contact"),
+                             Touch("call", at="1d", window=(9.0, 9.5), content="follow_up"))),
+        team=Team(reps=1, shift=(9, 17), patience_hours=24.0,
+                  handling_minutes=_handling(call=20.0)),
+        arrivals=Arrivals(per_day={"web": 40}), response=SILENT, leads=200, tail_days=4),
+    # round the clock, first in first out, exponential handling: give-ups at any hour
+    "fifo_exponential": World(
+        get_cadence("front_loaded"), team=Team(reps=2, shift=None, queue="fifo",
+                                                handling="exponential", patience_hours=0.5),
+        arrivals=Arrivals(per_day={"web": 150}), leads=500, tail_days=3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PATIENT_WORLDS))
+def test_lazy_patience_timeouts_give_the_plain_run(name, monkeypatch):
+    """A patience timeout goes on SimPy's schedule only when it can still open a lead's gate
+    (:class:`_Patience`); the tables must be those of the plain run, in which every queued
+    request schedules its timeout at once, bit for bit, with both give-ups and grants."""
+    from nurturelab.simulation import Simulation, _Patience
+
+    world = PATIENT_WORLDS[name]
+    added, scheduled = [], []
+    lazy_add, lazy_schedule = _Patience.add, _Patience._schedule
+
+    def counting_add(self, gate, wait):
+        added.append(wait)
+        lazy_add(self, gate, wait)
+
+    def counting_schedule(self, *item):
+        scheduled.append(item[0])
+        lazy_schedule(self, *item)
+
+    monkeypatch.setattr(_Patience, "add", counting_add)
+    monkeypatch.setattr(_Patience, "_schedule", counting_schedule)
+    sim = Simulation(world, 3)
+    fast = sim.run()
+    queued = next(sim.env._eid)
+    monkeypatch.setattr(_Patience, "add", _plain_patience_add)
+    slow_sim = Simulation(world, 3)
+    slow = slow_sim.run()
+    skipped = int(fast.tasks["skipped"].sum())
+    waited = int((fast.tasks["wait_minutes"] > 0).sum())
+    assert skipped >= 20 and waited - skipped >= 50  # both ways out of the queue, many times
+    # every give-up came from a scheduled timeout, and many timeouts were never scheduled
+    assert skipped <= len(scheduled) <= len(added) - 50
+    for table in ("leads", "events", "tasks", "queue"):
+        pd.testing.assert_frame_equal(getattr(fast, table), getattr(slow, table),
+                                      check_exact=True)
+    assert fast.utilisation == slow.utilisation
+    assert next(slow_sim.env._eid) == queued  # the same events numbered the same way
+
+
+def test_seconds_as_nanoseconds_equal_pandas_to_timedelta():
+    """``_seconds_ns`` must give pandas' own conversion of float seconds, ties of the rounded
+    fraction, negative times, float32-rounded values and neighbours of quarter seconds
+    included."""
+    from nurturelab.simulation import _seconds_ns
+
+    rng = np.random.default_rng(11)
+    grid = np.arange(0.0, 1e4, 0.25)
+    x = np.concatenate([
+        rng.uniform(-1e6, 6e7, 30_000),
+        rng.integers(0, 10**7, 20_000) + rng.integers(0, 10**9, 20_000) * 1e-9,
+        rng.integers(-10**6, 10**7, 5_000) + 0.5e-9,
+        rng.uniform(0, 3e6, 20_000).astype(np.float32).astype(np.float64),
+        np.nextafter(grid, np.inf), np.nextafter(grid, -np.inf),
+        [0.0, -0.0, 1e-10, -1e-10, 0.5e-9, 1.5e-9, -2.5e-9, 86400.0 * 365 * 200, 5e-324],
+    ])
+    want = pd.to_timedelta(x, unit="s").asi8
+    got = _seconds_ns(x)
+    assert got.dtype == np.int64
+    assert np.array_equal(got, want), x[got != want][:5]
+
+
+def test_object_columns_as_series_equal_the_plain_frame():
+    """The events' object columns go into the DataFrame as object Series (no passing copy of
+    pandas' date inference): the frame must equal the one built from the bare arrays, None
+    kept as None."""
+    from nurturelab.simulation import _objects
+
+    values = np.array(["S000001", None, "rep_02", "ae_01"], dtype=object)[
+        np.arange(3000) % 4]
+    plain = pd.DataFrame({"x": values, "n": np.arange(3000)}, copy=False)
+    fast = pd.DataFrame({"x": _objects(values), "n": np.arange(3000)}, copy=False)
+    pd.testing.assert_frame_equal(fast, plain, check_exact=True)
+    assert fast["x"].isna().sum() == 750 and fast["x"].iloc[1] is None
