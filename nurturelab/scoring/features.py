@@ -178,11 +178,14 @@ def snapshot(
 def coded_snapshot(ld: pd.DataFrame, ids: pd.Index, row: np.ndarray, n: int,
                    at: pd.Timestamp, code: np.ndarray, age: np.ndarray, name_code: np.ndarray,
                    seen: pd.Index, is_touch: np.ndarray, windows: tuple[int, ...],
-                   activities: tuple[str, ...], lead_columns: Sequence[str]) -> pd.DataFrame:
+                   activities: tuple[str, ...], lead_columns: Sequence[str],
+                   seg: pd.DataFrame | None = None) -> pd.DataFrame:
     """:func:`snapshot`'s columns from the events already cut at ``at`` and coded: ``code``
     (each event's lead, ``0 .. n-1``), ``age`` (days before ``at``), ``name_code`` (position
-    of its name in ``seen``) and ``is_touch``; ``row`` is each row of ``ld``'s lead code.
-    The audit's snapshots call it with the events coded once for all their times."""
+    of its name in ``seen``) and ``is_touch``; ``row`` is each row of ``ld``'s lead code;
+    ``seg`` is ``segments(ld)`` when the caller has it (a lead's segment is its own columns'),
+    row for row. The audit's snapshots call it with the events coded once for all their
+    times and the segments of every lead found once."""
 
     def per_lead(counts: np.ndarray) -> np.ndarray:
         return counts[row].astype(float)
@@ -213,7 +216,8 @@ def coded_snapshot(ld: pd.DataFrame, ids: pd.Index, row: np.ndarray, n: int,
     cols["answered"] = count(np.isin(name_code, codes_of(POSITIVE_RESPONSES)))
     cols["opted_out"] = (count(np.isin(name_code, codes_of(("opt_out",)))) > 0).astype(float)
     cols["fit"] = pd.to_numeric(ld["fit"], errors="coerce").to_numpy(dtype=float)
-    seg = segments(ld)
+    if seg is None:
+        seg = segments(ld)
     cols["source"] = ld["source"].astype(object).to_numpy()
     cols["intent"] = ld["intent"].astype(object).to_numpy()
     for c in ("fit_band", "segment", "route"):
