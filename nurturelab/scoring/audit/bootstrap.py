@@ -15,10 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nurturelab.scoring.audit.statistics import (
-    calibration_fit,
-    ipcw_weights,
-)
+from nurturelab.scoring.audit.statistics import IpcwDesign, calibration_fit
 
 __all__ = ["AuditFigures", "audit_figures", "bootstrap_figures"]
 
@@ -53,7 +50,8 @@ def audit_figures(
         Masks of each period's rows by snapshot.
     groups : dict, optional
         :func:`_score_groups` of ``rows`` and ``snapshot_masks``: what the AUC and KS need of
-        the scores, which do not change between resamples (made here when not given).
+        the scores, which do not change between resamples (made here when not given), and
+        each period's :class:`~.statistics.IpcwDesign` (its censoring weights' fixed part).
 
     Returns
     -------
@@ -64,12 +62,12 @@ def audit_figures(
         and ``"decile<d>"`` (conversion in decile ``d``).
     """
     if groups is None:
-        groups = _score_groups(rows, snapshot_masks)
+        groups = _score_groups(rows, snapshot_masks, horizon)
     out = {}
     for key, df in rows.items():
         wt = weights[key]
         s = df["score"].to_numpy()
-        wc, wn = ipcw_weights(df, horizon, wt)
+        wc, wn = groups[key]["ipcw"].weights(wt)
         out[f"{key}.auc"] = _grouped_auc(groups[key]["all"], wc, wn)
         out[f"{key}.ks"] = _sorted_ks(groups[key]["ks"], wc, wn)
         flag = s >= threshold
@@ -81,18 +79,27 @@ def audit_figures(
                 out["slope"], out["intercept"] = calibration_fit(s, wc, wn)
             for d, m in enumerate(decile_bins):
                 out[f"decile{d}"] = wc[m].sum() / wt[m].sum() if wt[m].sum() else np.nan
-        for i, m in enumerate(snapshot_masks[key]):
+        for i, m in enumerate(groups[key]["slices"]):  # the masks, as slices when contiguous
             out[f"{key}.snap{i}"] = _grouped_auc(groups[key]["snap"][i], wc[m], wn[m])
     return out
 
 
 def _score_groups(rows: dict[str, pd.DataFrame],
-                  snapshot_masks: dict[str, list[np.ndarray]]) -> dict[str, Any]:
+                  snapshot_masks: dict[str, list[np.ndarray]],
+                  horizon: float) -> dict[str, Any]:
     """Per period, the scores' distinct values (for the AUC of the period and of each
-    snapshot) and their stable order (for the KS): computed once, not in every resample."""
+    snapshot), their stable order (for the KS), the censoring weights' fixed part and each
+    snapshot's mask as a slice when its rows are contiguous (the same rows in the same order,
+    without a copy): computed once, not in every resample."""
     def distinct(s: np.ndarray) -> tuple[np.ndarray, int]:
         uniq, inv = np.unique(s, return_inverse=True)
         return inv, len(uniq)
+
+    def as_slice(m: np.ndarray) -> np.ndarray | slice:
+        at = np.flatnonzero(m)
+        if len(at) and at[-1] - at[0] + 1 == len(at):
+            return slice(int(at[0]), int(at[-1]) + 1)
+        return m
 
     out = {}
     for key, df in rows.items():
@@ -100,7 +107,10 @@ def _score_groups(rows: dict[str, pd.DataFrame],
         order = np.argsort(s, kind="stable")
         so = s[order]
         out[key] = {"all": distinct(s), "ks": (order, np.r_[so[1:] != so[:-1], True]),
-                    "snap": [distinct(s[m]) for m in snapshot_masks[key]]}
+                    "snap": [distinct(s[m]) for m in snapshot_masks[key]],
+                    "slices": [as_slice(np.asarray(m, dtype=bool))
+                               for m in snapshot_masks[key]],
+                    "ipcw": IpcwDesign(df, horizon)}
     return out
 
 
@@ -112,7 +122,7 @@ def _grouped_auc(groups: tuple[np.ndarray, int], wc: np.ndarray, wn: np.ndarray)
     if not (tc > 0 and tn > 0):
         return np.nan
     keep = (wc > 0) | (wn > 0)
-    present = np.bincount(inv[keep], minlength=k) > 0
+    present = np.bincount(inv, weights=keep, minlength=k) > 0  # some kept row has the score
     cg = np.bincount(inv, weights=np.where(keep, wc, 0.0), minlength=k)[present]
     ng = np.bincount(inv, weights=np.where(keep, wn, 0.0), minlength=k)[present]
     below = np.cumsum(ng) - ng  # control weight strictly below each distinct score
@@ -190,7 +200,8 @@ def bootstrap_figures(
     :func:`audit_figures` besides ``rows`` and ``weights``.
     """
     ones = {k: np.ones(len(v)) for k, v in rows.items()}
-    figures = {**figures, "groups": _score_groups(rows, figures["snapshot_masks"])}
+    figures = {**figures, "groups": _score_groups(rows, figures["snapshot_masks"],
+                                                  figures["horizon"])}
     estimate = audit_figures(rows, ones, **figures)
     ids = pd.Index(pd.unique(np.concatenate([rows[k]["lead_id"].to_numpy(dtype=object)
                                              for k in PERIODS])))
