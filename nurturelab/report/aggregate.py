@@ -159,26 +159,55 @@ def answered_within(data: ReportData, touches: pd.DataFrame, names: Iterable[str
     """Whether each touch got an answer: an event named in ``names`` within ``days`` whose
     latest preceding touch (on the same channel if ``same_channel``) is this one (last-touch
     attribution, as :func:`nurturelab.funnel.dropoff_by_step` does). NaN for touches whose
-    window is still open."""
+    window is still open.
+
+    Every touch of the same lead (and channel) at the same time as the answered one counts as
+    answered. The lead, channel and time of each event are integer codes (:func:`_groups`):
+    the latest preceding touch of every answer is one sorted search, not a merge."""
     ev = data.events
-    resp = ev.loc[ev["name"].astype(object).isin(list(names)).to_numpy(),
-                  ["lead_id", "ts", "channel"]].copy()
-    by = ["lead_id", "channel"] if same_channel else ["lead_id"]
-    cand = data.touches()[["lead_id", "ts", "channel"]].copy()
-    for df in (resp, cand):
-        df["lead_id"] = df["lead_id"].astype(object)
-        df["channel"] = df["channel"].astype(object)
-    cand = cand.dropna(subset=by).rename(columns={"ts": "t_ts"}).sort_values("t_ts")
-    resp = resp.dropna(subset=by).sort_values("ts")
-    answered = pd.DataFrame(columns=[*by, "t_ts"])
-    if len(resp) and len(cand):
-        m = pd.merge_asof(resp, cand, left_on="ts", right_on="t_ts", by=by,
-                          direction="backward", allow_exact_matches=True)
-        m = m[(m["ts"] - m["t_ts"]) <= pd.Timedelta(days=days)]
-        answered = m[[*by, "t_ts"]].drop_duplicates()
-    key = touches[by].astype(object).assign(t_ts=touches["ts"].array)
-    hit = key.merge(answered.assign(_hit=True), on=[*by, "t_ts"], how="left")["_hit"]
-    out = pd.Series(hit.eq(True).to_numpy(dtype=bool), dtype=object)
+    resp = ev.loc[data.name_in(*names)]
+    cand = data.touches()
+    gr, tr = _groups(data, resp, same_channel), _ns(resp["ts"])
+    gc, tc = _groups(data, cand, same_channel), _ns(cand["ts"])
+    gt, tt = _groups(data, touches, same_channel), _ns(touches["ts"])
+    times = np.unique(np.concatenate([tc, tr, tt]))
+    u = np.int64(max(len(times), 1))
+
+    def key(g: np.ndarray, t: np.ndarray) -> np.ndarray:  # by group, then time: one int64
+        return g * u + np.searchsorted(times, t)
+
+    r_ok, c_ok = gr >= 0, gc >= 0  # what the merge's dropna kept
+    kc = np.sort(key(gc[c_ok], tc[c_ok]))
+    kr = key(gr[r_ok], tr[r_ok])
+    j = np.searchsorted(kc, kr, side="right") - 1  # the latest touch at or before, if any
+    found = j >= 0
+    last = kc[j[found]]
+    same = last // u == gr[r_ok][found]
+    within = tr[r_ok][found] - times[last % u] <= pd.Timedelta(days=days).value
+    answered = np.unique(last[same & within])
+    hit = (gt >= 0) & np.isin(key(np.maximum(gt, 0), tt), answered)
+    out = pd.Series(hit, dtype=object)
     judged = (touches["ts"] + pd.Timedelta(days=days) <= data.as_of).to_numpy()
     out[~judged] = np.nan
     return out
+
+
+def _ns(ts: pd.Series) -> np.ndarray:
+    """UTC int64 nanoseconds of timestamps."""
+    return ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype(
+        "datetime64[ns]").view(np.int64)
+
+
+def _groups(data: ReportData, frame: pd.DataFrame, same_channel: bool) -> np.ndarray:
+    """Each event's lead (and, with ``same_channel``, channel) as one integer code over the
+    report's events; -1 where the lead (or the channel) is missing."""
+    def index_of(col: str) -> pd.Index:
+        return data.cached(("values", col), lambda: pd.Index(pd.unique(
+            data.events[col].dropna().astype(object).to_numpy())))
+
+    lead = index_of("lead_id").get_indexer(frame["lead_id"].astype(object).to_numpy())
+    if not same_channel:
+        return lead.astype(np.int64)
+    channels = index_of("channel")
+    ch = channels.get_indexer(frame["channel"].astype(object).to_numpy())
+    return np.where((lead >= 0) & (ch >= 0), lead.astype(np.int64) * len(channels) + ch, -1)
