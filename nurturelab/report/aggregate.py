@@ -78,12 +78,25 @@ def aggregate(data: ReportData, items: pd.DataFrame, kind: str, *,
     DataFrame with ``week``, ``segment``, ``value``, ``n``, ``low`` and ``high``.
     """
     items = items[items["week"].notna()]
+    if kind == "rate" and items["value"].dtype == bool:
+        # the lead dimensions as codes of the leads' sorted values, taken by the lead's row:
+        # no object column per dimension (see _rates)
+        coded = {}
+        if "lead_id" in items.columns and dims:
+            dim_table = data.lead_dims
+            rows = dim_table.index.get_indexer(items["lead_id"].astype(object))
+            for d in dims:
+                if d in dim_table.columns:
+                    code, uniq = data.cached(("dim_codes", d), lambda d=d: pd.factorize(
+                        dim_table[d].to_numpy(dtype=object), sort=True))
+                    coded[d] = (np.where(rows >= 0, code[rows], -1), uniq)
+        groups = [("all", None)] + [(d, d) for d in (*dims, *extra)
+                                    if d in coded or d in items.columns]
+        return _rates(items, groups, coded)
     if "lead_id" in items.columns and dims:
         joined = data.lead_dims.reindex(items["lead_id"].astype(object))
         items = items.assign(**{d: joined[d].to_numpy() for d in dims if d in joined.columns})
     groups = [("all", None)] + [(d, d) for d in (*dims, *extra) if d in items.columns]
-    if kind == "rate" and items["value"].dtype == bool:
-        return _rates(items, groups)
     frames = []
     for name, col in groups:
         keys = ["week"] if col is None else ["week", col]
@@ -111,10 +124,14 @@ def aggregate(data: ReportData, items: pd.DataFrame, kind: str, *,
     return pd.concat(frames, ignore_index=True)
 
 
-def _rates(items: pd.DataFrame, groups: Sequence[tuple[str, str | None]]) -> pd.DataFrame:
+def _rates(items: pd.DataFrame, groups: Sequence[tuple[str, str | None]],
+           coded: dict | None = None) -> pd.DataFrame:
     """:func:`aggregate`'s rates of boolean items, as its groupby gives them (groups in sorted
     order, missing keys left out), from integer codes and bincounts: the sums and counts are
-    the same integers."""
+    the same integers. ``coded`` gives some columns as (codes, sorted values) already: codes
+    into a larger sorted set of values give the same groups in the same order, since only
+    the combinations seen are kept."""
+    coded = coded or {}
     value = items["value"].to_numpy(dtype=bool)
     wcode, wuniq = pd.factorize(items["week"].to_numpy(dtype=object), sort=True)
     frames = []
@@ -122,7 +139,8 @@ def _rates(items: pd.DataFrame, groups: Sequence[tuple[str, str | None]]) -> pd.
         if col is None:
             code, uniq, width = wcode, None, 1
         else:
-            code, uniq = pd.factorize(items[col].to_numpy(dtype=object), sort=True)
+            code, uniq = (coded[col] if col in coded
+                          else pd.factorize(items[col].to_numpy(dtype=object), sort=True))
             width = len(uniq)
         ok = (wcode >= 0) & (code >= 0)
         if not ok.any():
