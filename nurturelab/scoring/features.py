@@ -47,6 +47,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from nurturelab._timestamps import utc_ns
 from nurturelab.checks import need_columns, utc_timestamp
 from nurturelab.funnel import POSITIVE_RESPONSES, outcomes
 from nurturelab.schema import ACTIVITY_NAMES
@@ -165,14 +166,20 @@ def snapshot(
     uniq = ids.unique()
     row = uniq.get_indexer(ids)
     code = uniq.get_indexer(events["lead_id"])
-    keep = (events["ts"] <= at).to_numpy() & (code >= 0)
-    ev = events.loc[keep, list(_EVENT_NEEDS)]
-    name_code, seen = pd.factorize(ev["name"], sort=False)
-    return coded_snapshot(ld, ids, row, len(uniq), at, code[keep],
-                          ((at - ev["ts"]) / _DAY).to_numpy(), name_code,
+    ts = events["ts"]
+    keep = (ts <= at).to_numpy() & (code >= 0)
+    # every column coded whole and then cut (no copy of the events kept): a name seen only
+    # after ``at`` has a code no kept event carries, which counts nothing, as an unseen one
+    name_code, seen = pd.factorize(events["name"], sort=False)
+    if ts.dtype == "datetime64[ns, UTC]":  # days as pandas divides them (numpy's m8 division)
+        age = ((np.int64(at.as_unit("ns").value) - utc_ns(ts[keep])).view("m8[ns]")
+               / np.timedelta64(86_400_000_000_000, "ns"))
+    else:
+        age = ((at - ts[keep]) / _DAY).to_numpy()
+    return coded_snapshot(ld, ids, row, len(uniq), at, code[keep], age, name_code[keep],
                           pd.Index(np.asarray(seen, dtype=object)),
-                          np.asarray(ev["type"].eq("touch"), dtype=bool), windows, activities,
-                          lead_columns)
+                          np.asarray(events["type"].eq("touch"), dtype=bool)[keep], windows,
+                          activities, lead_columns)
 
 
 def coded_snapshot(ld: pd.DataFrame, ids: pd.Index, row: np.ndarray, n: int,
