@@ -186,9 +186,10 @@ def answered_within(data: ReportData, touches: pd.DataFrame, names: Iterable[str
     resp = ev.loc[data.name_in(*names)]
     cand = data.touches()
     gr, tr = _groups(data, resp, same_channel), _ns(resp["ts"])
-    gc, tc = _groups(data, cand, same_channel), _ns(cand["ts"])
-    gt, tt = _groups(data, touches, same_channel), _ns(touches["ts"])
-    times = np.unique(np.concatenate([tc, tr, tt]))
+    gc, tc = data.cached(("touch_groups", same_channel), lambda: (
+        _groups(data, cand, same_channel), _ns(cand["ts"])))
+    gt, tt = _touch_groups(data, touches, same_channel, gc, tc)
+    times = _distinct(np.concatenate([tc, tr, tt]))
     u = np.int64(max(len(times), 1))
 
     def key(g: np.ndarray, t: np.ndarray) -> np.ndarray:  # by group, then time: one int64
@@ -202,12 +203,42 @@ def answered_within(data: ReportData, touches: pd.DataFrame, names: Iterable[str
     last = kc[j[found]]
     same = last // u == gr[r_ok][found]
     within = tr[r_ok][found] - times[last % u] <= pd.Timedelta(days=days).value
-    answered = np.unique(last[same & within])
+    answered = last[same & within]
     hit = (gt >= 0) & np.isin(key(np.maximum(gt, 0), tt), answered)
     out = pd.Series(hit, dtype=object)
     judged = (touches["ts"] + pd.Timedelta(days=days) <= data.as_of).to_numpy()
     out[~judged] = np.nan
     return out
+
+
+def _distinct(a: np.ndarray) -> np.ndarray:
+    """np.unique by sorting (numpy >= 2.3 hashes int64 first: several times slower here)."""
+    a = np.sort(a)
+    return a[np.concatenate(([True], a[1:] != a[:-1]))] if len(a) else a
+
+
+def _touch_groups(data: ReportData, touches: pd.DataFrame, same_channel: bool,
+                  gc: np.ndarray, tc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_groups` and times of ``touches``, taken from those of the report's touches by
+    row label when ``touches`` are some of them, unchanged (their lead, channel and time are
+    checked value by value, which costs less than looking them up again)."""
+    cand = data.touches()
+    tt = _ns(touches["ts"])
+    if cand.index.is_unique:
+        pos = cand.index.get_indexer(touches.index)
+        if (pos >= 0).all() and np.array_equal(tc[pos], tt):
+            cols = ["lead_id", "channel"] if same_channel else ["lead_id"]
+            same = all(_same_values(touches[c].to_numpy(dtype=object),
+                                    cand[c].to_numpy(dtype=object)[pos]) for c in cols)
+            if same:
+                return gc[pos], tt
+    return _groups(data, touches, same_channel), tt
+
+
+def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
+    """Element by element equal, missing values matching missing values."""
+    miss_a, miss_b = pd.isna(a), pd.isna(b)
+    return bool(np.array_equal(miss_a, miss_b) and (a[~miss_a] == b[~miss_b]).all())
 
 
 def _ns(ts: pd.Series) -> np.ndarray:
