@@ -97,7 +97,7 @@ def audit_figures(
 
 def _score_groups(rows: dict[str, pd.DataFrame],
                   snapshot_masks: dict[str, list[np.ndarray]],
-                  horizon: float) -> dict[str, Any]:
+                  horizon: float | None = None) -> dict[str, Any]:
     """Per period, the scores' distinct values (for the AUC of the period and of each
     snapshot), their stable order (for the KS), the censoring weights' fixed part and each
     snapshot's mask as a slice when its rows are contiguous (the same rows in the same order,
@@ -120,7 +120,8 @@ def _score_groups(rows: dict[str, pd.DataFrame],
         snap = [distinct(s[m]) for m in snapshot_masks[key]]
         slices = [as_slice(np.asarray(m, dtype=bool)) for m in snapshot_masks[key]]
         out[key] = {"all": distinct(s), "ks": (order, np.r_[so[1:] != so[:-1], True]),
-                    "snap": snap, "slices": slices, "ipcw": IpcwDesign(df, horizon),
+                    "snap": snap, "slices": slices,
+                    "ipcw": IpcwDesign(df, horizon) if horizon is not None else None,
                     "stacked": _stack(snap, slices, len(s))}
     return out
 
@@ -171,14 +172,17 @@ def _auc_of_bins(cg: np.ndarray, ng: np.ndarray, tc: float, tn: float) -> float:
 
 
 def _grouped_auc(groups: tuple[np.ndarray, int], wc: np.ndarray, wn: np.ndarray,
-                 kc: np.ndarray, kn: np.ndarray) -> float:
+                 kc: np.ndarray | None = None, kn: np.ndarray | None = None) -> float:
     """:func:`~.statistics.weighted_auc` from the scores' distinct values found once: the
     same sums in the same order (``kc``, ``kn``: the weights of rows of no weight zeroed, so
-    that they add nothing), so the same figure."""
+    that they add nothing; made here when not given), so the same figure."""
     inv, k = groups
     tc, tn = wc.sum(), wn.sum()
     if not (tc > 0 and tn > 0):
         return np.nan
+    if kc is None or kn is None:
+        keep = (wc > 0) | (wn > 0)
+        kc, kn = np.where(keep, wc, 0.0), np.where(keep, wn, 0.0)
     return _auc_of_bins(np.bincount(inv, weights=kc, minlength=k),
                         np.bincount(inv, weights=kn, minlength=k), tc, tn)
 
