@@ -46,6 +46,7 @@ __all__ = [
     "FunnelReport",
     "Stage",
     "dropoff_by_step",
+    "entered_stage",
     "funnel_report",
     "handoff_response_time",
     "lead_age_by_stage",
@@ -357,6 +358,28 @@ def _days(td: pd.Series) -> pd.Series:
 # --------------------------------------------------------------------------------------------
 # Per-lead outcomes
 # --------------------------------------------------------------------------------------------
+def entered_stage(events: pd.DataFrame, funnel: Funnel = DEFAULT_FUNNEL) -> np.ndarray:
+    """The stage each event enters, as its position in ``funnel.names`` (-1 for none).
+
+    A ``stage`` event enters the stage it names; any other event enters the stage after the
+    one whose ``exit_on`` names it (:func:`outcomes` takes each lead's first entry into each
+    stage from these). Names are looked up once per distinct name, not once per event.
+
+    >>> events = pd.DataFrame({"type": ["stage", "response", "touch", "stage"],
+    ...                        "name": ["qualified", "connect", "sms", "nurture"]})
+    >>> entered_stage(events).tolist()
+    [2, 1, -1, -1]
+    """
+    need_columns(events, ("type", "name"), "events")
+    code, uniq = pd.factorize(events["name"].astype("object").to_numpy(), sort=False)
+    exit_map = {n: i + 1 for i, s in enumerate(funnel.stages[:-1]) for n in s.exit_on}
+    stage_of = {n: i for i, n in enumerate(funnel.names)}
+    by_stage = np.array([stage_of.get(u, -1) for u in uniq] + [-1], dtype=np.int64)
+    by_exit = np.array([exit_map.get(u, -1) for u in uniq] + [-1], dtype=np.int64)
+    is_stage = events["type"].astype("object").eq("stage").to_numpy()
+    return np.where(is_stage, by_stage[code], by_exit[code])  # code -1 (no name): the last
+
+
 def outcomes(
     leads: pd.DataFrame,
     events: pd.DataFrame,
@@ -398,13 +421,10 @@ def outcomes(
     names = funnel.names
     is_stage = ev["type"].astype("object").eq("stage").to_numpy()
     name = ev["name"].astype("object")
-    by_stage_event = name.map({n: i for i, n in enumerate(names)})
-    exit_map = {n: i + 1 for i, s in enumerate(funnel.stages[:-1]) for n in s.exit_on}
-    by_exit = name.map(exit_map)
-    target = np.where(is_stage, by_stage_event, by_exit)
+    target = entered_stage(ev, funnel)
     hit = pd.DataFrame({"lead_id": ev["lead_id"].to_numpy(), "ts": ev["ts"].array,
                         "k": target})
-    hit = hit[hit["k"].notna()]
+    hit = hit[target >= 0]
     first_ts = hit.groupby(["lead_id", "k"], sort=False)["ts"].min()
     ids = pd.Index(ld["lead_id"], name="lead_id")
     # lead x stage matrix of first observed entry, in int64 nanoseconds (NaT where none)

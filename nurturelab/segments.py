@@ -180,13 +180,22 @@ def segments(leads: pd.DataFrame, *, fit_threshold: float = 0.6) -> pd.DataFrame
             raise KeyError(f"segments needs the column {col!r}; leads has {list(leads.columns)}")
     if not 0 < fit_threshold <= 1:
         raise ValueError(f"'fit_threshold' must lie in (0, 1]. Got {fit_threshold!r} instead.")
-    intent = leads["intent"].astype("object").fillna("unknown")
-    fit = leads["fit"].astype(float)
-    band = np.where(fit.isna(), "unknown", np.where(fit >= fit_threshold, "high", "low"))
+    intents = ["low", "medium", "high", "unknown"]
+    raw = leads["intent"]
+    if isinstance(raw.dtype, pd.CategoricalDtype):
+        # by category, not by row: a category outside the list is missing, a missing one
+        # unknown (as filling the values and making them categorical gives)
+        table = np.array([intents.index(c) if isinstance(c, str) and c in intents else -1
+                          for c in raw.cat.categories] + [intents.index("unknown")])
+        intent = pd.Categorical.from_codes(table[raw.cat.codes.to_numpy()], categories=intents)
+    else:
+        intent = pd.Categorical(raw.astype("object").fillna("unknown"), intents)
+    fit = leads["fit"].astype(float).to_numpy()
+    band = np.where(np.isnan(fit), 2, np.where(fit >= fit_threshold, 1, 0))
     out = pd.DataFrame(
         {
-            "intent": pd.Categorical(intent, ["low", "medium", "high", "unknown"]),
-            "fit_band": pd.Categorical(band, ["low", "high", "unknown"]),
+            "intent": intent,
+            "fit_band": pd.Categorical.from_codes(band, categories=["low", "high", "unknown"]),
             "source": leads["source"].astype("object").to_numpy(),
         },
         index=pd.Index(leads["lead_id"], name="lead_id"),
@@ -206,14 +215,24 @@ def segments(leads: pd.DataFrame, *, fit_threshold: float = 0.6) -> pd.DataFrame
 def route(seg: pd.DataFrame) -> pd.Series:
     """immediate (high intent, high fit), educational (low intent, high fit), deprioritised
     (low fit), standard (everything else, including unknown fit)."""
-    intent = seg["intent"].astype(str)
-    band = seg["fit_band"].astype(str)
+    intent, band = seg["intent"], seg["fit_band"]
     r = np.select(
-        [band.eq("low"), intent.eq("high") & band.eq("high"), intent.eq("low") & band.eq("high")],
-        ["deprioritised", "immediate", "educational"],
-        default="standard",
+        [_reads(band, "low"), _reads(intent, "high") & _reads(band, "high"),
+         _reads(intent, "low") & _reads(band, "high")],
+        [ROUTES.index("deprioritised"), ROUTES.index("immediate"), ROUTES.index("educational")],
+        default=ROUTES.index("standard"),
     )
-    return pd.Series(pd.Categorical(r, categories=list(ROUTES)), index=seg.index, name="route")
+    return pd.Series(pd.Categorical.from_codes(r, categories=list(ROUTES)), index=seg.index,
+                     name="route")
+
+
+def _reads(col: pd.Series, value: str) -> np.ndarray:
+    """``col.astype(str).eq(value)`` (a missing value reads 'nan'), by category when
+    categorical: one comparison per category, not one per row."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        table = np.array([str(c) == value for c in col.cat.categories] + ["nan" == value])
+        return table[col.cat.codes.to_numpy()]
+    return col.astype(str).eq(value).to_numpy()
 
 
 def segment_rates(

@@ -78,12 +78,25 @@ def aggregate(data: ReportData, items: pd.DataFrame, kind: str, *,
     DataFrame with ``week``, ``segment``, ``value``, ``n``, ``low`` and ``high``.
     """
     items = items[items["week"].notna()]
+    if kind == "rate" and items["value"].dtype == bool:
+        # the lead dimensions as codes of the leads' sorted values, taken by the lead's row:
+        # no object column per dimension (see _rates)
+        coded = {}
+        if "lead_id" in items.columns and dims:
+            dim_table = data.lead_dims
+            rows = dim_table.index.get_indexer(items["lead_id"].astype(object))
+            for d in dims:
+                if d in dim_table.columns:
+                    code, uniq = data.cached(("dim_codes", d), lambda d=d: pd.factorize(
+                        dim_table[d].to_numpy(dtype=object), sort=True))
+                    coded[d] = (np.where(rows >= 0, code[rows], -1), uniq)
+        groups = [("all", None)] + [(d, d) for d in (*dims, *extra)
+                                    if d in coded or d in items.columns]
+        return _rates(items, groups, coded)
     if "lead_id" in items.columns and dims:
         joined = data.lead_dims.reindex(items["lead_id"].astype(object))
         items = items.assign(**{d: joined[d].to_numpy() for d in dims if d in joined.columns})
     groups = [("all", None)] + [(d, d) for d in (*dims, *extra) if d in items.columns]
-    if kind == "rate" and items["value"].dtype == bool:
-        return _rates(items, groups)
     frames = []
     for name, col in groups:
         keys = ["week"] if col is None else ["week", col]
@@ -111,10 +124,14 @@ def aggregate(data: ReportData, items: pd.DataFrame, kind: str, *,
     return pd.concat(frames, ignore_index=True)
 
 
-def _rates(items: pd.DataFrame, groups: Sequence[tuple[str, str | None]]) -> pd.DataFrame:
+def _rates(items: pd.DataFrame, groups: Sequence[tuple[str, str | None]],
+           coded: dict | None = None) -> pd.DataFrame:
     """:func:`aggregate`'s rates of boolean items, as its groupby gives them (groups in sorted
     order, missing keys left out), from integer codes and bincounts: the sums and counts are
-    the same integers."""
+    the same integers. ``coded`` gives some columns as (codes, sorted values) already: codes
+    into a larger sorted set of values give the same groups in the same order, since only
+    the combinations seen are kept."""
+    coded = coded or {}
     value = items["value"].to_numpy(dtype=bool)
     wcode, wuniq = pd.factorize(items["week"].to_numpy(dtype=object), sort=True)
     frames = []
@@ -122,7 +139,8 @@ def _rates(items: pd.DataFrame, groups: Sequence[tuple[str, str | None]]) -> pd.
         if col is None:
             code, uniq, width = wcode, None, 1
         else:
-            code, uniq = pd.factorize(items[col].to_numpy(dtype=object), sort=True)
+            code, uniq = (coded[col] if col in coded
+                          else pd.factorize(items[col].to_numpy(dtype=object), sort=True))
             width = len(uniq)
         ok = (wcode >= 0) & (code >= 0)
         if not ok.any():
@@ -159,26 +177,86 @@ def answered_within(data: ReportData, touches: pd.DataFrame, names: Iterable[str
     """Whether each touch got an answer: an event named in ``names`` within ``days`` whose
     latest preceding touch (on the same channel if ``same_channel``) is this one (last-touch
     attribution, as :func:`nurturelab.funnel.dropoff_by_step` does). NaN for touches whose
-    window is still open."""
+    window is still open.
+
+    Every touch of the same lead (and channel) at the same time as the answered one counts as
+    answered. The lead, channel and time of each event are integer codes (:func:`_groups`):
+    the latest preceding touch of every answer is one sorted search, not a merge."""
     ev = data.events
-    resp = ev.loc[ev["name"].astype(object).isin(list(names)).to_numpy(),
-                  ["lead_id", "ts", "channel"]].copy()
-    by = ["lead_id", "channel"] if same_channel else ["lead_id"]
-    cand = data.touches()[["lead_id", "ts", "channel"]].copy()
-    for df in (resp, cand):
-        df["lead_id"] = df["lead_id"].astype(object)
-        df["channel"] = df["channel"].astype(object)
-    cand = cand.dropna(subset=by).rename(columns={"ts": "t_ts"}).sort_values("t_ts")
-    resp = resp.dropna(subset=by).sort_values("ts")
-    answered = pd.DataFrame(columns=[*by, "t_ts"])
-    if len(resp) and len(cand):
-        m = pd.merge_asof(resp, cand, left_on="ts", right_on="t_ts", by=by,
-                          direction="backward", allow_exact_matches=True)
-        m = m[(m["ts"] - m["t_ts"]) <= pd.Timedelta(days=days)]
-        answered = m[[*by, "t_ts"]].drop_duplicates()
-    key = touches[by].astype(object).assign(t_ts=touches["ts"].array)
-    hit = key.merge(answered.assign(_hit=True), on=[*by, "t_ts"], how="left")["_hit"]
-    out = pd.Series(hit.eq(True).to_numpy(dtype=bool), dtype=object)
+    resp = ev.loc[data.name_in(*names)]
+    cand = data.touches()
+    gr, tr = _groups(data, resp, same_channel), _ns(resp["ts"])
+    gc, tc = data.cached(("touch_groups", same_channel), lambda: (
+        _groups(data, cand, same_channel), _ns(cand["ts"])))
+    gt, tt = _touch_groups(data, touches, same_channel, gc, tc)
+    times = _distinct(np.concatenate([tc, tr, tt]))
+    u = np.int64(max(len(times), 1))
+
+    def key(g: np.ndarray, t: np.ndarray) -> np.ndarray:  # by group, then time: one int64
+        return g * u + np.searchsorted(times, t)
+
+    r_ok, c_ok = gr >= 0, gc >= 0  # what the merge's dropna kept
+    kc = np.sort(key(gc[c_ok], tc[c_ok]))
+    kr = key(gr[r_ok], tr[r_ok])
+    j = np.searchsorted(kc, kr, side="right") - 1  # the latest touch at or before, if any
+    found = j >= 0
+    last = kc[j[found]]
+    same = last // u == gr[r_ok][found]
+    within = tr[r_ok][found] - times[last % u] <= pd.Timedelta(days=days).value
+    answered = last[same & within]
+    hit = (gt >= 0) & np.isin(key(np.maximum(gt, 0), tt), answered)
+    out = pd.Series(hit, dtype=object)
     judged = (touches["ts"] + pd.Timedelta(days=days) <= data.as_of).to_numpy()
     out[~judged] = np.nan
     return out
+
+
+def _distinct(a: np.ndarray) -> np.ndarray:
+    """np.unique by sorting (numpy >= 2.3 hashes int64 first: several times slower here)."""
+    a = np.sort(a)
+    return a[np.concatenate(([True], a[1:] != a[:-1]))] if len(a) else a
+
+
+def _touch_groups(data: ReportData, touches: pd.DataFrame, same_channel: bool,
+                  gc: np.ndarray, tc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_groups` and times of ``touches``, taken from those of the report's touches by
+    row label when ``touches`` are some of them, unchanged (their lead, channel and time are
+    checked value by value, which costs less than looking them up again)."""
+    cand = data.touches()
+    tt = _ns(touches["ts"])
+    if cand.index.is_unique:
+        pos = cand.index.get_indexer(touches.index)
+        if (pos >= 0).all() and np.array_equal(tc[pos], tt):
+            cols = ["lead_id", "channel"] if same_channel else ["lead_id"]
+            same = all(_same_values(touches[c].to_numpy(dtype=object),
+                                    cand[c].to_numpy(dtype=object)[pos]) for c in cols)
+            if same:
+                return gc[pos], tt
+    return _groups(data, touches, same_channel), tt
+
+
+def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
+    """Element by element equal, missing values matching missing values."""
+    miss_a, miss_b = pd.isna(a), pd.isna(b)
+    return bool(np.array_equal(miss_a, miss_b) and (a[~miss_a] == b[~miss_b]).all())
+
+
+def _ns(ts: pd.Series) -> np.ndarray:
+    """UTC int64 nanoseconds of timestamps."""
+    return ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype(
+        "datetime64[ns]").view(np.int64)
+
+
+def _groups(data: ReportData, frame: pd.DataFrame, same_channel: bool) -> np.ndarray:
+    """Each event's lead (and, with ``same_channel``, channel) as one integer code over the
+    report's events; -1 where the lead (or the channel) is missing."""
+    def index_of(col: str) -> pd.Index:
+        return data.cached(("values", col), lambda: pd.Index(pd.unique(
+            data.events[col].dropna().astype(object).to_numpy())))
+
+    lead = index_of("lead_id").get_indexer(frame["lead_id"].astype(object).to_numpy())
+    if not same_channel:
+        return lead.astype(np.int64)
+    channels = index_of("channel")
+    ch = channels.get_indexer(frame["channel"].astype(object).to_numpy())
+    return np.where((lead >= 0) & (ch >= 0), lead.astype(np.int64) * len(channels) + ch, -1)

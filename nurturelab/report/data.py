@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nurturelab._timestamps import NAT, utc_ns
 from nurturelab.checks import utc_timestamp
 from nurturelab.funnel import DEFAULT_FUNNEL, Funnel, observed_stages, outcomes
 from nurturelab.schema import require_loaded
@@ -96,15 +97,22 @@ class ReportData:
         return self.cached("observed", lambda: observed_stages(self.out, self.funnel))
 
     def week_of(self, ts: pd.Series) -> pd.Series:
-        """ISO week label of each timestamp inside the weeks shown, else NaN."""
-        start = week_start(ts)
-        ok = start.isin(self.starts) & (ts <= self.as_of).to_numpy()
-        lab = pd.Series(np.nan, index=ts.index, dtype=object)
-        if ok.any():
-            # each start is one of the weeks shown: its label by position, not one per row
-            labels = np.array(self.labels, dtype=object)
-            lab[ok] = labels[self.starts.get_indexer(start[ok])]
-        return lab
+        """ISO week label of each timestamp inside the weeks shown, else NaN.
+
+        The week's Monday (:func:`week_start`) in integer nanoseconds: the UTC day less its
+        weekday (1970-01-01 was a Thursday); the weeks shown are 7 days apart from the first,
+        so a Monday's position among them is its distance from the first in weeks."""
+        ns = utc_ns(ts)
+        day = np.int64(86_400_000_000_000)
+        days = ns // day
+        off = (days - (days + 3) % 7) * day - np.int64(self.starts[0].as_unit("ns").value)
+        pos = off // (7 * day)
+        ok = ((ns != NAT) & (off % (7 * day) == 0) & (pos >= 0) & (pos < len(self.starts))
+              & (ns <= self.as_of.as_unit("ns").value))
+        lab = np.full(len(ts), np.nan, dtype=object)
+        # each start is one of the weeks shown: its label by position, not one per row
+        lab[ok] = np.array(self.labels, dtype=object)[pos[ok]]
+        return pd.Series(lab, index=ts.index, dtype=object)
 
     def touches(self) -> pd.DataFrame:
         """The ``touch`` events, sorted by lead and time."""

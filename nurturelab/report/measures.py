@@ -43,11 +43,15 @@ def speed(data: ReportData, kind: str) -> pd.DataFrame:
     """Minutes to the first touch of the leads created in the week: their ``median`` (a lead
     not touched yet counts the minutes it has waited) or the ``rate`` within 5 minutes."""
     need_events(data, "touch", why="each lead's first outbound touch")
-    minutes = speed_to_first_touch(data.leads, data.events, as_of=data.as_of)
-    ld = data.leads.set_index(data.leads["lead_id"].astype(object))
-    week = data.week_of(ld["created_at"])
-    waited = (data.as_of - ld["created_at"]) / pd.Timedelta(minutes=1)
-    m = minutes.reindex(ld.index).to_numpy(dtype=float)
+
+    def inputs() -> tuple:  # the same for the median and the rate: found once
+        minutes = speed_to_first_touch(data.leads, data.events, as_of=data.as_of)
+        ld = data.leads.set_index(data.leads["lead_id"].astype(object))
+        week = data.week_of(ld["created_at"])
+        waited = (data.as_of - ld["created_at"]) / pd.Timedelta(minutes=1)
+        return ld, week, waited, minutes.reindex(ld.index).to_numpy(dtype=float)
+
+    ld, week, waited, m = data.cached("speed_inputs", inputs)
     if kind == "median":
         # not touched yet: at least as slow as the time waited so far
         value = np.where(np.isnan(m), waited.to_numpy(dtype=float), m)
@@ -394,7 +398,8 @@ def completion(data: ReportData, on_time: bool) -> pd.DataFrame:
     ok = tasks["done"].notna() & (tasks["done"] <= tasks["due"] + window)
     value = pd.Series(np.where(judged, ok.to_numpy(), np.nan), dtype=object)
     items = rate_items(data.week_of(tasks["due"]), value, tasks["lead_id"],
-                        step=tasks["step"].astype(str).to_numpy())
+                        step=data.cached("task_steps", lambda: tasks["step"].astype(str)
+                                         .to_numpy()))
     return aggregate(data, items, "rate", extra=("step",))
 
 

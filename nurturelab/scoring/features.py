@@ -47,6 +47,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from nurturelab._timestamps import utc_ns
 from nurturelab.checks import need_columns, utc_timestamp
 from nurturelab.funnel import POSITIVE_RESPONSES, outcomes
 from nurturelab.schema import ACTIVITY_NAMES
@@ -165,24 +166,33 @@ def snapshot(
     uniq = ids.unique()
     row = uniq.get_indexer(ids)
     code = uniq.get_indexer(events["lead_id"])
-    keep = (events["ts"] <= at).to_numpy() & (code >= 0)
-    ev = events.loc[keep, list(_EVENT_NEEDS)]
-    name_code, seen = pd.factorize(ev["name"], sort=False)
-    return coded_snapshot(ld, ids, row, len(uniq), at, code[keep],
-                          ((at - ev["ts"]) / _DAY).to_numpy(), name_code,
+    ts = events["ts"]
+    keep = (ts <= at).to_numpy() & (code >= 0)
+    # every column coded whole and then cut (no copy of the events kept): a name seen only
+    # after ``at`` has a code no kept event carries, which counts nothing, as an unseen one
+    name_code, seen = pd.factorize(events["name"], sort=False)
+    if ts.dtype == "datetime64[ns, UTC]":  # days as pandas divides them (numpy's m8 division)
+        age = ((np.int64(at.as_unit("ns").value) - utc_ns(ts[keep])).view("m8[ns]")
+               / np.timedelta64(86_400_000_000_000, "ns"))
+    else:
+        age = ((at - ts[keep]) / _DAY).to_numpy()
+    return coded_snapshot(ld, ids, row, len(uniq), at, code[keep], age, name_code[keep],
                           pd.Index(np.asarray(seen, dtype=object)),
-                          np.asarray(ev["type"].eq("touch"), dtype=bool), windows, activities,
-                          lead_columns)
+                          np.asarray(events["type"].eq("touch"), dtype=bool)[keep], windows,
+                          activities, lead_columns)
 
 
 def coded_snapshot(ld: pd.DataFrame, ids: pd.Index, row: np.ndarray, n: int,
                    at: pd.Timestamp, code: np.ndarray, age: np.ndarray, name_code: np.ndarray,
                    seen: pd.Index, is_touch: np.ndarray, windows: tuple[int, ...],
-                   activities: tuple[str, ...], lead_columns: Sequence[str]) -> pd.DataFrame:
+                   activities: tuple[str, ...], lead_columns: Sequence[str],
+                   seg: pd.DataFrame | None = None) -> pd.DataFrame:
     """:func:`snapshot`'s columns from the events already cut at ``at`` and coded: ``code``
     (each event's lead, ``0 .. n-1``), ``age`` (days before ``at``), ``name_code`` (position
-    of its name in ``seen``) and ``is_touch``; ``row`` is each row of ``ld``'s lead code.
-    The audit's snapshots call it with the events coded once for all their times."""
+    of its name in ``seen``) and ``is_touch``; ``row`` is each row of ``ld``'s lead code;
+    ``seg`` is ``segments(ld)`` when the caller has it (a lead's segment is its own columns'),
+    row for row. The audit's snapshots call it with the events coded once for all their
+    times and the segments of every lead found once."""
 
     def per_lead(counts: np.ndarray) -> np.ndarray:
         return counts[row].astype(float)
@@ -213,7 +223,8 @@ def coded_snapshot(ld: pd.DataFrame, ids: pd.Index, row: np.ndarray, n: int,
     cols["answered"] = count(np.isin(name_code, codes_of(POSITIVE_RESPONSES)))
     cols["opted_out"] = (count(np.isin(name_code, codes_of(("opt_out",)))) > 0).astype(float)
     cols["fit"] = pd.to_numeric(ld["fit"], errors="coerce").to_numpy(dtype=float)
-    seg = segments(ld)
+    if seg is None:
+        seg = segments(ld)
     cols["source"] = ld["source"].astype(object).to_numpy()
     cols["intent"] = ld["intent"].astype(object).to_numpy()
     for c in ("fit_band", "segment", "route"):

@@ -752,7 +752,9 @@ def evaluate_at(
         "score": score,
         "points": points,
         "decay": decay,
-        "last_engaged_at": pd.to_datetime(np.where(engaged, last, _NAT), utc=True),
+        # from datetime64 values, not from integers (which pandas reads one by one)
+        "last_engaged_at": pd.to_datetime(np.where(engaged, last, _NAT).view("M8[ns]"),
+                                          utc=True),
         "quiet_days": quiet_ns / _DAY_NS,
         **per_rule,
     }

@@ -15,10 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nurturelab.scoring.audit.statistics import (
-    calibration_fit,
-    ipcw_weights,
-)
+from nurturelab.scoring.audit.statistics import IpcwDesign, calibration_fit
 
 __all__ = ["AuditFigures", "audit_figures", "bootstrap_figures"]
 
@@ -53,7 +50,8 @@ def audit_figures(
         Masks of each period's rows by snapshot.
     groups : dict, optional
         :func:`_score_groups` of ``rows`` and ``snapshot_masks``: what the AUC and KS need of
-        the scores, which do not change between resamples (made here when not given).
+        the scores, which do not change between resamples (made here when not given), and
+        each period's :class:`~.statistics.IpcwDesign` (its censoring weights' fixed part).
 
     Returns
     -------
@@ -64,59 +62,129 @@ def audit_figures(
         and ``"decile<d>"`` (conversion in decile ``d``).
     """
     if groups is None:
-        groups = _score_groups(rows, snapshot_masks)
+        groups = _score_groups(rows, snapshot_masks, horizon)
     out = {}
     for key, df in rows.items():
         wt = weights[key]
         s = df["score"].to_numpy()
-        wc, wn = ipcw_weights(df, horizon, wt)
-        out[f"{key}.auc"] = _grouped_auc(groups[key]["all"], wc, wn)
-        out[f"{key}.ks"] = _sorted_ks(groups[key]["ks"], wc, wn)
+        wc, wn = groups[key]["ipcw"].weights(wt)
+        g = groups[key]
+        # rows of no weight add nothing: zeroed once for the period's AUC and its snapshots'
+        keep = (wc > 0) | (wn > 0)
+        kc, kn = np.where(keep, wc, 0.0), np.where(keep, wn, 0.0)
+        out[f"{key}.auc"] = _grouped_auc(g["all"], wc, wn, kc, kn)
+        out[f"{key}.ks"] = _sorted_ks(g["ks"], wc, wn)
         flag = s >= threshold
         n_flag = wt[flag].sum()
-        out[f"{key}.precision"] = (wc[flag].sum() / n_flag
-                                   if n_flag and (wn[flag].sum() or wc[flag].sum()) else np.nan)
+        c_flag = wc[flag].sum()
+        out[f"{key}.precision"] = (c_flag / n_flag if n_flag and (wn[flag].sum() or c_flag)
+                                   else np.nan)
         if key == "month":
             if probability:
                 out["slope"], out["intercept"] = calibration_fit(s, wc, wn)
             for d, m in enumerate(decile_bins):
-                out[f"decile{d}"] = wc[m].sum() / wt[m].sum() if wt[m].sum() else np.nan
-        for i, m in enumerate(snapshot_masks[key]):
-            out[f"{key}.snap{i}"] = _grouped_auc(groups[key]["snap"][i], wc[m], wn[m])
+                n_d = wt[m].sum()
+                out[f"decile{d}"] = wc[m].sum() / n_d if n_d else np.nan
+        if g["stacked"] is not None:  # contiguous snapshots: one bincount for all of them
+            aucs = _stacked_aucs(g["stacked"], g["slices"], wc, wn, kc, kn)
+        else:
+            aucs = [_grouped_auc(g["snap"][i], wc[m], wn[m], kc[m], kn[m])
+                    for i, m in enumerate(g["slices"])]
+        for i, a in enumerate(aucs):
+            out[f"{key}.snap{i}"] = a
     return out
 
 
 def _score_groups(rows: dict[str, pd.DataFrame],
-                  snapshot_masks: dict[str, list[np.ndarray]]) -> dict[str, Any]:
+                  snapshot_masks: dict[str, list[np.ndarray]],
+                  horizon: float | None = None) -> dict[str, Any]:
     """Per period, the scores' distinct values (for the AUC of the period and of each
-    snapshot) and their stable order (for the KS): computed once, not in every resample."""
+    snapshot), their stable order (for the KS), the censoring weights' fixed part and each
+    snapshot's mask as a slice when its rows are contiguous (the same rows in the same order,
+    without a copy): computed once, not in every resample."""
     def distinct(s: np.ndarray) -> tuple[np.ndarray, int]:
         uniq, inv = np.unique(s, return_inverse=True)
         return inv, len(uniq)
+
+    def as_slice(m: np.ndarray) -> np.ndarray | slice:
+        at = np.flatnonzero(m)
+        if len(at) and at[-1] - at[0] + 1 == len(at):
+            return slice(int(at[0]), int(at[-1]) + 1)
+        return m
 
     out = {}
     for key, df in rows.items():
         s = np.asarray(df["score"].to_numpy(), dtype=float)
         order = np.argsort(s, kind="stable")
         so = s[order]
+        snap = [distinct(s[m]) for m in snapshot_masks[key]]
+        slices = [as_slice(np.asarray(m, dtype=bool)) for m in snapshot_masks[key]]
         out[key] = {"all": distinct(s), "ks": (order, np.r_[so[1:] != so[:-1], True]),
-                    "snap": [distinct(s[m]) for m in snapshot_masks[key]]}
+                    "snap": snap, "slices": slices,
+                    "ipcw": IpcwDesign(df, horizon) if horizon is not None else None,
+                    "stacked": _stack(snap, slices, len(s))}
     return out
 
 
-def _grouped_auc(groups: tuple[np.ndarray, int], wc: np.ndarray, wn: np.ndarray) -> float:
+def _stack(snap: list[tuple[np.ndarray, int]], slices: list, n: int
+           ) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """When every snapshot is a slice and none overlaps another: each row's bin among all
+    snapshots' distinct scores (snapshot ``i``'s bins follow snapshot ``i - 1``'s; rows in no
+    snapshot in a last bin of their own), the first bin of each snapshot, and the bin count."""
+    if not slices or not all(isinstance(m, slice) for m in slices):
+        return None
+    spans = sorted((m.start, m.stop) for m in slices)
+    if any(b[0] < a[1] for a, b in zip(spans[:-1], spans[1:], strict=True)):
+        return None
+    first = np.cumsum([0] + [k for _, k in snap])
+    code = np.full(n, first[-1], dtype=np.int64)
+    for (inv, _), m, f in zip(snap, slices, first[:-1], strict=True):
+        code[m] = inv + f
+    return code, first, int(first[-1]) + 1
+
+
+def _stacked_aucs(stacked: tuple[np.ndarray, np.ndarray, int], slices: list[slice],
+                  wc: np.ndarray, wn: np.ndarray, kc: np.ndarray, kn: np.ndarray
+                  ) -> list[float]:
+    """:func:`_grouped_auc` of every snapshot from one bincount over all of them: each bin
+    sums its snapshot's rows of that score in their order, as the snapshot's own bincount."""
+    code, first, size = stacked
+    cg_all = np.bincount(code, weights=kc, minlength=size)
+    ng_all = np.bincount(code, weights=kn, minlength=size)
+    out = []
+    for i, m in enumerate(slices):
+        tc, tn = wc[m].sum(), wn[m].sum()
+        if not (tc > 0 and tn > 0):
+            out.append(np.nan)
+            continue
+        cg, ng = cg_all[first[i]:first[i + 1]], ng_all[first[i]:first[i + 1]]
+        out.append(_auc_of_bins(cg, ng, tc, tn))
+    return out
+
+
+def _auc_of_bins(cg: np.ndarray, ng: np.ndarray, tc: float, tn: float) -> float:
+    """The AUC from the case and control weight of each distinct score, in order; a score no
+    weighted row has is left out (as :func:`~.statistics.weighted_auc` never sees it)."""
+    present = (cg > 0) | (ng > 0)  # weights are >= 0: a kept row makes its bin positive
+    cg, ng = cg[present], ng[present]
+    below = np.cumsum(ng) - ng  # control weight strictly below each distinct score
+    return float(np.sum(cg * (below + 0.5 * ng)) / (tc * tn))
+
+
+def _grouped_auc(groups: tuple[np.ndarray, int], wc: np.ndarray, wn: np.ndarray,
+                 kc: np.ndarray | None = None, kn: np.ndarray | None = None) -> float:
     """:func:`~.statistics.weighted_auc` from the scores' distinct values found once: the
-    same sums in the same order (rows of no weight add nothing), so the same figure."""
+    same sums in the same order (``kc``, ``kn``: the weights of rows of no weight zeroed, so
+    that they add nothing; made here when not given), so the same figure."""
     inv, k = groups
     tc, tn = wc.sum(), wn.sum()
     if not (tc > 0 and tn > 0):
         return np.nan
-    keep = (wc > 0) | (wn > 0)
-    present = np.bincount(inv[keep], minlength=k) > 0
-    cg = np.bincount(inv, weights=np.where(keep, wc, 0.0), minlength=k)[present]
-    ng = np.bincount(inv, weights=np.where(keep, wn, 0.0), minlength=k)[present]
-    below = np.cumsum(ng) - ng  # control weight strictly below each distinct score
-    return float(np.sum(cg * (below + 0.5 * ng)) / (tc * tn))
+    if kc is None or kn is None:
+        keep = (wc > 0) | (wn > 0)
+        kc, kn = np.where(keep, wc, 0.0), np.where(keep, wn, 0.0)
+    return _auc_of_bins(np.bincount(inv, weights=kc, minlength=k),
+                        np.bincount(inv, weights=kn, minlength=k), tc, tn)
 
 
 def _sorted_ks(order_last: tuple[np.ndarray, np.ndarray], wc: np.ndarray,
@@ -190,7 +258,8 @@ def bootstrap_figures(
     :func:`audit_figures` besides ``rows`` and ``weights``.
     """
     ones = {k: np.ones(len(v)) for k, v in rows.items()}
-    figures = {**figures, "groups": _score_groups(rows, figures["snapshot_masks"])}
+    figures = {**figures, "groups": _score_groups(rows, figures["snapshot_masks"],
+                                                  figures["horizon"])}
     estimate = audit_figures(rows, ones, **figures)
     ids = pd.Index(pd.unique(np.concatenate([rows[k]["lead_id"].to_numpy(dtype=object)
                                              for k in PERIODS])))

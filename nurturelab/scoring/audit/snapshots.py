@@ -18,12 +18,12 @@ import pandas as pd
 
 from nurturelab._timestamps import utc_ns
 from nurturelab.checks import is_number, need_columns, utc_timestamp
-from nurturelab.competing import lead_endings
-from nurturelab.funnel import DEFAULT_FUNNEL, outcomes
+from nurturelab.funnel import DEFAULT_FUNNEL, entered_stage
 from nurturelab.schema import ACTIVITY_NAMES, require_loaded
 from nurturelab.scoring.features import coded_snapshot
 from nurturelab.scoring.points import evaluate_at, prepare_events
 from nurturelab.scoring.thresholds import score_leads, scorer_kind
+from nurturelab.segments import segments
 
 __all__ = ["ENDED_BY", "ROW_COLUMNS", "month_bounds", "monthly_snapshot_times",
            "scored_snapshots", "snapshot_times"]
@@ -114,6 +114,14 @@ def _first_ns(first: pd.Series, lead_ids: pd.Index, never: int) -> np.ndarray:
     return out
 
 
+def _days_since(ns: np.ndarray, t: pd.Timestamp) -> np.ndarray:
+    """Days from ``t`` to each int64 ns time (NaN for the int64 maximum: never), as pandas
+    divides a timedelta by a day (numpy's timedelta64 division)."""
+    never = ns == np.iinfo(np.int64).max
+    delta = np.where(never, np.iinfo(np.int64).min, ns - np.int64(t.as_unit("ns").value))
+    return delta.view("m8[ns]") / np.timedelta64(86_400_000_000_000, "ns")
+
+
 def scored_snapshots(
     leads: pd.DataFrame,
     events: pd.DataFrame,
@@ -168,35 +176,49 @@ def scored_snapshots(
     until = (events["ts"].max() if observed_until is None
              else utc_timestamp(observed_until, "observed_until"))
     ev = events.loc[(events["ts"] <= until).to_numpy()]
-    conv = outcomes(leads, ev, as_of=until)["converted_at"]
-    # lead_endings reads, with neither gone dark nor recycled, the funnel's events and the
-    # opt-outs only: the same endings from those, at less cost
-    exits = {n for st in DEFAULT_FUNNEL.stages for n in st.exit_on}
-    kind, name = ev["type"].astype(object), ev["name"].astype(object)
-    is_stage = kind.eq("stage").to_numpy()
-    moves = is_stage | name.isin(exits).to_numpy()
-    ending_ev = ev.loc[moves | (kind.eq("response").to_numpy() & name.eq("opt_out").to_numpy())]
-    endings = lead_endings(leads, ending_ev, as_of=until, dark_days=None, recycled=None,
-                           columns=[])
-    ended_at = endings["ended_at"].where(endings["ending"].isin(ENDED_BY))
-    touch = ev.loc[kind.isin(("touch", "stage")).to_numpy(), ["lead_id", "ts"]]
-    touch = touch.assign(lead_id=touch["lead_id"].astype(object)).sort_values("ts")
-    # who is open at each time, from each lead's creation, first conversion and first loss
-    # (as open_leads finds them from outcomes at that time: the first entry by t is the first
-    # entry, if it came by t), and the events every snapshot reads, coded once
+    # what outcomes() and lead_endings() (neither gone dark nor recycled) give, from the events
+    # coded once: each lead's first conversion (its first entry into the funnel's last stage),
+    # first loss and first opt-out, as int64 ns (tested against them)
     lead_ids = pd.Index(leads["lead_id"], name="lead_id")
     never = np.iinfo(np.int64).max
     created_ns = utc_ns(leads["created_at"])
-    conv_ns = _first_ns(conv.dropna(), lead_ids, never)
-    lost = ev.loc[is_stage & name.eq(DEFAULT_FUNNEL.lost).to_numpy()]
-    lost_ns = _first_ns(lost.groupby(lost["lead_id"].astype(object))["ts"].min(), lead_ids,
-                        never)
+    until_ns = until.as_unit("ns").value
     ev_pos = pd.Index(lead_ids.astype(object)).get_indexer(ev["lead_id"])
     ev_ns = utc_ns(ev["ts"])
     ev_ts = ev["ts"].array
     name_code, seen = pd.factorize(ev["name"], sort=False)
     seen = pd.Index(np.asarray(seen, dtype=object))
-    is_touch = np.asarray(ev["type"].eq("touch"), dtype=bool)
+    kind_code, kinds = pd.factorize(ev["type"].astype(object).to_numpy(), sort=False)
+    kinds = pd.Index(np.asarray(kinds, dtype=object))
+
+    def named(names: Iterable[str]) -> np.ndarray:
+        found = seen.get_indexer(list(names))
+        return np.isin(name_code, found[found >= 0])
+
+    def typed(kind: str) -> np.ndarray:
+        return kind_code == kinds.get_indexer([kind])[0] if kind in kinds else np.zeros(
+            len(ev), dtype=bool)
+
+    known = ev_pos >= 0
+    known[known] = created_ns[ev_pos[known]] <= until_ns  # the leads outcomes() reads
+
+    def first_ns(mask: np.ndarray) -> np.ndarray:
+        out = np.full(len(lead_ids), never, dtype=np.int64)
+        m = mask & known
+        np.minimum.at(out, ev_pos[m], ev_ns[m])
+        return out
+
+    is_stage = typed("stage")
+    is_touch = typed("touch")
+    conv_ns = first_ns(entered_stage(ev, DEFAULT_FUNNEL) == len(DEFAULT_FUNNEL.names) - 1)
+    lost_ns = first_ns(is_stage & named([DEFAULT_FUNNEL.lost]))
+    opted_ns = first_ns(typed("response") & named(["opt_out"]))
+    # the first ending wins and a conversion wins a tie (lead_endings' order): a lead ended
+    # lost or opted out when that came strictly before its conversion
+    end_ns = np.minimum(lost_ns, opted_ns)
+    ended_ns = np.where(end_ns < conv_ns, end_ns, never)
+    touch = ev.loc[is_touch | is_stage, ["lead_id", "ts"]]
+    touch = touch.assign(lead_id=touch["lead_id"].astype(object)).sort_values("ts")
     prep = prepare_events(leads, ev, scorer) if kind_ == "points" else None
     if isinstance(times, str | pd.Timestamp):
         times = [times]
@@ -217,6 +239,7 @@ def scored_snapshots(
         point_scores = np.split(all_s, cuts)
     if snaps:  # as snapshot() checks them
         need_columns(leads, ("lead_id", "created_at", "source", "fit", "intent"), "leads")
+        seg = segments(leads)  # a lead's segment reads its own columns only: found once
         # the next touch of every (lead, time) at once: one merge_asof, not one per time
         asked = pd.DataFrame({"lead_id": np.concatenate([np.asarray(lead_ids[r], dtype=object)
                                                          for _, r in snaps]),
@@ -236,15 +259,15 @@ def scored_snapshots(
         X = coded_snapshot(ld, pd.Index(ld["lead_id"].astype(object), name="lead_id"),
                            np.arange(len(r)), len(r), t, code[keep],
                            np.asarray((t - ev_ts[keep]) / DAY), name_code[keep], seen,
-                           is_touch[keep], (7, 30, 90), ACTIVITY_NAMES, ())
+                           is_touch[keep], (7, 30, 90), ACTIVITY_NAMES, (), seg=seg.iloc[r])
         if prep is not None:
             s = point_scores[i]
         else:
             s = score_leads(leads, ev, scorer, as_of=t, lead_ids=open_ids, features=X)
         follow = min(h, (until - t) / DAY)
-        dconv = ((conv.reindex(open_ids) - t) / DAY).to_numpy(dtype=float)
+        dconv = _days_since(conv_ns[r], t)
         converted = dconv <= follow
-        dend = np.maximum(((ended_at.reindex(open_ids) - t) / DAY).to_numpy(dtype=float), 0.0)
+        dend = np.maximum(_days_since(ended_ns[r], t), 0.0)
         ended = ~converted & (dend <= follow)
         rows = pd.DataFrame({
             "lead_id": np.asarray(open_ids, dtype=object),

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["calibration_fit", "censoring_left", "ipcw_rate", "ipcw_weights", "ks_statistic",
-           "psi", "weighted_auc", "weighted_trend"]
+__all__ = ["IpcwDesign", "calibration_fit", "censoring_left", "ipcw_rate", "ipcw_weights",
+           "ks_statistic", "psi", "weighted_auc", "weighted_trend"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -113,6 +113,67 @@ def ipcw_weights(rows: pd.DataFrame | Mapping, horizon: float,
         wn = np.where(control, w / g_h, 0.0) if g_h > 0 else np.zeros(len(w))
         wn = np.where(ended, w / g_case, wn)
     return wc, wn
+
+
+class IpcwDesign:
+    """:func:`ipcw_weights` of fixed rows for many weight vectors (the audit's bootstrap).
+
+    What does not depend on the weights (each row's case, control and ending status, its
+    duration, the order of the durations and where each censoring time falls) is found once;
+    :meth:`weights` then gives exactly ``ipcw_weights(rows, horizon, w)``: the censoring
+    curve is taken over every censoring time of the rows, and a time no weighted row is
+    censored at multiplies it by exactly 1, so the curve's values are the same numbers.
+
+    >>> rows = pd.DataFrame({"follow_days": [30, 30, 10, 10, 20], "converted": [True, False,
+    ...                      True, False, False], "days_to_convert": [5, None, 8, None, None]})
+    >>> w = np.array([2.0, 1, 0, 0, 3])  # nobody weighted is censored at day 10
+    >>> [a.tolist() for a in IpcwDesign(rows, 30).weights(w)]
+    [[2.0, 0.0, 0.0, 0.0, 0.0], [0.0, 4.0, 0.0, 0.0, 0.0]]
+    >>> [a.tolist() for a in ipcw_weights(rows, 30, w)]
+    [[2.0, 0.0, 0.0, 0.0, 0.0], [0.0, 4.0, 0.0, 0.0, 0.0]]
+    """
+
+    def __init__(self, rows: pd.DataFrame | Mapping, horizon: float) -> None:
+        follow = np.asarray(rows["follow_days"], dtype=float)
+        conv = np.asarray(rows["converted"], dtype=bool)
+        t_conv = np.asarray(rows["days_to_convert"], dtype=float)
+        ended_days = (np.asarray(rows["ended_days"], dtype=float) if "ended_days" in rows
+                      else np.full(len(follow), np.nan))
+        case = conv & (t_conv <= horizon)
+        ended = ~case & (ended_days <= np.minimum(follow, horizon))
+        self.case, self.ended = case, ended
+        self.control = ~conv & ~ended & (follow >= horizon)
+        duration = np.where(case, t_conv,
+                            np.where(ended, ended_days, np.minimum(follow, horizon)))
+        self.censored = ~conv & ~ended & (follow < horizon)
+        self.order = np.argsort(duration)  # as censoring_left sorts them
+        ct = np.unique(duration[self.censored])
+        self.n_times = len(ct)
+        self.risk_pos = np.searchsorted(duration[self.order], ct, side="left")
+        self.bins = np.searchsorted(ct, duration[self.censored])
+        self.at_case = np.searchsorted(ct, np.where(case | ended, duration, horizon), side="left")
+        self.at_h = int(np.searchsorted(ct, horizon, side="left"))
+
+    def weights(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(case_weights, control_weights)`` of frequency weights ``w``, as
+        :func:`ipcw_weights` gives them."""
+        w = np.asarray(w, dtype=float)
+        cens = self.censored
+        if not (cens & (w > 0)).any():
+            g_case, g_h = np.ones(len(w)), 1.0
+        else:
+            at_risk = w.sum() - np.concatenate([[0.0], np.cumsum(w[self.order])])[
+                self.risk_pos]
+            c_w = np.bincount(self.bins, weights=w[cens], minlength=self.n_times)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                factor = np.where(at_risk > 0, 1 - c_w / at_risk, 1.0)
+            g = np.concatenate([[1.0], np.cumprod(factor)])
+            g_case, g_h = g[self.at_case], g[self.at_h]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            wc = np.where(self.case, w / g_case, 0.0)
+            wn = np.where(self.control, w / g_h, 0.0) if g_h > 0 else np.zeros(len(w))
+            wn = np.where(self.ended, w / g_case, wn)
+        return wc, wn
 
 
 def ipcw_rate(rows: pd.DataFrame, horizon: float, w: np.ndarray | None = None) -> float:
