@@ -123,6 +123,11 @@ def measure(n_leads: int, target: float, quiet: bool = False, export=None) -> di
             "report": t_rep}
 
 
+def _times(ratio: float) -> str:
+    """A ratio to the baseline: one decimal under 10 (1.6, not 2), whole above."""
+    return f"{ratio:.1f}" if ratio < 10 else f"{ratio:.0f}"
+
+
 def growth_table(rows: list[dict], parts: tuple[str, ...]) -> str:
     """Seconds, ratio to the same run's baseline, and the growth exponent between sizes
     (log of the time ratio over log of the leads ratio: 1 is linear)."""
@@ -135,7 +140,7 @@ def growth_table(rows: list[dict], parts: tuple[str, ...]) -> str:
         for p in parts:
             exp = (math.log(r[p] / rows[i - 1][p]) / math.log(r["leads"] / rows[i - 1]["leads"])
                    if i else float("nan"))
-            cells += [f"{r[p]:.1f}", f"{r[p] / r['baseline']:.0f}",
+            cells += [f"{r[p]:.1f}", _times(r[p] / r["baseline"]),
                       "-" if not i else f"{exp:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
