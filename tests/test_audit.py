@@ -140,6 +140,23 @@ def test_censoring_curve_matches_lifelines():
     np.testing.assert_allclose(got, expected, atol=1e-12)
 
 
+def test_a_censoring_of_weight_zero_after_the_last_weighted_one_is_as_if_absent():
+    """Regression: a zero-weight censored row later than every weighted censoring time gave
+    a bin past the curve's times (a broadcast error from two such times on)."""
+    dur = np.array([1.0, 2.0, 3.0, 5.0])
+    cens = np.array([False, True, True, True])
+    w = np.array([1.0, 1.0, 1.0, 0.0])
+    at = np.array([2.5, 4.0])
+    got = A.censoring_left(dur, cens, w, at)
+    # at 2: weight 2 at risk, 1 censored; at 3: weight 1 at risk, 1 censored
+    np.testing.assert_allclose(got, [0.5, 0.0], atol=1e-15)
+    np.testing.assert_array_equal(got, A.censoring_left(dur[:3], cens[:3], w[:3], at))
+    rows = {"converted": ~cens, "days_to_convert": np.where(cens, np.nan, dur),
+            "follow_days": dur, "ended_days": np.full(4, np.nan)}
+    wc, wn = A.ipcw_weights(pd.DataFrame(rows), 10.0, w)
+    assert np.isfinite(wc).all() and np.isfinite(wn).all()
+
+
 def test_psi_known_answers():
     same = np.arange(2000) % 10
     assert psi(same, same)[0] == pytest.approx(0.0, abs=1e-12)

@@ -58,14 +58,15 @@ def censoring_left(duration: np.ndarray, censored: np.ndarray, w: np.ndarray,
     ...                np.ones(4), np.array([2.0, 2.5]))
     array([1.        , 0.66666667])
     """
-    ct = np.unique(duration[censored & (w > 0)])
+    weighted = censored & (w > 0)  # a censoring of weight zero is no censoring time
+    ct = np.unique(duration[weighted])
     if not len(ct):
         return np.ones(len(at))
     order = np.argsort(duration)
     d_sorted, w_sorted = duration[order], w[order]
     at_risk = w.sum() - np.concatenate([[0.0], np.cumsum(w_sorted)])[
         np.searchsorted(d_sorted, ct, side="left")]
-    c_w = np.bincount(np.searchsorted(ct, duration[censored]), weights=w[censored],
+    c_w = np.bincount(np.searchsorted(ct, duration[weighted]), weights=w[weighted],
                       minlength=len(ct))
     with np.errstate(invalid="ignore", divide="ignore"):
         factor = np.where(at_risk > 0, 1 - c_w / at_risk, 1.0)
