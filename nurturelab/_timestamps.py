@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["FIXED_OFFSET", "NAT", "NOT_ZONES", "to_utc", "utc_ns"]
+__all__ = ["FIXED_OFFSET", "NAT", "NOT_ZONES", "ns_days", "to_utc", "utc_ns"]
 
 NOT_ZONES = frozenset({"UTC", "GMT", "Z", "AM", "PM"})  # read as they are, never as zones
 """Letters after a time that are never read as a zone abbreviation."""
@@ -28,6 +28,17 @@ _ZONE_SUFFIX = r"^(?P<body>.*\S)\s+(?P<zone>[A-Z]{2,5})$"
 _NUMERIC_DATE = (r"^(?P<a>\d{1,2})[./-](?P<b>\d{1,2})[./-](?P<year>\d{4})"
                  r"(?:[ T](?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?)?$")
 NAT = np.iinfo(np.int64).min
+
+
+def ns_days(delta: np.ndarray) -> np.ndarray:
+    """int64 nanosecond durations as days, as pandas divides a timedelta by one day (numpy's
+    timedelta64 division); :data:`NAT` gives NaN.
+
+    >>> ns_days(np.array([43_200_000_000_000, NAT])).tolist()
+    [0.5, nan]
+    """
+    return np.asarray(delta, dtype=np.int64).view("m8[ns]") / np.timedelta64(
+        86_400_000_000_000, "ns")
 
 
 def utc_ns(values: pd.Series) -> np.ndarray:

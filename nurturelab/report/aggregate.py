@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from nurturelab._timestamps import utc_ns
 from nurturelab._util import rate_ci
 from nurturelab.report.data import DIMENSIONS, ReportData
 
@@ -185,9 +186,9 @@ def answered_within(data: ReportData, touches: pd.DataFrame, names: Iterable[str
     ev = data.events
     resp = ev.loc[data.name_in(*names)]
     cand = data.touches()
-    gr, tr = _groups(data, resp, same_channel), _ns(resp["ts"])
+    gr, tr = _groups(data, resp, same_channel), utc_ns(resp["ts"])
     gc, tc = data.cached(("touch_groups", same_channel), lambda: (
-        _groups(data, cand, same_channel), _ns(cand["ts"])))
+        _groups(data, cand, same_channel), utc_ns(cand["ts"])))
     gt, tt = _touch_groups(data, touches, same_channel, gc, tc)
     times = _distinct(np.concatenate([tc, tr, tt]))
     u = np.int64(max(len(times), 1))
@@ -223,7 +224,7 @@ def _touch_groups(data: ReportData, touches: pd.DataFrame, same_channel: bool,
     row label when ``touches`` are some of them, unchanged (their lead, channel and time are
     checked value by value, which costs less than looking them up again)."""
     cand = data.touches()
-    tt = _ns(touches["ts"])
+    tt = utc_ns(touches["ts"])
     if cand.index.is_unique:
         pos = cand.index.get_indexer(touches.index)
         if (pos >= 0).all() and np.array_equal(tc[pos], tt):
@@ -239,12 +240,6 @@ def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
     """Element by element equal, missing values matching missing values."""
     miss_a, miss_b = pd.isna(a), pd.isna(b)
     return bool(np.array_equal(miss_a, miss_b) and (a[~miss_a] == b[~miss_b]).all())
-
-
-def _ns(ts: pd.Series) -> np.ndarray:
-    """UTC int64 nanoseconds of timestamps."""
-    return ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype(
-        "datetime64[ns]").view(np.int64)
 
 
 def _groups(data: ReportData, frame: pd.DataFrame, same_channel: bool) -> np.ndarray:

@@ -47,7 +47,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from nurturelab._timestamps import utc_ns
+from nurturelab._timestamps import ns_days, utc_ns
 from nurturelab.checks import need_columns, utc_timestamp
 from nurturelab.funnel import POSITIVE_RESPONSES, outcomes
 from nurturelab.schema import ACTIVITY_NAMES
@@ -172,8 +172,7 @@ def snapshot(
     # after ``at`` has a code no kept event carries, which counts nothing, as an unseen one
     name_code, seen = pd.factorize(events["name"], sort=False)
     if ts.dtype == "datetime64[ns, UTC]":  # days as pandas divides them (numpy's m8 division)
-        age = ((np.int64(at.as_unit("ns").value) - utc_ns(ts[keep])).view("m8[ns]")
-               / np.timedelta64(86_400_000_000_000, "ns"))
+        age = ns_days(np.int64(at.as_unit("ns").value) - utc_ns(ts[keep]))
     else:
         age = ((at - ts[keep]) / _DAY).to_numpy()
     return coded_snapshot(ld, ids, row, len(uniq), at, code[keep], age, name_code[keep],

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nurturelab._timestamps import utc_ns
+from nurturelab._timestamps import NAT, ns_days, utc_ns
 from nurturelab.checks import is_number, need_columns, utc_timestamp
 from nurturelab.funnel import DEFAULT_FUNNEL, entered_stage
 from nurturelab.schema import ACTIVITY_NAMES, require_loaded
@@ -104,22 +104,11 @@ def _next_touch_days(rows: pd.DataFrame, touch: pd.DataFrame) -> np.ndarray:
     return ((nxt["next_ts"] - nxt["as_of"]) / DAY).to_numpy(dtype=float)
 
 
-def _first_ns(first: pd.Series, lead_ids: pd.Index, never: int) -> np.ndarray:
-    """``first`` (timestamps by lead) as int64 ns aligned with ``lead_ids``; ``never`` where
-    absent."""
-    out = np.full(len(lead_ids), never, dtype=np.int64)
-    pos = lead_ids.get_indexer(first.index)
-    ok = pos >= 0
-    out[pos[ok]] = utc_ns(first)[ok]
-    return out
-
-
 def _days_since(ns: np.ndarray, t: pd.Timestamp) -> np.ndarray:
     """Days from ``t`` to each int64 ns time (NaN for the int64 maximum: never), as pandas
     divides a timedelta by a day (numpy's timedelta64 division)."""
     never = ns == np.iinfo(np.int64).max
-    delta = np.where(never, np.iinfo(np.int64).min, ns - np.int64(t.as_unit("ns").value))
-    return delta.view("m8[ns]") / np.timedelta64(86_400_000_000_000, "ns")
+    return ns_days(np.where(never, NAT, ns - np.int64(t.as_unit("ns").value)))
 
 
 def scored_snapshots(

@@ -74,6 +74,24 @@ def censoring_left(duration: np.ndarray, censored: np.ndarray, w: np.ndarray,
     return g[np.searchsorted(ct, at, side="left")]
 
 
+def _status(rows: pd.DataFrame | Mapping, horizon: float
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's case, ended, control and censored masks at the horizon, and its duration
+    (to conversion, to its ending, or followed up to the horizon): what
+    :func:`ipcw_weights` and :class:`IpcwDesign` weigh."""
+    follow = np.asarray(rows["follow_days"], dtype=float)
+    conv = np.asarray(rows["converted"], dtype=bool)
+    t_conv = np.asarray(rows["days_to_convert"], dtype=float)
+    ended_days = (np.asarray(rows["ended_days"], dtype=float) if "ended_days" in rows
+                  else np.full(len(follow), np.nan))
+    case = conv & (t_conv <= horizon)
+    ended = ~case & (ended_days <= np.minimum(follow, horizon))
+    control = ~conv & ~ended & (follow >= horizon)
+    duration = np.where(case, t_conv, np.where(ended, ended_days, np.minimum(follow, horizon)))
+    censored = ~conv & ~ended & (follow < horizon)
+    return case, ended, control, censored, duration
+
+
 def ipcw_weights(rows: pd.DataFrame | Mapping, horizon: float,
                  w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Case and control weights at the horizon (zero for rows of unknown status).
@@ -96,17 +114,8 @@ def ipcw_weights(rows: pd.DataFrame | Mapping, horizon: float,
     >>> wc.tolist(), wn.tolist()
     ([1.0, 0.0, 1.0, 0.0], [0.0, 2.0, 0.0, 0.0])
     """
-    follow = np.asarray(rows["follow_days"], dtype=float)
-    conv = np.asarray(rows["converted"], dtype=bool)
-    t_conv = np.asarray(rows["days_to_convert"], dtype=float)
-    w = np.ones(len(follow)) if w is None else np.asarray(w, dtype=float)
-    ended_days = (np.asarray(rows["ended_days"], dtype=float) if "ended_days" in rows
-                  else np.full(len(follow), np.nan))
-    case = conv & (t_conv <= horizon)
-    ended = ~case & (ended_days <= np.minimum(follow, horizon))
-    control = ~conv & ~ended & (follow >= horizon)
-    duration = np.where(case, t_conv, np.where(ended, ended_days, np.minimum(follow, horizon)))
-    censored = ~conv & ~ended & (follow < horizon)
+    case, ended, control, censored, duration = _status(rows, horizon)
+    w = np.ones(len(case)) if w is None else np.asarray(w, dtype=float)
     g_case = censoring_left(duration, censored, w, np.where(case | ended, duration, horizon))
     g_h = censoring_left(duration, censored, w, np.array([horizon]))[0]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -135,18 +144,8 @@ class IpcwDesign:
     """
 
     def __init__(self, rows: pd.DataFrame | Mapping, horizon: float) -> None:
-        follow = np.asarray(rows["follow_days"], dtype=float)
-        conv = np.asarray(rows["converted"], dtype=bool)
-        t_conv = np.asarray(rows["days_to_convert"], dtype=float)
-        ended_days = (np.asarray(rows["ended_days"], dtype=float) if "ended_days" in rows
-                      else np.full(len(follow), np.nan))
-        case = conv & (t_conv <= horizon)
-        ended = ~case & (ended_days <= np.minimum(follow, horizon))
+        case, ended, self.control, self.censored, duration = _status(rows, horizon)
         self.case, self.ended = case, ended
-        self.control = ~conv & ~ended & (follow >= horizon)
-        duration = np.where(case, t_conv,
-                            np.where(ended, ended_days, np.minimum(follow, horizon)))
-        self.censored = ~conv & ~ended & (follow < horizon)
         self.order = np.argsort(duration)  # as censoring_left sorts them
         ct = np.unique(duration[self.censored])
         self.n_times = len(ct)
