@@ -1602,7 +1602,10 @@ class Simulation:
                 self._after_cadence(i, answered_at, demo, last)
         del d
         for column in (*self.emails, *self.done.values()):
-            del column[:]  # their buffers (a lead still mid-cadence holds their appends)
+            try:  # their buffers (a lead still mid-cadence holds their appends)
+                del column[:]
+            except BufferError:  # a view of it lives on in a frame another thread holds
+                pass  # (Dask's sampling profiler): the buffer goes with that view
         self.done = self.done_scalar = self.emails = self.done_appends = None
 
     def _extend_log(self, lead, t, code, step=-1, rep=-1) -> None:

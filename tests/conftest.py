@@ -84,15 +84,17 @@ def pytest_testnodedown(node, error):
 # --no-loadscope-reorder, so this order is the one its processes take them in (the order from
 # the durations of a whole run, `pytest --durations=0`, summed by file).
 # --------------------------------------------------------------------------------------------
-_LONGEST_FIRST = ("test_packaging.py", "test_score_cli.py", "test_twin_calibrate.py",
-                  "test_published.py", "test_models.py", "test_audit_cli.py", "test_sweep.py",
-                  "test_registry.py", "test_shell_path.py", "test_cli.py",
-                  "test_reliability_dask.py", "test_audit.py", "test_quality.py",
-                  "test_backtest_cli.py", "test_tracking.py", "test_simulation.py",
-                  "test_models_auto.py", "test_table.py", "test_scenario.py",
-                  "test_report_cli.py", "test_twin_backtest.py", "test_progression.py",
-                  "test_response.py", "test_policy.py", "test_experiment_interference.py",
-                  "test_twin_arrivals.py")
+_LONGEST_FIRST = ("test_packaging.py", "test_score_cli.py", "test_audit_cli.py",
+                  "test_models_checks.py", "test_twin_calibrate.py", "test_models.py",
+                  "test_cli.py", "test_registry.py", "test_sweep.py", "test_published.py",
+                  "test_models_auto.py", "test_simulation.py", "test_audit.py", "test_tracking.py",
+                  "test_twin_backtest.py", "test_scenario.py", "test_experiment.py",
+                  "test_table.py", "test_reliability_dask.py", "test_backtest_cli.py",
+                  "test_policy.py", "test_shell_path.py", "test_report_cli.py", "test_response.py",
+                  "test_experiment_interference.py", "test_survival.py", "test_report.py",
+                  "test_imports.py", "test_funnel.py", "test_competing.py", "test_quality.py",
+                  "test_reliability_personal.py", "test_experiment_analyze_values.py",
+                  "test_schema.py", "test_experiment_stats.py")
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.model_selection import GroupKFold, StratifiedKFold, TimeSeriesSplit
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nurturelab.scoring import models
 from nurturelab.scoring.fit import (
@@ -32,37 +31,6 @@ from nurturelab.simulation import World, simulate
 from resultcheck import assert_result_protocol
 
 TRAIN_UNTIL, TEST_FROM, HORIZON = "2026-02-01", "2026-03-05", 30
-
-_SINGLETON = ("calibration is cross-validated and needs at least 2 samples of each class; "
-              "this check fits on data where a class has a single sample")
-EXPECTED_FAILED = {
-    "check_dont_overwrite_parameters": _SINGLETON,
-    "check_f_contiguous_array_estimator": _SINGLETON,
-    "check_methods_sample_order_invariance": _SINGLETON,
-    "check_methods_subset_invariance": _SINGLETON,
-    "check_dict_unchanged": _SINGLETON,
-    "check_fit2d_predict1d": _SINGLETON,
-}
-_UNWEIGHTED_PREPROCESSING = (
-    "the imputer and the scaler before the classifier are fitted without the weights, so the "
-    "coefficients differ a little from a fit on repeated rows; the isotonic steps hide that "
-    "difference on this check's data, Platt's sigmoid does not")
-
-
-def _expected_failed(estimator):
-    if estimator.calibration == "sigmoid":
-        return {**EXPECTED_FAILED,
-                "check_sample_weight_equivalence_on_dense_data": _UNWEIGHTED_PREPROCESSING}
-    return EXPECTED_FAILED
-
-
-@parametrize_with_checks(
-    [LeadScoreModel(), LeadScoreModel(calibration="sigmoid")],
-    expected_failed_checks=_expected_failed,
-)
-def test_sklearn_estimator_checks(estimator, check):
-    check(estimator)
-
 
 @pytest.fixture(scope="module")
 def world():

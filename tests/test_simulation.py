@@ -961,3 +961,26 @@ def test_object_columns_as_series_equal_the_plain_frame():
     fast = pd.DataFrame({"x": _objects(values), "n": np.arange(3000)}, copy=False)
     pd.testing.assert_frame_equal(fast, plain, check_exact=True)
     assert fast["x"].isna().sum() == 750 and fast["x"].iloc[1] is None
+
+
+def test_a_run_ends_when_a_view_of_its_columns_outlives_it(monkeypatch):
+    """A view of the run's columns kept alive elsewhere (Dask's sampling profiler holds the
+    frames of a worker's task) must not fail the run's clean-up: it failed once with
+    "BufferError: cannot resize an array that is exporting buffers" under a Dask cluster."""
+    from nurturelab.simulation import Simulation
+
+    world = World(leads=200)
+    plain = simulate(world, 5)
+    kept = []
+    after = Simulation._emails_after
+
+    def keep_a_view(self):
+        kept.extend(np.frombuffer(a, dtype=np.uint8) for a in (*self.emails,
+                                                               *self.done.values()))
+        return after(self)
+
+    monkeypatch.setattr(Simulation, "_emails_after", keep_a_view)
+    res = simulate(world, 5)
+    assert kept and all(len(v) for v in kept)  # the views were taken and are still alive
+    pd.testing.assert_frame_equal(res.events, plain.events)
+    pd.testing.assert_frame_equal(res.leads, plain.leads)
