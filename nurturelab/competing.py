@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from nurturelab._censoring import censoring_left
 from nurturelab._timestamps import utc_ns
 from nurturelab.checks import is_number, need_columns
 from nurturelab.funnel import DEFAULT_FUNNEL, Funnel, outcomes
@@ -750,19 +751,6 @@ def cause_specific_cox(
 # --------------------------------------------------------------------------------------------
 # Fine-Gray subdistribution hazards (on request)
 # --------------------------------------------------------------------------------------------
-def _censoring_left(d: np.ndarray, censored: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """``G(t-)``, the Kaplan-Meier probability of not yet being censored just before each time
-    in ``at`` (a censoring tied with an ending counts after it: the ending is still seen)."""
-    ct, m = np.unique(d[censored], return_counts=True)
-    if not len(ct):
-        return np.ones(len(at))
-    ds = np.sort(d)
-    n_at = len(d) - np.searchsorted(ds, ct, side="left")  # leads with d >= c
-    g = np.cumprod(1 - m / n_at)
-    i = np.searchsorted(ct, at, side="left") - 1  # censorings strictly before t
-    return np.where(i >= 0, g[np.maximum(i, 0)], 1.0)
-
-
 def _fine_gray_rows(d: np.ndarray, is_event: np.ndarray, is_competing: np.ndarray,
                     is_censored: np.ndarray) -> dict[str, np.ndarray]:
     """The Fine-Gray expanded data (Geskus 2011; R ``survival::finegray``): every lead has a
@@ -770,7 +758,8 @@ def _fine_gray_rows(d: np.ndarray, is_event: np.ndarray, is_competing: np.ndarra
     with weight ``G(s-) / G(d-)`` at each later event time ``s``, as rows (start, stop] over
     which that weight is constant."""
     ev_t = np.unique(d[is_event])
-    g_ev = _censoring_left(d, is_censored, ev_t)
+    ones = np.ones(len(d))  # unweighted: every lead counts once
+    g_ev = censoring_left(d, is_censored, ones, ev_t)
     n = len(d)
     ids, starts, stops, events, weights = ([np.arange(n)], [np.zeros(n)], [d.copy()],
                                            [is_event.astype(int)], [np.ones(n)])
@@ -779,7 +768,7 @@ def _fine_gray_rows(d: np.ndarray, is_event: np.ndarray, is_competing: np.ndarra
     run_first = np.flatnonzero(change)
     run_last = np.r_[run_first[1:] - 1, len(ev_t) - 1]
     comp = np.flatnonzero(is_competing)
-    g_own = _censoring_left(d, is_censored, d[comp])
+    g_own = censoring_left(d, is_censored, ones, d[comp])
     k0 = np.searchsorted(ev_t, d[comp], side="right")
     for i, k, g0 in zip(comp, k0, g_own, strict=True):
         if k >= len(ev_t) or g0 <= 0:

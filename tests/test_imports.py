@@ -20,8 +20,8 @@ import pytest
 import nurturelab
 
 PACKAGE = Path(nurturelab.__file__).parent
-LEAVES = {"paths", "checks", "result", "_yaml", "_util", "_html", "_csv", "_timestamps", "plots",
-          "tracking"}
+LEAVES = {"paths", "checks", "result", "_yaml", "_util", "_html", "_csv", "_timestamps",
+          "_censoring", "plots", "tracking"}
 LAYERS = {
     "schema": 0, "olist": 1,
     "funnel": 1, "segments": 1, "response": 1, "cadence": 1, "progression": 1, "competing": 1,
