@@ -182,11 +182,12 @@ def _open_during(data: ReportData, event_time: pd.Series) -> pd.DataFrame:
     out = data.out
     closed = pd.concat([out["converted_at"], out["lost_at"], _opted_out_at(data)],
                        axis=1).min(axis=1)
+    at = event_time.reindex(out.index)  # once: a lookup of every lead id
     rows = []
     for s, lab in zip(data.starts, data.labels, strict=True):
         e = min(s + WEEK, data.as_of)
-        open_ = (out["created_at"] < e) & ~(closed < s) & ~(event_time.reindex(out.index) < s)
-        hit = (event_time.reindex(out.index) >= s) & (event_time.reindex(out.index) < e)
+        open_ = (out["created_at"] < e) & ~(closed < s) & ~(at < s)
+        hit = (at >= s) & (at < e)
         rows.append(pd.DataFrame({"week": lab, "value": hit[open_].to_numpy(),
                                   "lead_id": out.index[open_.to_numpy()].astype(object)}))
     return aggregate(data, pd.concat(rows, ignore_index=True), "rate")
