@@ -15,6 +15,10 @@ from nurturelab.simulation import Arrivals, World, simulate
 
 import browser
 
+# The threshold and audit tests need a registered model, not a particular kind: the logistic
+# one fits in a fraction of the time of `auto`, which cross-validates boosting too (auto's own
+# choice is tested in tests/test_models_auto.py and tests/test_score_cli.py).
+LOGISTIC = ["--kind", "logistic"]
 RATES = {"paid_search": 9, "web_form": 7, "organic_search": 4, "referral": 3, "partner": 2}
 
 
@@ -69,7 +73,7 @@ def test_drift_injected_into_simulated_leads_is_caught(exports, tmp_path, capsys
 
 def test_model_audit_uses_the_threshold_recorded_for_it(exports, tmp_path, capsys):
     files = exports["stable"]
-    assert main(["score", "fit", *files, "--alias", "champion"]) == 0
+    assert main(["score", "fit", *files, "--alias", "champion", *LOGISTIC]) == 0
     assert main(["thresholds", *files, "--by", "capacity", "--capacity", "8"]) == 0
     mv = tracking.model_version("champion")
     recorded = float(mv.tags["threshold.capacity.threshold"])
@@ -102,7 +106,7 @@ def test_choosing_by_value_keeps_the_capacity_threshold_the_audit_checks(exports
     """Regression (issue 14): `thresholds --by value` after `--by capacity` replaced the
     recorded threshold, and the audit then skipped its capacity check."""
     files = exports["stable"]
-    assert main(["score", "fit", *files, "--alias", "champion"]) == 0
+    assert main(["score", "fit", *files, "--alias", "champion", *LOGISTIC]) == 0
     assert main(["thresholds", *files, "--by", "capacity", "--capacity", "8"]) == 0
     capacity = float(tracking.model_version("champion").tags["threshold.capacity.threshold"])
     assert main(["thresholds", *files, "--by", "value", "--deal-value", "500",
@@ -130,7 +134,7 @@ def test_choosing_by_value_keeps_the_capacity_threshold_the_audit_checks(exports
 
 def test_a_threshold_chosen_for_another_horizon_is_not_held_against_it(exports, capsys):
     files = exports["stable"]
-    assert main(["score", "fit", *files, "--alias", "champion"]) == 0
+    assert main(["score", "fit", *files, "--alias", "champion", *LOGISTIC]) == 0
     assert main(["thresholds", *files, "--by", "capacity", "--capacity", "8",
                  "--horizon-days", "14"]) == 0
     capsys.readouterr()

@@ -1,6 +1,7 @@
 """The model registry, on the embedded store and on a real `mlflow server` on 127.0.0.1."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -226,7 +227,7 @@ def mlflow_server(tmp_path, monkeypatch):
         [str(mlflow_bin), "server", "--host", "127.0.0.1", "--port", str(port),
          "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
          "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -244,11 +245,10 @@ def mlflow_server(tmp_path, monkeypatch):
         monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        # the server and its workers at once: its store is the test's temporary files, and a
+        # graceful stop (SIGTERM) waited 5 s for its workers
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=20)
 
 
 @pytest.mark.fresh_store

@@ -159,7 +159,8 @@ def test_thresholds_by_capacity_with_the_model_and_by_precision_with_points(expo
 
     from nurturelab import tracking
 
-    assert main(["score", "fit", *_files(export), "--alias", "champion"]) == 0
+    # a registered model is what the thresholds need, not auto's choice (tested above)
+    assert main(["score", "fit", *_files(export), "--alias", "champion", "--kind", "logistic"]) == 0
     capsys.readouterr()
     assert main(["thresholds", *_files(export), "--by", "capacity", "--capacity", "10"]) == 0
     out = capsys.readouterr().out
@@ -223,7 +224,8 @@ def test_promote_and_model_name_through_the_command(monkeypatch, capsys):
     from nurturelab import paths, tracking
 
     monkeypatch.chdir(paths.project_root())
-    fit = ["score", "fit", *SAMPLE, "--horizon-days", "14", "--model-name", "acme-leads"]
+    fit = ["score", "fit", *SAMPLE, "--horizon-days", "14", "--model-name", "acme-leads",
+           "--kind", "logistic"]  # the registry's names and aliases, whatever the kind
     assert main(fit) == 0
     out = capsys.readouterr().out
     assert "registered as 'acme-leads' version 1 with alias 'challenger'" in out
