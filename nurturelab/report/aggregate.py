@@ -133,8 +133,8 @@ def _lead_rows(data: ReportData, ids: np.ndarray) -> np.ndarray:
     index = data.lead_dims.index
     if not data.cached("lead_ids_unique", lambda: index.is_unique):
         return index.get_indexer(ids)  # refused as get_indexer refuses it
-    by_address = data.cached("lead_addresses", lambda: pd.Index(
-        _addresses(index.to_numpy(dtype=object))))
+    # not cached: addresses mean something only while these very objects are alive
+    by_address = pd.Index(_addresses(index.to_numpy(dtype=object)))
     rows = by_address.get_indexer(_addresses(ids))
     miss = rows < 0
     if miss.any():
@@ -269,6 +269,8 @@ def _same_values(a: np.ndarray, b: np.ndarray, pos: np.ndarray) -> bool:
 
 def _addresses(a: np.ndarray) -> np.ndarray:
     """The addresses of the objects of an object array (its buffer read as integers)."""
+    if a.dtype != object:
+        raise TypeError(f"addresses are those of an object array's items, not of {a.dtype}")
     return np.frombuffer(np.ascontiguousarray(a), dtype=np.intp)
 
 
