@@ -14,13 +14,15 @@ on a simulated and on a synthetic export (its summary and every table it exposes
 without each optional argument), the monthly audit (scored snapshots and the audit with its
 bootstrap), point scores and features. Equal means: DataFrames and Series by
 ``assert_frame_equal``/``assert_series_equal`` with ``check_exact`` (dtypes and index
-included), floats bit for bit (NaN equal to NaN, -0.0 not 0.0), ``attrs`` included; every
-other value by ``==``. ``compare`` exits 1 if any case differs.
+included), float columns, arrays and scalars bit for bit (NaN equal to NaN, -0.0 not 0.0;
+a float inside an object column only as ``check_exact`` compares it), ``attrs`` included;
+every other value by ``==``. ``compare`` exits 1 if any case differs.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import pickle
 import sys
 import time
@@ -58,31 +60,22 @@ def case(fn: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
 # --------------------------------------------------------------------------------------------
 # Inputs, made once per process
 # --------------------------------------------------------------------------------------------
-_MEMO: dict[str, Any] = {}
-
-
-def memo(key: str, make: Callable[[], Any]) -> Any:
-    if key not in _MEMO:
-        _MEMO[key] = make()
-    return _MEMO[key]
-
-
+@functools.cache
 def sim_export() -> tuple[pd.DataFrame, pd.DataFrame, Any]:
     """A bench-like simulated export: 4,000 leads over about four months from 1 June."""
-    def make():
-        rates = {"paid_search": 150, "web_form": 110, "organic_search": 60, "referral": 45,
-                 "partner": 35}
-        scale = 4000 / (400 * 125)
-        world = World(leads=4000, start="2026-06-01", tail_days=0,
-                      arrivals=Arrivals(per_day={k: v * scale for k, v in rates.items()}),
-                      team=Team(reps=4))
-        res = simulate(world, seed=1)
-        return res.leads, res.events, world.cadence
-    return memo("sim", make)
+    rates = {"paid_search": 150, "web_form": 110, "organic_search": 60, "referral": 45,
+             "partner": 35}
+    scale = 4000 / (400 * 125)
+    world = World(leads=4000, start="2026-06-01", tail_days=0,
+                  arrivals=Arrivals(per_day={k: v * scale for k, v in rates.items()}),
+                  team=Team(reps=4))
+    res = simulate(world, seed=1)
+    return res.leads, res.events, world.cadence
 
 
+@functools.cache
 def synthetic() -> tuple[pd.DataFrame, pd.DataFrame]:
-    return memo("synthetic", lambda: tuple(make_export(n_leads=2000, seed=3)))
+    return tuple(make_export(n_leads=2000, seed=3))
 
 
 def sim_week() -> str:

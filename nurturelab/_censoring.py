@@ -12,7 +12,9 @@ __all__ = ["censoring_left"]
 
 def censoring_left(duration: np.ndarray, censored: np.ndarray, w: np.ndarray,
                    at: np.ndarray) -> np.ndarray:
-    """Kaplan-Meier curve of the censoring times at ``at``, its left limit ``G(at-)``.
+    """Kaplan-Meier curve of the censoring times at ``at``, its left limit ``G(at-)``: a
+    censoring tied with an event counts after it (the event is still seen), and a censoring of
+    weight zero is no censoring time.
 
     Parameters
     ----------

@@ -1605,7 +1605,7 @@ class Simulation:
             try:  # their buffers (a lead still mid-cadence holds their appends)
                 del column[:]
             except BufferError:  # a view of it lives on in a frame another thread holds
-                pass  # (Dask's sampling profiler): the buffer goes with that view
+                pass  # (Dask's sampling profiler): freed when that view and the run are
         self.done = self.done_scalar = self.emails = self.done_appends = None
 
     def _extend_log(self, lead, t, code, step=-1, rep=-1) -> None:

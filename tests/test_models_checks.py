@@ -3,8 +3,9 @@
 Every check runs on the default model (``kind='auto'``: both kinds cross-validated, then the
 chosen one refitted, isotonic calibration) and on Platt's sigmoid calibration over the logistic
 kind (``calibration`` is handed to scikit-learn's ``CalibratedClassifierCV`` whatever the kind).
-The sigmoid calibration over ``'auto'`` fits every boosting fold as well: its checks take about
-95 s, so they run with the slow studies (``make studies``)."""
+The sigmoid calibration over ``'auto'`` fits every boosting fold as well: its checks took 67 s
+(``pytest tests/test_models_checks.py -m slow``), so they run with the slow studies (``make
+studies``; CI does not run them)."""
 
 from __future__ import annotations
 
