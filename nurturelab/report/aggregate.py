@@ -14,7 +14,7 @@ import pandas as pd
 
 from nurturelab._timestamps import utc_ns
 from nurturelab._util import rate_ci
-from nurturelab.report.data import DIMENSIONS, ReportData
+from nurturelab.report.data import DIMENSIONS, ReportData, lead_key
 
 __all__ = ["COLUMNS", "MetricUnavailable", "aggregate", "answered_within", "need_event_columns",
            "need_events", "need_stage", "rate_items"]
@@ -85,7 +85,7 @@ def aggregate(data: ReportData, items: pd.DataFrame, kind: str, *,
         coded = {}
         if "lead_id" in items.columns and dims:
             dim_table = data.lead_dims
-            rows = _lead_rows(data, items["lead_id"].to_numpy(dtype=object))
+            rows = _lead_rows(data, lead_key(items["lead_id"]))
             for d in dims:
                 if d in dim_table.columns:
                     code, uniq = data.cached(("dim_codes", d), lambda d=d: pd.factorize(
@@ -95,7 +95,7 @@ def aggregate(data: ReportData, items: pd.DataFrame, kind: str, *,
                                     if d in coded or d in items.columns]
         return _rates(items, groups, coded)
     if "lead_id" in items.columns and dims:
-        joined = data.lead_dims.reindex(items["lead_id"].astype(object))
+        joined = data.lead_dims.reindex(lead_key(items["lead_id"]))
         items = items.assign(**{d: joined[d].to_numpy() for d in dims if d in joined.columns})
     groups = [("all", None)] + [(d, d) for d in (*dims, *extra) if d in items.columns]
     frames = []
@@ -127,19 +127,25 @@ def aggregate(data: ReportData, items: pd.DataFrame, kind: str, *,
 
 def _lead_rows(data: ReportData, ids: np.ndarray) -> np.ndarray:
     """The row of each lead id in :attr:`~ReportData.lead_dims` (-1 if absent), as
-    ``lead_dims.index.get_indexer(ids)`` gives it. Ids cut from the report's leads (the leads
-    open in a week, in a stage) are the very objects of that index: they are found by address,
-    an integer lookup that reads no string; only the others are looked up by value."""
+    ``lead_dims.index.get_indexer(ids)`` gives it: for :func:`prepare`'s lead codes, the row
+    of each code taken from an array (no lookup)."""
     index = data.lead_dims.index
-    if not data.cached("lead_ids_unique", lambda: index.is_unique):
-        return index.get_indexer(ids)  # refused as get_indexer refuses it
-    # not cached: addresses mean something only while these very objects are alive
-    by_address = pd.Index(_addresses(index.to_numpy(dtype=object)))
-    rows = by_address.get_indexer(_addresses(ids))
-    miss = rows < 0
-    if miss.any():
-        rows[miss] = index.get_indexer(ids[miss])
+    if data.lead_ids is None or ids.dtype.kind not in "iu":
+        return index.get_indexer(ids)
+    row_of = data.cached("row_of_code", lambda: _row_of_code(index, len(data.lead_ids)))
+    rows = np.full(len(ids), -1, dtype=np.intp)
+    ok = (ids >= 0) & (ids < len(row_of))
+    rows[ok] = row_of[ids[ok]]
     return rows
+
+
+def _row_of_code(index: pd.Index, n_codes: int) -> np.ndarray:
+    """The position of each code 0 .. n_codes - 1 in ``index`` (codes, unique), -1 if absent."""
+    row_of = np.full(n_codes, -1, dtype=np.intp)
+    code = index.to_numpy()
+    ok = (code >= 0) & (code < n_codes)
+    row_of[code[ok]] = np.flatnonzero(ok)
+    return row_of
 
 
 def _rates(items: pd.DataFrame, groups: Sequence[tuple[str, str | None]],
@@ -185,7 +191,7 @@ def _rates(items: pd.DataFrame, groups: Sequence[tuple[str, str | None]],
 def rate_items(week: pd.Series, value: pd.Series, lead_id: pd.Series, **extra) -> pd.DataFrame:
     """The items of a rate: one row per judged item (``value`` not NaN), ``value`` a bool."""
     df = pd.DataFrame({"week": week.to_numpy(), "value": value.to_numpy(dtype=object),
-                       "lead_id": lead_id.astype(object).to_numpy(), **extra})
+                       "lead_id": lead_key(lead_id), **extra})
     df = df[df["value"].notna()]
     return df.assign(value=df["value"].astype(bool))
 
@@ -245,9 +251,14 @@ def _touch_groups(data: ReportData, touches: pd.DataFrame, same_channel: bool,
     if cand.index.is_unique:
         pos = cand.index.get_indexer(touches.index)
         if (pos >= 0).all() and np.array_equal(tc[pos], tt):
-            cols = ["lead_id", "channel"] if same_channel else ["lead_id"]
-            same = all(_same_values(touches[c].to_numpy(dtype=object),
-                                    cand[c].to_numpy(dtype=object), pos) for c in cols)
+            same = (np.array_equal(lead_key(touches["lead_id"]),
+                                   lead_key(cand["lead_id"])[pos])
+                    if data.lead_ids is not None
+                    else _same_values(touches["lead_id"].to_numpy(dtype=object),
+                                      cand["lead_id"].to_numpy(dtype=object), pos))
+            if same and same_channel:
+                same = _same_values(touches["channel"].to_numpy(dtype=object),
+                                    cand["channel"].to_numpy(dtype=object), pos)
             if same:
                 return gc[pos], tt
     return _groups(data, touches, same_channel), tt
@@ -281,7 +292,9 @@ def _groups(data: ReportData, frame: pd.DataFrame, same_channel: bool) -> np.nda
         return data.cached(("values", col), lambda: pd.Index(pd.unique(
             data.events[col].dropna().astype(object).to_numpy())))
 
-    lead = index_of("lead_id").get_indexer(frame["lead_id"].astype(object).to_numpy())
+    keys = lead_key(frame["lead_id"])
+    # prepare's lead codes are such integer codes already
+    lead = keys if data.lead_ids is not None else index_of("lead_id").get_indexer(keys)
     if not same_channel:
         return lead.astype(np.int64)
     channels = index_of("channel")

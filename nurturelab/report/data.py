@@ -16,7 +16,8 @@ from nurturelab.funnel import DEFAULT_FUNNEL, Funnel, observed_stages, outcomes
 from nurturelab.schema import require_loaded
 from nurturelab.segments import segments
 
-__all__ = ["DIMENSIONS", "ReportData", "prepare", "week_bounds", "week_label", "week_start"]
+__all__ = ["DIMENSIONS", "ReportData", "lead_key", "prepare", "week_bounds", "week_label",
+           "week_start"]
 
 WEEK = pd.Timedelta(days=7)
 DIMENSIONS = ("intent", "source", "route", "fit_band")
@@ -70,7 +71,12 @@ def week_start(ts: pd.Series) -> pd.Series:
 # --------------------------------------------------------------------------------------------
 @dataclass
 class ReportData:
-    """Everything the metrics read, prepared once (see :func:`prepare`)."""
+    """Everything the metrics read, prepared once (see :func:`prepare`).
+
+    When :attr:`lead_ids` is set, the ``lead_id`` of :attr:`leads`, :attr:`events` and of
+    every table derived from them (the outcomes' index, the lead dimensions' index, the
+    touches) is an int64 code, the lead's position in :attr:`lead_ids` (the leads' ids,
+    sorted): ``lead_ids[code]`` is the id."""
 
     leads: pd.DataFrame
     events: pd.DataFrame
@@ -84,6 +90,7 @@ class ReportData:
     rules: Any
     horizon_days: float
     cadence: Any = None  # the cadence the team runs (its offsets set when steps are due)
+    lead_ids: np.ndarray | None = None  # the sorted ids the lead codes point into, if coded
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -119,7 +126,7 @@ class ReportData:
         if "touches" not in self._cache:
             ev = self.events
             t = ev[self.type_is("touch")].copy()
-            t["lead_id"] = t["lead_id"].astype(object)
+            t["lead_id"] = lead_key(t["lead_id"])
             self._cache["touches"] = t.sort_values(["lead_id", "ts"], kind="stable")
         return self._cache["touches"]
 
@@ -188,7 +195,7 @@ class ReportData:
 
         def first_ns(ev: pd.DataFrame) -> np.ndarray:
             a = np.full(len(ids), never, dtype=np.int64)
-            f = ev.groupby(ev["lead_id"].astype(object))["ts"].min()
+            f = ev.groupby(lead_key(ev["lead_id"]))["ts"].min()
             pos = ids.get_indexer(f.index)
             a[pos[pos >= 0]] = _ns_of(f)[pos >= 0]
             return a
@@ -267,6 +274,7 @@ def prepare(
     as_of = max(as_of, start)
     ev = events.loc[(events["ts"] <= as_of).to_numpy()]
     ld = leads.loc[(leads["created_at"] <= as_of).to_numpy()]
+    ld, ev, lead_ids = _coded(ld, ev)
     starts = pd.date_range(end=start, periods=int(weeks), freq="7D")
     return ReportData(leads=ld, events=ev, week=week, starts=starts, as_of=as_of, funnel=funnel,
                       lead_dims=_lead_dimensions(ld),
@@ -274,7 +282,48 @@ def prepare(
                       threshold=threshold,
                       rules=rules if rules is not None else DEFAULT_RULES,
                       horizon_days=float(horizon_days),
-                      cadence=get_cadence(cadence) if cadence is not None else None)
+                      cadence=get_cadence(cadence) if cadence is not None else None,
+                      lead_ids=lead_ids)
+
+
+def lead_key(ids: pd.Series | pd.Index) -> np.ndarray:
+    """Lead ids as the report's lookups and groups key them: :func:`prepare`'s int64 codes as
+    they are, ids of any other dtype (a category, a string dtype) as plain objects."""
+    if pd.api.types.is_integer_dtype(ids.dtype):
+        return ids.to_numpy()
+    return ids.to_numpy(dtype=object)
+
+
+def _coded(leads: pd.DataFrame, events: pd.DataFrame
+           ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray | None]:
+    """``leads`` and ``events`` (fresh cuts, :func:`prepare`'s own) with each lead id replaced
+    by an int64 code, its position among the leads' sorted ids, and those ids.
+
+    Every lookup, merge, sort and group by lead then reads integers: reading millions of id
+    strings scattered in memory is what made the report grow faster than the export. The
+    codes are in the ids' sorted order, so sorting or grouping by code orders the leads as
+    sorting by id does, and the report is the same to the bit (tested). Tables outside the
+    contract (ids that are not unique strings, events of leads not among the leads) are
+    returned as they are, with ``None``: the report reads the ids themselves then."""
+    ids = leads["lead_id"].to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(ids, skipna=False) != "string":
+        return leads, events, None
+    code, sorted_ids = pd.factorize(ids, sort=True)
+    if len(sorted_ids) != len(ids):  # a repeated id
+        return leads, events, None
+    sorted_ids = np.asarray(sorted_ids, dtype=object)
+    event_code = pd.Index(sorted_ids).get_indexer(events["lead_id"].to_numpy(dtype=object))
+    if (event_code < 0).any():
+        return leads, events, None
+    return (_with_lead_code(leads, code), _with_lead_code(events, event_code), sorted_ids)
+
+
+def _with_lead_code(table: pd.DataFrame, code: np.ndarray) -> pd.DataFrame:
+    """A shallow copy of ``table`` with ``lead_id`` replaced by ``code`` (int64); ``table`` is
+    a cut of its own (``.loc[mask]``), so no caller's table is touched."""
+    out = table.copy(deep=False)
+    out["lead_id"] = code.astype(np.int64)
+    return out
 
 
 def _span(leads: pd.DataFrame, events: pd.DataFrame) -> str:
@@ -291,7 +340,7 @@ def _lead_dimensions(leads: pd.DataFrame) -> pd.DataFrame:
     """lead_id -> the export's own fit and intent bands, source and route (a lead without
     fit or intent is in the 'unknown' band)."""
     seg = segments(leads)
-    dims = pd.DataFrame({"lead_id": leads["lead_id"].astype(object).to_numpy()})
+    dims = pd.DataFrame({"lead_id": lead_key(leads["lead_id"])})
     for d in DIMENSIONS:
         if d in seg.columns:
             dims[d] = seg[d].astype(object).to_numpy()

@@ -24,7 +24,7 @@ from nurturelab.report.aggregate import (
     need_stage,
     rate_items,
 )
-from nurturelab.report.data import WEEK, ReportData
+from nurturelab.report.data import WEEK, ReportData, lead_key
 
 __all__ = ["OBJECTION", "completion", "contact_rate", "content_engagement", "conversion",
            "dropoff", "handoff_hours", "objection_resolution", "opt_out", "overdue",
@@ -46,7 +46,7 @@ def speed(data: ReportData, kind: str) -> pd.DataFrame:
 
     def inputs() -> tuple:  # the same for the median and the rate: found once
         minutes = speed_to_first_touch(data.leads, data.events, as_of=data.as_of)
-        ld = data.leads.set_index(data.leads["lead_id"].astype(object))
+        ld = data.leads.set_index(lead_key(data.leads["lead_id"]))
         week = data.week_of(ld["created_at"])
         waited = (data.as_of - ld["created_at"]) / pd.Timedelta(minutes=1)
         return ld, week, waited, minutes.reindex(ld.index).to_numpy(dtype=float)
@@ -81,10 +81,10 @@ def contact_rate(data: ReportData) -> pd.DataFrame:
     the window has closed."""
     need_events(data, "response", why="a connect or a reply")
     ld = data.leads
-    ids = ld["lead_id"].astype(object)
+    ids = pd.Index(lead_key(ld["lead_id"]))
     ev = data.events
     pos = ev[data.name_in(*POSITIVE_RESPONSES)]
-    first = pos.groupby(pos["lead_id"].astype(object))["ts"].min()
+    first = pos.groupby(lead_key(pos["lead_id"]))["ts"].min()
     created = pd.Series(ld["created_at"].to_numpy(), index=ids)
     window = data.funnel.stages[0].target_days or 2.0
     days = ((first.reindex(ids) - created) / DAY).to_numpy(dtype=float)
@@ -126,7 +126,7 @@ def stage_flow(data: ReportData, stage: str) -> pd.DataFrame:
         in_stage = (entered < e) & ~(later < s) & ~(lost < s)
         moved = in_stage & (later >= s) & (later < e)
         rows.append(pd.DataFrame({"week": lab, "value": moved[in_stage].to_numpy(),
-                                  "lead_id": out.index[in_stage.to_numpy()].astype(object)}))
+                                  "lead_id": lead_key(out.index[in_stage.to_numpy()])}))
     return aggregate(data, pd.concat(rows, ignore_index=True), "rate")
 
 
@@ -145,7 +145,7 @@ def handoff_hours(data: ReportData) -> pd.DataFrame:
     frames = []
     for b in seen:
         entries = data.out[f"entered_{b}"].dropna().rename("ts").reset_index()
-        entries["lead_id"] = entries["lead_id"].astype(object)  # observed: not empty
+        entries["lead_id"] = lead_key(entries["lead_id"])  # observed: not empty
         m = pd.merge_asof(entries.sort_values("ts"), t.sort_values("touch_ts"), left_on="ts",
                           right_on="touch_ts", by="lead_id", direction="forward")
         hours = ((m["touch_ts"].fillna(data.as_of) - m["ts"]) / pd.Timedelta(hours=1))
@@ -171,7 +171,7 @@ def past_target(data: ReportData, stage: str) -> pd.DataFrame:
         here = out[out["status"].eq("open").to_numpy() & out["stage_index"].eq(k).to_numpy()]
         rows.append(pd.DataFrame({"week": lab,
                                   "value": (here["days_in_stage"] > stage.target_days).to_numpy(),
-                                  "lead_id": here.index.astype(object)}))
+                                  "lead_id": lead_key(here.index)}))
     return aggregate(data, pd.concat(rows, ignore_index=True), "rate")
 
 
@@ -189,7 +189,7 @@ def _open_during(data: ReportData, event_time: pd.Series) -> pd.DataFrame:
         open_ = (out["created_at"] < e) & ~(closed < s) & ~(at < s)
         hit = (at >= s) & (at < e)
         rows.append(pd.DataFrame({"week": lab, "value": hit[open_].to_numpy(),
-                                  "lead_id": out.index[open_.to_numpy()].astype(object)}))
+                                  "lead_id": lead_key(out.index[open_.to_numpy()])}))
     return aggregate(data, pd.concat(rows, ignore_index=True), "rate")
 
 
@@ -208,12 +208,12 @@ def opt_out(data: ReportData) -> pd.DataFrame:
     need_events(data, "response", why="the leads' opt-outs")
     ev = data.events
     opt = ev[data.name_in("opt_out")]
-    return _open_during(data, opt.groupby(opt["lead_id"].astype(object))["ts"].min())
+    return _open_during(data, opt.groupby(lead_key(opt["lead_id"]))["ts"].min())
 
 
 def _stage_at(data: ReportData, lead_id: pd.Series, ts: pd.Series) -> np.ndarray:
     names = data.funnel.names
-    ent = data.out[[f"entered_{n}" for n in names]].reindex(lead_id.astype(object).to_numpy())
+    ent = data.out[[f"entered_{n}" for n in names]].reindex(lead_key(lead_id))
     k = np.full(len(ts), -1)
     at = ts.array  # compared as datetimes, not as an object array of Timestamps
     for i, n in enumerate(names):
@@ -249,7 +249,7 @@ def objection_resolution(data: ReportData) -> pd.DataFrame:
         raise MetricUnavailable(f"needs touches whose content tag names an objection (contains "
                                 f"{OBJECTION!r}, e.g. pricing_objection); this export has none")
     k = _stage_at(data, t["lead_id"], t["ts"])
-    out = data.out.reindex(t["lead_id"].astype(object).to_numpy())
+    out = data.out.reindex(lead_key(t["lead_id"]))
     names = data.funnel.names
     later = np.full(len(t), np.datetime64("NaT"), dtype="datetime64[ns]")
     ts = t["ts"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
@@ -325,7 +325,7 @@ def dropoff(data: ReportData) -> pd.DataFrame:
     ev = data.events
     pos = ev.loc[data.name_in(*POSITIVE_RESPONSES),
                  ["lead_id", "ts"]].rename(columns={"ts": "r_ts"})
-    pos["lead_id"] = pos["lead_id"].astype(object)
+    pos["lead_id"] = lead_key(pos["lead_id"])
     left = t[["lead_id", "ts"]].assign(_i=np.arange(len(t))).sort_values("ts")
     m = pd.merge_asof(left, pos.sort_values("r_ts"), left_on="ts", right_on="r_ts",
                       by="lead_id", direction="forward")
@@ -348,7 +348,7 @@ def _opted_out_at(data: ReportData) -> pd.Series:
     """When each lead opted out (NaT if never), indexed like the outcomes."""
     def make() -> pd.Series:
         opt = data.events[data.name_in("opt_out")]
-        return opt.groupby(opt["lead_id"].astype(object))["ts"].min().reindex(data.out.index)
+        return opt.groupby(lead_key(opt["lead_id"]))["ts"].min().reindex(data.out.index)
 
     return data.cached("opted_out_at", make)
 
@@ -373,7 +373,7 @@ def _derive_tasks(data: ReportData) -> pd.DataFrame:
     contacted = data.out[f"entered_{data.funnel.names[1]}"]
     closed = data.out["converted_at"].combine_first(data.out["lost_at"])
     stop = pd.concat([contacted, closed, _opted_out_at(data)], axis=1).min(axis=1)
-    ids = data.out.index.to_numpy(dtype=object)
+    ids = lead_key(data.out.index)
     frames = []
     for step, off in usual.items():
         due = created + pd.to_timedelta(off, unit="D")
