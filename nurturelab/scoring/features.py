@@ -172,7 +172,7 @@ def snapshot(
     # after ``at`` has a code no kept event carries, which counts nothing, as an unseen one
     name_code, seen = pd.factorize(events["name"], sort=False)
     if ts.dtype == "datetime64[ns, UTC]":  # days as pandas divides them (numpy's m8 division)
-        age = ns_days(np.int64(at.as_unit("ns").value) - utc_ns(ts[keep]))
+        age = ns_days(np.int64(at.as_unit("ns").value) - utc_ns(ts)[keep])
     else:
         age = ((at - ts[keep]) / _DAY).to_numpy()
     return coded_snapshot(ld, ids, row, len(uniq), at, code[keep], age, name_code[keep],

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from nurturelab._timestamps import utc_ns
 from nurturelab._yaml import load_yaml
 from nurturelab.checks import is_number, need_columns, plain_number, utc_timestamp
 from nurturelab.schema import (
@@ -603,9 +604,7 @@ def _ns(values: pd.Series, what: str) -> np.ndarray:
             f"{what} must hold timestamps (datetime64). Got dtype {dtype} instead. Validate the "
             "table first (nurturelab.schema.validate_leads / validate_events)."
         )
-    if isinstance(dtype, pd.DatetimeTZDtype):
-        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    return values.to_numpy().astype("datetime64[ns]").view(np.int64)
+    return utc_ns(values)
 
 
 def _check_rules(rules: Any) -> PointRules:
