@@ -21,7 +21,7 @@ def _plain(values: pd.Series) -> np.ndarray:
 
 _UTC = pd.Series(pd.to_datetime(
     ["2026-03-29 01:30:00.123456789", None, "2026-10-25 00:30:00", "1969-12-31 23:59:59.5"],
-    utc=True, format="ISO8601"))  # either side of both of Berlin's clock changes
+    utc=True, format="ISO8601"))  # just after Berlin's spring change, just before its autumn one
 
 
 @pytest.mark.parametrize("values", [
